@@ -1,0 +1,53 @@
+# bgpmux — the two front-door commands are `make demo` and `make test`.
+# Both install what they need on a fresh Debian machine (run as root).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+APT_PACKAGES := bird2 frr gobgpd iproute2 prometheus tcpdump procps
+STAMP_APT := $(VENV)/.apt-installed
+STAMP_PIP := $(VENV)/.pip-installed
+
+.PHONY: all deps test lint unit interop demo bench clean
+
+all: test
+
+$(STAMP_APT):
+	@mkdir -p $(VENV)
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "apt: installing$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+$(STAMP_PIP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+deps: $(STAMP_APT) $(STAMP_PIP)
+
+lint: deps
+	$(BIN)/ruff check bgpmux tests bench
+	$(BIN)/ruff format --check bgpmux tests bench
+	$(BIN)/mypy bgpmux
+
+unit: deps
+	$(BIN)/pytest -q tests/unit tests/integration
+
+interop: deps
+	$(BIN)/pytest -q tests/interop
+
+test: deps lint
+	$(BIN)/pytest -q -p no:cacheprovider tests
+
+demo: deps
+	$(BIN)/python -m bgpmux.demo
+
+bench: deps
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,110 @@
+"""Numbers from RFC 4271, 4760, 5492, 6793, 4724, 7911, 8654, 2918/7313 and friends."""
+
+from __future__ import annotations
+
+from enum import IntEnum, IntFlag
+from typing import NamedTuple
+
+MARKER = b"\xff" * 16
+HEADER_LEN = 19
+MAX_MESSAGE_LEN = 4096
+MAX_EXTENDED_MESSAGE_LEN = 65535
+BGP_VERSION = 4
+AS_TRANS = 23456
+
+
+class MessageType(IntEnum):
+    OPEN = 1
+    UPDATE = 2
+    NOTIFICATION = 3
+    KEEPALIVE = 4
+    ROUTE_REFRESH = 5
+
+
+class AttrType(IntEnum):
+    ORIGIN = 1
+    AS_PATH = 2
+    NEXT_HOP = 3
+    MULTI_EXIT_DISC = 4
+    LOCAL_PREF = 5
+    ATOMIC_AGGREGATE = 6
+    AGGREGATOR = 7
+    COMMUNITIES = 8
+    ORIGINATOR_ID = 9
+    CLUSTER_LIST = 10
+    MP_REACH_NLRI = 14
+    MP_UNREACH_NLRI = 15
+    AS4_PATH = 17
+    AS4_AGGREGATOR = 18
+    LARGE_COMMUNITIES = 32
+
+
+class AttrFlag(IntFlag):
+    EXTENDED_LENGTH = 0x10
+    PARTIAL = 0x20
+    TRANSITIVE = 0x40
+    OPTIONAL = 0x80
+
+
+class Origin(IntEnum):
+    IGP = 0
+    EGP = 1
+    INCOMPLETE = 2
+
+
+class SegmentType(IntEnum):
+    AS_SET = 1
+    AS_SEQUENCE = 2
+    AS_CONFED_SEQUENCE = 3
+    AS_CONFED_SET = 4
+
+
+class AFI(IntEnum):
+    IPV4 = 1
+    IPV6 = 2
+
+
+class SAFI(IntEnum):
+    UNICAST = 1
+
+
+class Family(NamedTuple):
+    afi: int
+    safi: int
+
+    def __str__(self) -> str:
+        names = {IPV4_UNICAST: "ipv4-unicast", IPV6_UNICAST: "ipv6-unicast"}
+        return names.get(self, f"afi{self.afi}-safi{self.safi}")
+
+    @property
+    def address_len(self) -> int:
+        return 4 if self.afi == AFI.IPV4 else 16
+
+
+IPV4_UNICAST = Family(AFI.IPV4, SAFI.UNICAST)
+IPV6_UNICAST = Family(AFI.IPV6, SAFI.UNICAST)
+SUPPORTED_FAMILIES = (IPV4_UNICAST, IPV6_UNICAST)
+
+
+class CapabilityCode(IntEnum):
+    MULTIPROTOCOL = 1
+    ROUTE_REFRESH = 2
+    EXTENDED_NEXT_HOP = 5
+    EXTENDED_MESSAGE = 6
+    GRACEFUL_RESTART = 64
+    FOUR_OCTET_AS = 65
+    ADD_PATH = 69
+    ENHANCED_ROUTE_REFRESH = 70
+    LONG_LIVED_GRACEFUL_RESTART = 71
+    FQDN = 73
+    ROUTE_REFRESH_CISCO = 128
+
+
+# Attribute flags every well-known attribute must carry (RFC 4271 §4.3); optional ones by type.
+WELL_KNOWN = {
+    AttrType.ORIGIN,
+    AttrType.AS_PATH,
+    AttrType.NEXT_HOP,
+    AttrType.LOCAL_PREF,
+    AttrType.ATOMIC_AGGREGATE,
+}

@@ -1,0 +1,400 @@
+"""BGP messages as immutable values, and their codec (RFC 4271 §4, RFC 4760, RFC 2918)."""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from .attributes import (
+    PathAttributes,
+    TreatAsWithdraw,
+    decode_attributes,
+    encode_attributes,
+    missing_mandatory,
+    split_attributes,
+)
+from .capabilities import Capabilities, decode_capabilities, encode_capabilities
+from .constants import (
+    AS_TRANS,
+    BGP_VERSION,
+    HEADER_LEN,
+    IPV4_UNICAST,
+    MARKER,
+    MAX_MESSAGE_LEN,
+    AttrFlag,
+    AttrType,
+    Family,
+    MessageType,
+)
+from .errors import (
+    BGPError,
+    ErrorCode,
+    HeaderSubcode,
+    OpenSubcode,
+    UpdateSubcode,
+    header_error,
+    open_error,
+    update_error,
+)
+from .prefix import Prefix, decode_prefixes
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeOptions:
+    """What the session negotiated and the codec must know."""
+
+    asn4: bool = True
+    max_message_len: int = MAX_MESSAGE_LEN
+
+
+DEFAULT_OPTIONS = DecodeOptions()
+
+
+@dataclass(frozen=True, slots=True)
+class Open:
+    asn: int  # the real AS (from the 4-octet capability when present)
+    hold_time: int
+    router_id: str
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    version: int = BGP_VERSION
+
+
+@dataclass(frozen=True, slots=True)
+class MpReach:
+    family: Family
+    next_hop: bytes  # 4, 16, or 32 octets (IPv6 global + link-local)
+    nlri: tuple[Prefix, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MpUnreach:
+    family: Family
+    withdrawn: tuple[Prefix, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    withdrawn: tuple[Prefix, ...] = ()
+    attributes: PathAttributes | None = None
+    nlri: tuple[Prefix, ...] = ()
+    mp_reach: MpReach | None = None
+    mp_unreach: MpUnreach | None = None
+    # RFC 7606: the reason the attributes were unusable; then every NLRI is a withdrawal.
+    treat_as_withdraw: str | None = field(default=None, compare=False)
+    notes: tuple[str, ...] = field(default=(), compare=False)
+
+    def end_of_rib(self) -> Family | None:
+        """The family this UPDATE marks End-of-RIB for (RFC 4724 §2), if it is one."""
+        if self.attributes is None and not self.withdrawn and not self.nlri:
+            if self.mp_reach is None and self.mp_unreach is None:
+                return IPV4_UNICAST
+            if self.mp_reach is None and self.mp_unreach is not None:
+                if not self.mp_unreach.withdrawn:
+                    return self.mp_unreach.family
+        return None
+
+    def announcements(self) -> Iterator[tuple[Family, PathAttributes, bytes, tuple[Prefix, ...]]]:
+        """(family, attributes, next hop, prefixes) for every reachable NLRI group."""
+        if self.treat_as_withdraw is not None or self.attributes is None:
+            return
+        if self.nlri:
+            yield IPV4_UNICAST, self.attributes, self.attributes.next_hop or b"", self.nlri
+        if self.mp_reach is not None and self.mp_reach.nlri:
+            mp = self.mp_reach
+            yield mp.family, self.attributes, mp.next_hop, mp.nlri
+
+    def withdrawals(self) -> Iterator[tuple[Family, tuple[Prefix, ...]]]:
+        if self.withdrawn:
+            yield IPV4_UNICAST, self.withdrawn
+        if self.mp_unreach is not None and self.mp_unreach.withdrawn:
+            yield self.mp_unreach.family, self.mp_unreach.withdrawn
+        if self.treat_as_withdraw is not None:
+            if self.nlri:
+                yield IPV4_UNICAST, self.nlri
+            if self.mp_reach is not None and self.mp_reach.nlri:
+                yield self.mp_reach.family, self.mp_reach.nlri
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    code: int
+    subcode: int = 0
+    data: bytes = b""
+
+    @classmethod
+    def from_error(cls, error: BGPError) -> Notification:
+        return cls(error.code, error.subcode, error.data)
+
+    def describe(self) -> str:
+        from .errors import error_name
+
+        text = error_name(self.code, self.subcode)
+        if self.code == ErrorCode.CEASE and self.subcode in (2, 4) and self.data:
+            # RFC 8203 shutdown communication: one length octet, then UTF-8.
+            message = self.data[1 : 1 + self.data[0]].decode("utf-8", "replace")
+            return f'{text} "{message}"'
+        return f"{text} data={self.data.hex()}" if self.data else text
+
+
+@dataclass(frozen=True, slots=True)
+class Keepalive:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRefresh:
+    family: Family
+    subtype: int = 0  # RFC 7313: 0 request, 1 BoRR, 2 EoRR
+
+
+Message = Open | Update | Notification | Keepalive | RouteRefresh
+KEEPALIVE = Keepalive()
+
+# ---------------------------------------------------------------------------------- encode
+
+
+def _frame(kind: int, body: bytes) -> bytes:
+    return MARKER + struct.pack("!HB", HEADER_LEN + len(body), kind) + body
+
+
+def encode_open(msg: Open) -> bytes:
+    caps = encode_capabilities(msg.capabilities)
+    params = bytes((2, len(caps))) + caps if caps else b""
+    if len(params) > 255:
+        raise ValueError("capabilities do not fit an OPEN without RFC 9072")
+    my_as = msg.asn if msg.asn <= 0xFFFF else AS_TRANS
+    rid = ipaddress.IPv4Address(msg.router_id).packed
+    body = struct.pack("!BHH4sB", msg.version, my_as, msg.hold_time, rid, len(params)) + params
+    return _frame(MessageType.OPEN, body)
+
+
+def encode_mp_reach(mp: MpReach) -> bytes:
+    value = struct.pack("!HBB", mp.family.afi, mp.family.safi, len(mp.next_hop))
+    value += mp.next_hop + b"\x00" + b"".join(mp.nlri)
+    return _mp_attr(AttrType.MP_REACH_NLRI, value)
+
+
+def encode_mp_unreach(mp: MpUnreach) -> bytes:
+    value = struct.pack("!HB", mp.family.afi, mp.family.safi) + b"".join(mp.withdrawn)
+    return _mp_attr(AttrType.MP_UNREACH_NLRI, value)
+
+
+def _mp_attr(code: int, value: bytes) -> bytes:
+    if len(value) > 255:
+        return struct.pack("!BBH", AttrFlag.OPTIONAL | AttrFlag.EXTENDED_LENGTH, code, len(value)) + value
+    return struct.pack("!BBB", AttrFlag.OPTIONAL, code, len(value)) + value
+
+
+def encode_update(msg: Update, options: DecodeOptions = DEFAULT_OPTIONS) -> bytes:
+    mp = b""
+    if msg.mp_unreach is not None:
+        mp += encode_mp_unreach(msg.mp_unreach)
+    if msg.mp_reach is not None:
+        mp += encode_mp_reach(msg.mp_reach)
+    if msg.attributes is not None:
+        attrs = encode_attributes(msg.attributes, options.asn4, mp)
+    else:
+        attrs = mp
+    withdrawn = b"".join(msg.withdrawn)
+    body = (
+        struct.pack("!H", len(withdrawn)) + withdrawn + struct.pack("!H", len(attrs)) + attrs
+    ) + b"".join(msg.nlri)
+    if HEADER_LEN + len(body) > options.max_message_len:
+        raise ValueError(f"UPDATE of {HEADER_LEN + len(body)} octets exceeds the maximum")
+    return _frame(MessageType.UPDATE, body)
+
+
+def encode_notification(msg: Notification) -> bytes:
+    return _frame(MessageType.NOTIFICATION, bytes((msg.code, msg.subcode)) + msg.data)
+
+
+def encode_keepalive() -> bytes:
+    return _KEEPALIVE_BYTES
+
+
+_KEEPALIVE_BYTES = _frame(MessageType.KEEPALIVE, b"")
+
+
+def encode_route_refresh(msg: RouteRefresh) -> bytes:
+    body = struct.pack("!HBB", msg.family.afi, msg.subtype, msg.family.safi)
+    return _frame(MessageType.ROUTE_REFRESH, body)
+
+
+def encode_message(msg: Message, options: DecodeOptions = DEFAULT_OPTIONS) -> bytes:
+    if isinstance(msg, Update):
+        return encode_update(msg, options)
+    if isinstance(msg, Keepalive):
+        return _KEEPALIVE_BYTES
+    if isinstance(msg, Open):
+        return encode_open(msg)
+    if isinstance(msg, Notification):
+        return encode_notification(msg)
+    return encode_route_refresh(msg)
+
+
+# ---------------------------------------------------------------------------------- decode
+
+
+def decode_open(body: bytes) -> Open:
+    if len(body) < 10:
+        raise header_error(HeaderSubcode.BAD_MESSAGE_LENGTH, struct.pack("!H", len(body) + 19))
+    version, my_as, hold, rid, plen = struct.unpack("!BHH4sB", body[:10])
+    if version != BGP_VERSION:
+        raise open_error(OpenSubcode.UNSUPPORTED_VERSION, struct.pack("!H", BGP_VERSION))
+    params = body[10:]
+    if len(params) != plen:
+        raise open_error(OpenSubcode.UNSUPPORTED_OPTIONAL_PARAMETER, reason="parameter length")
+    caps_data = bytearray()
+    extended = plen == 255 and params[:1] == b"\xff"  # RFC 9072 extended parameters
+    pos = 0
+    if extended:
+        if len(params) < 3:
+            raise open_error(OpenSubcode.UNSUPPORTED_OPTIONAL_PARAMETER, reason="parameter length")
+        params = params[3 : 3 + int.from_bytes(params[1:3], "big")]
+    head = 3 if extended else 2
+    while pos < len(params):
+        if pos + head > len(params):
+            raise open_error(OpenSubcode.UNSUPPORTED_OPTIONAL_PARAMETER, reason="truncated parameter")
+        ptype = params[pos]
+        length = int.from_bytes(params[pos + 1 : pos + head], "big")
+        value = params[pos + head : pos + head + length]
+        if len(value) != length:
+            raise open_error(OpenSubcode.UNSUPPORTED_OPTIONAL_PARAMETER, reason="parameter overrun")
+        if ptype != 2:
+            raise open_error(OpenSubcode.UNSUPPORTED_OPTIONAL_PARAMETER, reason=f"parameter {ptype}")
+        caps_data += value
+        pos += head + length
+    caps = decode_capabilities(bytes(caps_data))
+    asn = caps.four_octet_as if caps.four_octet_as is not None else my_as
+    router_id = str(ipaddress.IPv4Address(rid))
+    return Open(asn=asn, hold_time=hold, router_id=router_id, capabilities=caps, version=version)
+
+
+def _decode_mp_reach(value: bytes) -> MpReach:
+    if len(value) < 5:
+        raise update_error(UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, reason="MP_REACH_NLRI too short")
+    afi, safi, nh_len = struct.unpack("!HBB", value[:4])
+    family = Family(afi, safi)
+    if len(value) < 5 + nh_len:
+        raise update_error(UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, reason="MP_REACH_NLRI next hop overrun")
+    next_hop = value[4 : 4 + nh_len]
+    if nh_len not in (family.address_len, 2 * family.address_len):
+        raise update_error(
+            UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, reason=f"MP_REACH_NLRI next hop length {nh_len}"
+        )
+    nlri = decode_prefixes(value[5 + nh_len :], family, UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR)
+    return MpReach(family, next_hop, tuple(nlri))
+
+
+def _decode_mp_unreach(value: bytes) -> MpUnreach:
+    if len(value) < 3:
+        raise update_error(UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, reason="MP_UNREACH_NLRI too short")
+    afi, safi = struct.unpack("!HB", value[:3])
+    family = Family(afi, safi)
+    withdrawn = decode_prefixes(value[3:], family, UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR)
+    return MpUnreach(family, tuple(withdrawn))
+
+
+# Interned attribute sets: (asn4, attribute bytes without MP) -> value. Bounded; values immutable.
+_INTERN: dict[tuple[bool, bytes], PathAttributes] = {}
+_INTERN_LIMIT = 100_000
+
+
+def decode_update(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> Update:
+    end = len(body)
+    if end < 4:
+        raise update_error(UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, reason="UPDATE too short")
+    wlen = (body[0] << 8) | body[1]
+    if 2 + wlen + 2 > end:
+        raise update_error(UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, reason="withdrawn length overrun")
+    alen_at = 2 + wlen
+    alen = (body[alen_at] << 8) | body[alen_at + 1]
+    attr_start = alen_at + 2
+    if attr_start + alen > end:
+        raise update_error(UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, reason="attribute length overrun")
+    withdrawn = tuple(decode_prefixes(body[2:alen_at], IPV4_UNICAST))
+    nlri = tuple(decode_prefixes(body[attr_start + alen :], IPV4_UNICAST))
+    if alen == 0:
+        if nlri:
+            return Update(
+                withdrawn=withdrawn,
+                nlri=nlri,
+                treat_as_withdraw="NLRI without path attributes",
+            )
+        return Update(withdrawn=withdrawn)
+    raw = body[attr_start : attr_start + alen]
+    tlvs = split_attributes(raw)
+    mp_reach: MpReach | None = None
+    mp_unreach: MpUnreach | None = None
+    rest: list[tuple[int, int, bytes]] = []
+    for tlv in tlvs:
+        code = tlv[1]
+        if code == AttrType.MP_REACH_NLRI:
+            if mp_reach is not None:
+                raise update_error(UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, reason="two MP_REACH_NLRI")
+            mp_reach = _decode_mp_reach(tlv[2])
+        elif code == AttrType.MP_UNREACH_NLRI:
+            if mp_unreach is not None:
+                raise update_error(UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, reason="two MP_UNREACH_NLRI")
+            mp_unreach = _decode_mp_unreach(tlv[2])
+        else:
+            rest.append(tlv)
+    if not rest:
+        if mp_reach is not None and mp_reach.nlri:
+            return Update(withdrawn, None, nlri, mp_reach, mp_unreach, "no path attributes")
+        return Update(withdrawn, None, nlri, mp_reach, mp_unreach)
+    key = (options.asn4, b"".join(_reencode(t) for t in rest) if mp_reach or mp_unreach else raw)
+    attrs = _INTERN.get(key)
+    notes: list[str] = []
+    reason: str | None = None
+    if attrs is None:
+        try:
+            missing = missing_mandatory(rest, need_next_hop=bool(nlri))
+            if missing and (nlri or (mp_reach is not None and mp_reach.nlri)):
+                raise TreatAsWithdraw(missing)
+            attrs = decode_attributes(rest, options.asn4, notes)
+        except TreatAsWithdraw as exc:
+            reason = str(exc)
+        else:
+            if not notes:
+                if len(_INTERN) >= _INTERN_LIMIT:
+                    _INTERN.clear()
+                _INTERN[key] = attrs
+    if attrs is not None and nlri and attrs.next_hop is None:
+        reason = "missing well-known attribute NEXT_HOP"
+    return Update(withdrawn, attrs, nlri, mp_reach, mp_unreach, reason, tuple(notes))
+
+
+def _reencode(tlv: tuple[int, int, bytes]) -> bytes:
+    flags, code, value = tlv
+    return bytes((flags & 0xEF, code)) + len(value).to_bytes(2, "big") + value
+
+
+def decode_notification(body: bytes) -> Notification:
+    if len(body) < 2:
+        raise header_error(HeaderSubcode.BAD_MESSAGE_LENGTH, struct.pack("!H", len(body) + 19))
+    return Notification(body[0], body[1], body[2:])
+
+
+def decode_route_refresh(body: bytes) -> RouteRefresh:
+    if len(body) != 4:
+        raise BGPError(ErrorCode.ROUTE_REFRESH, 1, body, "ROUTE-REFRESH length is not 4")
+    afi, subtype, safi = struct.unpack("!HBB", body)
+    return RouteRefresh(Family(afi, safi), subtype)
+
+
+def decode_body(kind: int, body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> Message:
+    """Decode a message body whose header the framer has checked."""
+    if kind == MessageType.UPDATE:
+        return decode_update(body, options)
+    if kind == MessageType.KEEPALIVE:
+        return KEEPALIVE
+    if kind == MessageType.OPEN:
+        return decode_open(body)
+    if kind == MessageType.NOTIFICATION:
+        return decode_notification(body)
+    if kind == MessageType.ROUTE_REFRESH:
+        return decode_route_refresh(body)
+    raise header_error(HeaderSubcode.BAD_MESSAGE_TYPE, bytes((kind,)))

@@ -1,0 +1,70 @@
+"""NLRI prefixes, decoded in bulk.
+
+A prefix is kept as its wire form, ``bytes([length]) + significant octets`` with host bits
+cleared: hashable, compact, and re-encoded by concatenation. Its family is known from context
+(the RIB is per family), so the same bytes can mean an IPv4 or an IPv6 prefix.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from .constants import AFI, Family
+from .errors import UpdateSubcode, update_error
+
+Prefix = bytes
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def decode_prefixes(data: bytes, family: Family, subcode: int = UpdateSubcode.INVALID_NETWORK_FIELD) -> list[Prefix]:
+    """Split a run of NLRI into prefixes; a bad length raises the UPDATE error ``subcode``."""
+    max_bits = 32 if family.afi == AFI.IPV4 else 128
+    out: list[Prefix] = []
+    append = out.append
+    pos, end = 0, len(data)
+    while pos < end:
+        plen = data[pos]
+        if plen > max_bits:
+            raise update_error(UpdateSubcode(subcode), reason=f"prefix length {plen} in {family}")
+        stop = pos + 1 + ((plen + 7) >> 3)
+        if stop > end:
+            raise update_error(UpdateSubcode(subcode), reason=f"prefix overruns the NLRI in {family}")
+        spare = plen & 7
+        if spare and data[stop - 1] & (0xFF >> spare):
+            masked = bytearray(data[pos:stop])
+            masked[-1] &= (0xFF << (8 - spare)) & 0xFF
+            append(bytes(masked))
+        else:
+            append(data[pos:stop])
+        pos = stop
+    return out
+
+
+def prefix_from_network(network: IPNetwork) -> Prefix:
+    plen = network.prefixlen
+    return bytes((plen,)) + network.network_address.packed[: (plen + 7) >> 3]
+
+
+def prefix_from_str(text: str) -> tuple[Family, Prefix]:
+    from .constants import IPV4_UNICAST, IPV6_UNICAST
+
+    net = ipaddress.ip_network(text, strict=False)
+    return (IPV4_UNICAST if net.version == 4 else IPV6_UNICAST), prefix_from_network(net)
+
+
+def prefix_to_network(family: Family, prefix: Prefix) -> IPNetwork:
+    size = family.address_len
+    packed = prefix[1:].ljust(size, b"\x00")
+    if size == 4:
+        return ipaddress.IPv4Network((packed, prefix[0]))
+    return ipaddress.IPv6Network((packed, prefix[0]))
+
+
+def prefix_to_str(family: Family, prefix: Prefix) -> str:
+    return str(prefix_to_network(family, prefix))
+
+
+def prefix_to_int(family: Family, prefix: Prefix) -> tuple[int, int]:
+    """(address as an integer, prefix length): what policy compares."""
+    size = family.address_len
+    return int.from_bytes(prefix[1:].ljust(size, b"\x00"), "big"), prefix[0]
