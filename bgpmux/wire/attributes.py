@@ -35,6 +35,13 @@ _EXPECTED_FLAGS: dict[int, int] = {
     AttrType.AS4_AGGREGATOR: _OPT | _TRANS,
     AttrType.LARGE_COMMUNITIES: _OPT | _TRANS,
 }
+# Attributes whose flag errors cost only the attribute: RFC 7606 §7.6, §7.7; RFC 6793 §6.
+_DISCARD_ON_FLAGS = {
+    AttrType.ATOMIC_AGGREGATE,
+    AttrType.AGGREGATOR,
+    AttrType.AS4_PATH,
+    AttrType.AS4_AGGREGATOR,
+}
 # Known attributes we drop on receipt: not ours to propagate (we are no route reflector).
 _DROPPED = {AttrType.ORIGINATOR_ID, AttrType.CLUSTER_LIST}
 
@@ -54,7 +61,9 @@ class PathAttributes:
     aggregator: tuple[int, bytes] | None = None  # (AS, IPv4 address)
     communities: tuple[int, ...] = ()
     large_communities: tuple[LargeCommunity, ...] = ()
-    # Unknown optional transitive attributes, as (flags, type, value): re-sent with PARTIAL set.
+    # Unknown optional transitive attributes, as (flags, type, value). We do not recognize them,
+    # so they are passed on with PARTIAL set (RFC 4271 §5): decoding records the flags that way
+    # already, so a decoded value re-encodes to bytes that decode to the same value.
     other: tuple[tuple[int, int, bytes], ...] = field(default=())
 
     def as_path_flat(self) -> tuple[int, ...]:
@@ -84,7 +93,8 @@ def encode_as_path(segments: tuple[AsPathSegment, ...], asn4: bool) -> bytes:
     out = bytearray()
     fmt = "!I" if asn4 else "!H"
     for kind, asns in segments:
-        for start in range(0, max(len(asns), 1), 255):
+        # Long segments are split in 255s; an empty one is not sent (a receiver must reject it).
+        for start in range(0, len(asns), 255):
             chunk = asns[start : start + 255]
             out += bytes((kind, len(chunk)))
             for asn in chunk:
@@ -135,17 +145,27 @@ def encode_attributes(attrs: PathAttributes, asn4: bool = True, mp: bytes = b"")
 # ---------------------------------------------------------------------------------- decode
 
 
+_MALFORMED_LIST = UpdateSubcode.MALFORMED_ATTRIBUTE_LIST
+
+
 def split_attributes(data: bytes) -> list[tuple[int, int, bytes]]:
-    """Walk the attribute TLVs. Lengths that overrun make the list unparseable: NOTIFICATION."""
+    """Walk the attribute TLVs. A list whose framing breaks is unparseable: NOTIFICATION.
+
+    RFC 7606 §4 calls an attribute header cut short, or a length running past the Total Path
+    Attribute Length, a framing error of the attribute list. Treat-as-withdraw needs every
+    MP_REACH/MP_UNREACH to be parsed (§3 b, §5), and one may hide behind the break, so this is
+    a session reset with Malformed Attribute List (RFC 4271 §6.3: Attribute Length Error is for
+    a length that conflicts with what the attribute's type requires).
+    """
     out: list[tuple[int, int, bytes]] = []
     pos, end = 0, len(data)
     while pos < end:
         if pos + 3 > end:
-            raise update_error(UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, reason="truncated attribute header")
+            raise update_error(_MALFORMED_LIST, reason="truncated attribute header")
         flags, code = data[pos], data[pos + 1]
         if flags & AttrFlag.EXTENDED_LENGTH:
             if pos + 4 > end:
-                raise update_error(UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, reason="truncated attribute header")
+                raise update_error(_MALFORMED_LIST, reason="truncated attribute header")
             length = (data[pos + 2] << 8) | data[pos + 3]
             start = pos + 4
         else:
@@ -154,8 +174,7 @@ def split_attributes(data: bytes) -> list[tuple[int, int, bytes]]:
         stop = start + length
         if stop > end:
             raise update_error(
-                UpdateSubcode.ATTRIBUTE_LENGTH_ERROR,
-                data=data[pos:end],
+                _MALFORMED_LIST,
                 reason=f"attribute {code} length {length} overruns the attribute list",
             )
         out.append((flags, code, data[start:stop]))
@@ -186,8 +205,13 @@ def _decode_as_path(value: bytes, asn4: bool) -> tuple[AsPathSegment, ...]:
     return tuple(segments)
 
 
+_PLAIN_SEGMENTS = (SegmentType.AS_SET, SegmentType.AS_SEQUENCE)
+
+
 def _count(segments: tuple[AsPathSegment, ...]) -> int:
-    return sum(len(a) if k == SegmentType.AS_SEQUENCE else 1 for k, a in segments if k in (1, 2))
+    return sum(
+        len(a) if k == SegmentType.AS_SEQUENCE else 1 for k, a in segments if k in _PLAIN_SEGMENTS
+    )
 
 
 def merge_as4_path(
@@ -250,7 +274,7 @@ def decode_attributes(
         seen.add(code)
         expected = _EXPECTED_FLAGS.get(code)
         if expected is not None and (flags & (_OPT | _TRANS)) != expected:
-            if code in (AttrType.ATOMIC_AGGREGATE, AttrType.AGGREGATOR, AttrType.AS4_AGGREGATOR):
+            if code in _DISCARD_ON_FLAGS:
                 notes.append(f"attribute {code} with flags {flags:#x} discarded")
                 continue
             raise TreatAsWithdraw(f"attribute {code} has flags {flags:#x}")
@@ -298,6 +322,11 @@ def decode_attributes(
                     as4_path = _decode_as_path(value, True)
                 except TreatAsWithdraw:
                     notes.append("malformed AS4_PATH discarded")
+                    continue
+                if any(kind not in _PLAIN_SEGMENTS for kind, _asns in as4_path):
+                    # RFC 6793 §6: confederation segments in AS4_PATH make it malformed.
+                    notes.append("AS4_PATH with confederation segments discarded")
+                    as4_path = None
         elif code in _DROPPED:
             continue
         elif not flags & _OPT:
@@ -307,7 +336,8 @@ def decode_attributes(
                 reason=f"unrecognized well-known attribute {code}",
             )
         elif flags & _TRANS:
-            other.append((flags & (_OPT | _TRANS | AttrFlag.PARTIAL), code, value))
+            # We do not recognize it either: it travels on marked PARTIAL (RFC 4271 §5).
+            other.append((_OPT | _TRANS | AttrFlag.PARTIAL, code, value))
         # unknown optional non-transitive: quietly dropped (RFC 4271 §5)
     if as4_path is not None and as_path is not None:
         as_path = merge_as4_path(as_path, as4_path)

@@ -40,6 +40,8 @@ def encode_capabilities(caps: Capabilities) -> bytes:
     out = bytearray()
 
     def tlv(code: int, value: bytes = b"") -> None:
+        if len(value) > 255:
+            raise ValueError(f"capability {code} value of {len(value)} octets does not fit")
         out.extend((code, len(value)))
         out.extend(value)
 
@@ -53,11 +55,14 @@ def encode_capabilities(caps: Capabilities) -> bytes:
         tlv(CapabilityCode.EXTENDED_MESSAGE)
     gr = caps.graceful_restart
     if gr is not None:
+        if not 0 <= gr.restart_time <= 0x0FFF:
+            raise ValueError(f"graceful-restart time {gr.restart_time} does not fit 12 bits")
         flags = (0x8 if gr.restarting else 0) | (0x4 if gr.notification else 0)
-        value = bytearray(struct.pack("!H", (flags << 12) | (gr.restart_time & 0x0FFF)))
-        for fam, forwarding in gr.families:
-            value += struct.pack("!HBB", fam.afi, fam.safi, 0x80 if forwarding else 0)
-        tlv(CapabilityCode.GRACEFUL_RESTART, bytes(value))
+        gr_value = struct.pack("!H", (flags << 12) | gr.restart_time) + b"".join(
+            struct.pack("!HBB", fam.afi, fam.safi, 0x80 if forwarding else 0)
+            for fam, forwarding in gr.families
+        )
+        tlv(CapabilityCode.GRACEFUL_RESTART, gr_value)
     if caps.four_octet_as is not None:
         tlv(CapabilityCode.FOUR_OCTET_AS, struct.pack("!I", caps.four_octet_as))
     if caps.add_path:

@@ -8,7 +8,7 @@ from .constants import HEADER_LEN, MARKER, MAX_MESSAGE_LEN, MessageType
 from .errors import HeaderSubcode, header_error
 
 # Minimum length of each message type, header included (RFC 4271 §6.1).
-_MIN_LEN = {
+_MIN_LEN: dict[int, int] = {
     MessageType.OPEN: 29,
     MessageType.UPDATE: 23,
     MessageType.NOTIFICATION: 21,
@@ -17,48 +17,55 @@ _MIN_LEN = {
 }
 
 
+def _bad_length(length: int) -> Exception:
+    return header_error(
+        HeaderSubcode.BAD_MESSAGE_LENGTH, struct.pack("!H", length), f"length {length}"
+    )
+
+
 class Framer:
-    """Feed bytes in, take whole frames out. Header errors raise ``BGPError``."""
+    """Feed bytes in, take whole frames out. Header errors raise ``BGPError``.
+
+    A header is checked as soon as its 19 octets are in, so the buffer never holds more than
+    one message (of at most ``max_message_len``) beyond what the last ``feed`` brought.
+    """
 
     def __init__(self, max_message_len: int = MAX_MESSAGE_LEN) -> None:
         self.max_message_len = max_message_len
         self._buffer = bytearray()
-        self._pos = 0
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         """Append ``data``; return every complete frame as (type, body)."""
         buf = self._buffer
-        if self._pos:
-            del buf[: self._pos]
-            self._pos = 0
         buf += data
         frames: list[tuple[int, bytes]] = []
         pos, end = 0, len(buf)
-        max_len = self.max_message_len
-        view = bytes(buf) if end else b""
-        while end - pos >= HEADER_LEN:
-            if view[pos : pos + 16] != MARKER:
-                raise header_error(HeaderSubcode.CONNECTION_NOT_SYNCHRONIZED, reason="bad marker")
-            length, kind = struct.unpack_from("!HB", view, pos + 16)
-            minimum = _MIN_LEN.get(kind)  # type: ignore[call-overload]
-            if minimum is None:
-                raise header_error(HeaderSubcode.BAD_MESSAGE_TYPE, bytes((kind,)), f"type {kind}")
-            if length < minimum or length > max_len or (
-                kind == MessageType.KEEPALIVE and length != HEADER_LEN
-            ):
-                raise header_error(
-                    HeaderSubcode.BAD_MESSAGE_LENGTH, struct.pack("!H", length), f"length {length}"
-                )
-            if end - pos < length:
-                break
-            frames.append((kind, view[pos + HEADER_LEN : pos + length]))
-            pos += length
-        if pos == end:
-            buf.clear()
-        else:
-            self._pos = pos
+        try:
+            while end - pos >= HEADER_LEN:
+                length, kind = self._check_header(buf, pos)
+                if end - pos < length:
+                    break
+                frames.append((kind, bytes(buf[pos + HEADER_LEN : pos + length])))
+                pos += length
+        finally:
+            if pos:
+                del buf[:pos]
         return frames
+
+    def _check_header(self, buf: bytearray, pos: int) -> tuple[int, int]:
+        """(length, type) of the header at ``pos``, in the order RFC 4271 §6.1 lists the checks."""
+        if buf[pos : pos + 16] != MARKER:
+            raise header_error(HeaderSubcode.CONNECTION_NOT_SYNCHRONIZED, reason="bad marker")
+        length, kind = struct.unpack_from("!HB", buf, pos + 16)
+        if length < HEADER_LEN or length > self.max_message_len:
+            raise _bad_length(length)
+        minimum = _MIN_LEN.get(kind)
+        if minimum is None:
+            raise header_error(HeaderSubcode.BAD_MESSAGE_TYPE, bytes((kind,)), f"type {kind}")
+        if length < minimum or (kind == MessageType.KEEPALIVE and length != HEADER_LEN):
+            raise _bad_length(length)
+        return length, kind
 
     @property
     def buffered(self) -> int:
-        return len(self._buffer) - self._pos
+        return len(self._buffer)

@@ -87,12 +87,14 @@ class Update:
 
     def end_of_rib(self) -> Family | None:
         """The family this UPDATE marks End-of-RIB for (RFC 4724 §2), if it is one."""
-        if self.attributes is None and not self.withdrawn and not self.nlri:
-            if self.mp_reach is None and self.mp_unreach is None:
-                return IPV4_UNICAST
-            if self.mp_reach is None and self.mp_unreach is not None:
-                if not self.mp_unreach.withdrawn:
-                    return self.mp_unreach.family
+        if self.attributes is not None or self.withdrawn or self.nlri or self.mp_reach:
+            return None
+        if self.treat_as_withdraw is not None:  # it carried attributes, only unusable ones
+            return None
+        if self.mp_unreach is None:
+            return IPV4_UNICAST
+        if not self.mp_unreach.withdrawn:
+            return self.mp_unreach.family
         return None
 
     def announcements(self) -> Iterator[tuple[Family, PathAttributes, bytes, tuple[Prefix, ...]]]:
@@ -183,7 +185,10 @@ def encode_mp_unreach(mp: MpUnreach) -> bytes:
 
 def _mp_attr(code: int, value: bytes) -> bytes:
     if len(value) > 255:
-        return struct.pack("!BBH", AttrFlag.OPTIONAL | AttrFlag.EXTENDED_LENGTH, code, len(value)) + value
+        return (
+            struct.pack("!BBH", AttrFlag.OPTIONAL | AttrFlag.EXTENDED_LENGTH, code, len(value))
+            + value
+        )
     return struct.pack("!BBB", AttrFlag.OPTIONAL, code, len(value)) + value
 
 
@@ -237,6 +242,9 @@ def encode_message(msg: Message, options: DecodeOptions = DEFAULT_OPTIONS) -> by
 # ---------------------------------------------------------------------------------- decode
 
 
+_BAD_PARAMETER = OpenSubcode.UNSUPPORTED_OPTIONAL_PARAMETER
+
+
 def decode_open(body: bytes) -> Open:
     if len(body) < 10:
         raise header_error(HeaderSubcode.BAD_MESSAGE_LENGTH, struct.pack("!H", len(body) + 19))
@@ -244,26 +252,28 @@ def decode_open(body: bytes) -> Open:
     if version != BGP_VERSION:
         raise open_error(OpenSubcode.UNSUPPORTED_VERSION, struct.pack("!H", BGP_VERSION))
     params = body[10:]
-    if len(params) != plen:
-        raise open_error(OpenSubcode.UNSUPPORTED_OPTIONAL_PARAMETER, reason="parameter length")
-    caps_data = bytearray()
-    extended = plen == 255 and params[:1] == b"\xff"  # RFC 9072 extended parameters
-    pos = 0
+    # RFC 9072: a length of 255 and a first type of 255 announce extended parameters, whose
+    # real length is the two octets that follow; the 255 is then not the parameters' length.
+    extended = plen == 255 and params[:1] == b"\xff"
     if extended:
-        if len(params) < 3:
-            raise open_error(OpenSubcode.UNSUPPORTED_OPTIONAL_PARAMETER, reason="parameter length")
-        params = params[3 : 3 + int.from_bytes(params[1:3], "big")]
+        if len(params) < 3 or len(params) != 3 + int.from_bytes(params[1:3], "big"):
+            raise open_error(_BAD_PARAMETER, reason="extended parameter length")
+        params = params[3:]
+    elif len(params) != plen:
+        raise open_error(_BAD_PARAMETER, reason="parameter length")
+    caps_data = bytearray()
+    pos = 0
     head = 3 if extended else 2
     while pos < len(params):
         if pos + head > len(params):
-            raise open_error(OpenSubcode.UNSUPPORTED_OPTIONAL_PARAMETER, reason="truncated parameter")
+            raise open_error(_BAD_PARAMETER, reason="truncated parameter")
         ptype = params[pos]
         length = int.from_bytes(params[pos + 1 : pos + head], "big")
         value = params[pos + head : pos + head + length]
         if len(value) != length:
-            raise open_error(OpenSubcode.UNSUPPORTED_OPTIONAL_PARAMETER, reason="parameter overrun")
+            raise open_error(_BAD_PARAMETER, reason="parameter overrun")
         if ptype != 2:
-            raise open_error(OpenSubcode.UNSUPPORTED_OPTIONAL_PARAMETER, reason=f"parameter {ptype}")
+            raise open_error(_BAD_PARAMETER, reason=f"parameter {ptype}")
         caps_data += value
         pos += head + length
     caps = decode_capabilities(bytes(caps_data))
@@ -278,7 +288,9 @@ def _decode_mp_reach(value: bytes) -> MpReach:
     afi, safi, nh_len = struct.unpack("!HBB", value[:4])
     family = Family(afi, safi)
     if len(value) < 5 + nh_len:
-        raise update_error(UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, reason="MP_REACH_NLRI next hop overrun")
+        raise update_error(
+            UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, reason="MP_REACH_NLRI next hop overrun"
+        )
     next_hop = value[4 : 4 + nh_len]
     if nh_len not in (family.address_len, 2 * family.address_len):
         raise update_error(
@@ -290,7 +302,9 @@ def _decode_mp_reach(value: bytes) -> MpReach:
 
 def _decode_mp_unreach(value: bytes) -> MpUnreach:
     if len(value) < 3:
-        raise update_error(UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, reason="MP_UNREACH_NLRI too short")
+        raise update_error(
+            UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, reason="MP_UNREACH_NLRI too short"
+        )
     afi, safi = struct.unpack("!HB", value[:3])
     family = Family(afi, safi)
     withdrawn = decode_prefixes(value[3:], family, UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR)
@@ -308,12 +322,16 @@ def decode_update(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> Upda
         raise update_error(UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, reason="UPDATE too short")
     wlen = (body[0] << 8) | body[1]
     if 2 + wlen + 2 > end:
-        raise update_error(UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, reason="withdrawn length overrun")
+        raise update_error(
+            UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, reason="withdrawn length overrun"
+        )
     alen_at = 2 + wlen
     alen = (body[alen_at] << 8) | body[alen_at + 1]
     attr_start = alen_at + 2
     if attr_start + alen > end:
-        raise update_error(UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, reason="attribute length overrun")
+        raise update_error(
+            UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, reason="attribute length overrun"
+        )
     withdrawn = tuple(decode_prefixes(body[2:alen_at], IPV4_UNICAST))
     nlri = tuple(decode_prefixes(body[attr_start + alen :], IPV4_UNICAST))
     if alen == 0:
@@ -333,27 +351,35 @@ def decode_update(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> Upda
         code = tlv[1]
         if code == AttrType.MP_REACH_NLRI:
             if mp_reach is not None:
-                raise update_error(UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, reason="two MP_REACH_NLRI")
+                raise update_error(
+                    UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, reason="two MP_REACH_NLRI"
+                )
             mp_reach = _decode_mp_reach(tlv[2])
         elif code == AttrType.MP_UNREACH_NLRI:
             if mp_unreach is not None:
-                raise update_error(UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, reason="two MP_UNREACH_NLRI")
+                raise update_error(
+                    UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, reason="two MP_UNREACH_NLRI"
+                )
             mp_unreach = _decode_mp_unreach(tlv[2])
         else:
             rest.append(tlv)
+    reachable = bool(nlri) or (mp_reach is not None and bool(mp_reach.nlri))
     if not rest:
-        if mp_reach is not None and mp_reach.nlri:
-            return Update(withdrawn, None, nlri, mp_reach, mp_unreach, "no path attributes")
-        return Update(withdrawn, None, nlri, mp_reach, mp_unreach)
+        unusable = "no path attributes" if reachable else None
+        return Update(withdrawn, None, nlri, mp_reach, mp_unreach, unusable)
+    # RFC 7606 §3 d: a missing mandatory attribute matters only when something is announced.
+    # Checked on every UPDATE, not only on a cache miss: the same attribute bytes may first
+    # arrive with no NLRI (nothing missing that matters) and later with some.
+    missing = missing_mandatory(rest, need_next_hop=bool(nlri)) if reachable else None
+    if missing is not None:
+        return Update(withdrawn, None, nlri, mp_reach, mp_unreach, missing)
+    # The key is attribute bytes in their received encoding, so equal keys parse to equal TLVs.
     key = (options.asn4, b"".join(_reencode(t) for t in rest) if mp_reach or mp_unreach else raw)
     attrs = _INTERN.get(key)
     notes: list[str] = []
     reason: str | None = None
     if attrs is None:
         try:
-            missing = missing_mandatory(rest, need_next_hop=bool(nlri))
-            if missing and (nlri or (mp_reach is not None and mp_reach.nlri)):
-                raise TreatAsWithdraw(missing)
             attrs = decode_attributes(rest, options.asn4, notes)
         except TreatAsWithdraw as exc:
             reason = str(exc)
@@ -362,14 +388,15 @@ def decode_update(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> Upda
                 if len(_INTERN) >= _INTERN_LIMIT:
                     _INTERN.clear()
                 _INTERN[key] = attrs
-    if attrs is not None and nlri and attrs.next_hop is None:
-        reason = "missing well-known attribute NEXT_HOP"
     return Update(withdrawn, attrs, nlri, mp_reach, mp_unreach, reason, tuple(notes))
 
 
 def _reencode(tlv: tuple[int, int, bytes]) -> bytes:
+    """A TLV exactly as ``split_attributes`` found it (flags say how long the length is)."""
     flags, code, value = tlv
-    return bytes((flags & 0xEF, code)) + len(value).to_bytes(2, "big") + value
+    if flags & AttrFlag.EXTENDED_LENGTH:
+        return bytes((flags, code)) + len(value).to_bytes(2, "big") + value
+    return bytes((flags, code, len(value))) + value
 
 
 def decode_notification(body: bytes) -> Notification:

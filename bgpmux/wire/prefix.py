@@ -16,7 +16,9 @@ Prefix = bytes
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def decode_prefixes(data: bytes, family: Family, subcode: int = UpdateSubcode.INVALID_NETWORK_FIELD) -> list[Prefix]:
+def decode_prefixes(
+    data: bytes, family: Family, subcode: int = UpdateSubcode.INVALID_NETWORK_FIELD
+) -> list[Prefix]:
     """Split a run of NLRI into prefixes; a bad length raises the UPDATE error ``subcode``."""
     max_bits = 32 if family.afi == AFI.IPV4 else 128
     out: list[Prefix] = []
@@ -28,7 +30,9 @@ def decode_prefixes(data: bytes, family: Family, subcode: int = UpdateSubcode.IN
             raise update_error(UpdateSubcode(subcode), reason=f"prefix length {plen} in {family}")
         stop = pos + 1 + ((plen + 7) >> 3)
         if stop > end:
-            raise update_error(UpdateSubcode(subcode), reason=f"prefix overruns the NLRI in {family}")
+            raise update_error(
+                UpdateSubcode(subcode), reason=f"prefix overruns the NLRI in {family}"
+            )
         spare = plen & 7
         if spare and data[stop - 1] & (0xFF >> spare):
             masked = bytearray(data[pos:stop])

@@ -1,0 +1,449 @@
+"""The configuration contract (see DESIGN.md): YAML in, one frozen, validated ``Config`` out.
+
+``parse_config`` expands ``${VAR}`` / ``${VAR:-default}`` over the raw text, parses the YAML and
+validates it; every problem is reported as ``(dotted.path, message)`` in one ``ConfigError``.
+Files named by the config (``password_file``) are checked separately by ``check_files``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
+from pathlib import Path
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+    model_validator,
+)
+from pydantic.networks import IPvAnyAddress
+
+IPAddress = IPv4Address | IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_T = TypeVar("_T")
+
+
+class ConfigError(Exception):
+    """Bad configuration; ``errors`` holds ``(dotted_path, message)`` pairs (path may be "")."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(f"{p}: {m}" if p else m for p, m in errors))
+
+
+class _FieldErrors(ValueError):
+    """Raised by cross-field validators to report errors at paths below the validated model."""
+
+    def __init__(self, errors: list[tuple[tuple[str | int, ...], str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(m for _, m in errors))
+
+
+# --- value types -------------------------------------------------------------------------------
+
+
+class Endpoint(NamedTuple):
+    """An IP address and TCP port, written ``1.2.3.4:179`` or ``[2001:db8::1]:179``."""
+
+    host: IPAddress
+    port: int
+
+    def __str__(self) -> str:
+        return (
+            f"[{self.host}]:{self.port}" if self.host.version == 6 else f"{self.host}:{self.port}"
+        )
+
+
+def _parse_endpoint(value: object) -> Endpoint:
+    if isinstance(value, Endpoint):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a string 'host:port'")
+    if value.startswith("["):
+        host, sep, port = value[1:].partition("]:")
+    else:
+        host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"{value!r} is not 'host:port' (IPv6 as '[addr]:port')")
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{host!r} is not an IP address") from None
+    if not 1 <= int(port) <= 65535:
+        raise ValueError(f"port {port} is not in 1..65535")
+    return Endpoint(addr, int(port))
+
+
+EndpointField = Annotated[
+    Endpoint, PlainValidator(_parse_endpoint), PlainSerializer(str, return_type=str)
+]
+
+
+@dataclass(frozen=True)
+class PrefixRule:
+    """``prefix [ge N] [le M]``: a route matches if it lies inside ``network`` with a length in
+    ``min_len..max_len``. Without ge/le only ``network`` itself matches (as in BIRD and FRR)."""
+
+    network: IPNetwork
+    ge: int | None = None
+    le: int | None = None
+
+    @property
+    def min_len(self) -> int:
+        return self.ge if self.ge is not None else self.network.prefixlen
+
+    @property
+    def max_len(self) -> int:
+        if self.le is not None:
+            return self.le
+        return self.network.max_prefixlen if self.ge is not None else self.network.prefixlen
+
+    def matches(self, net: IPNetwork) -> bool:
+        return (
+            net.version == self.network.version
+            and self.min_len <= net.prefixlen <= self.max_len
+            and net.subnet_of(self.network)  # type: ignore[arg-type]
+        )
+
+    def __str__(self) -> str:
+        ge = f" ge {self.ge}" if self.ge is not None else ""
+        le = f" le {self.le}" if self.le is not None else ""
+        return f"{self.network}{ge}{le}"
+
+    @classmethod
+    def parse(cls, text: str) -> PrefixRule:
+        words = text.split()
+        if not words:
+            raise ValueError("empty prefix rule")
+        try:
+            network = ipaddress.ip_network(words[0])
+        except ValueError as e:
+            raise ValueError(f"{words[0]!r}: {e}") from None
+        bounds: dict[str, int] = {}
+        rest = words[1:]
+        if len(rest) % 2:
+            raise ValueError(f"{text!r} is not 'prefix [ge N] [le M]'")
+        for key, num in zip(rest[::2], rest[1::2], strict=True):
+            if key not in ("ge", "le") or key in bounds or not num.isdigit():
+                raise ValueError(f"{text!r} is not 'prefix [ge N] [le M]'")
+            bounds[key] = int(num)
+        rule = cls(network, bounds.get("ge"), bounds.get("le"))
+        if not network.prefixlen <= rule.min_len <= rule.max_len <= network.max_prefixlen:
+            raise ValueError(
+                f"{text!r}: need {network.prefixlen} <= ge <= le <= {network.max_prefixlen}"
+            )
+        return rule
+
+
+def _parse_rule(value: object) -> PrefixRule:
+    if isinstance(value, PrefixRule):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a string 'prefix [ge N] [le M]'")
+    return PrefixRule.parse(value)
+
+
+PrefixRuleField = Annotated[
+    PrefixRule, PlainValidator(_parse_rule), PlainSerializer(str, return_type=str)
+]
+
+
+def _parse_community(value: object) -> int:
+    parts = value.split(":") if isinstance(value, str) else []
+    if len(parts) != 2 or not all(p.isdigit() and int(p) <= 0xFFFF for p in parts):
+        raise ValueError(f"{value!r} is not a community 'A:B' with A and B in 0..65535")
+    return int(parts[0]) << 16 | int(parts[1])
+
+
+def _parse_large_community(value: object) -> tuple[int, int, int]:
+    parts = value.split(":") if isinstance(value, str) else []
+    if len(parts) != 3 or not all(p.isdigit() and int(p) <= 0xFFFFFFFF for p in parts):
+        raise ValueError(f"{value!r} is not a large community 'A:B:C' with each in 0..4294967295")
+    return int(parts[0]), int(parts[1]), int(parts[2])
+
+
+def _check_hold_time(value: int) -> int:
+    if value in (1, 2):
+        raise ValueError("hold time must be 0 or 3..65535 seconds")  # RFC 4271 4.2
+    return value
+
+
+def _empty_is_none(value: object) -> object:
+    return None if value == "" else value
+
+
+ASN = Annotated[int, Field(ge=1, le=4294967295)]
+HoldTime = Annotated[int, Field(ge=0, le=65535), AfterValidator(_check_hold_time)]
+Name = Annotated[str, Field(pattern=r"^[a-z0-9._-]+$", max_length=64)]
+Community = Annotated[int, PlainValidator(_parse_community)]
+LargeCommunity = Annotated[tuple[int, int, int], PlainValidator(_parse_large_community)]
+
+
+def parse_unix_listen(value: str) -> Path:
+    """``unix:/abs/path`` -> the socket path."""
+    if not value.startswith("unix:/"):
+        raise ValueError(f"{value!r} is not 'unix:/absolute/path'")
+    return Path(value.removeprefix("unix:"))
+
+
+def _check_unix_listen(value: str) -> str:
+    parse_unix_listen(value)
+    return value
+
+
+# --- models ------------------------------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _client_id_from(data: dict[str, Any]) -> IPv4Address:
+    # Calico and MetalLB default their router id to the node address, and BIRD refuses a same-AS
+    # OPEN that carries its own id (Bad BGP Identifier). 127.x.y.z can be neither a node's address
+    # nor its router id, and stays stable per node.
+    return IPv4Address(b"\x7f" + data["router_id"].packed[1:])
+
+
+class Node(_Model):
+    asn: ASN
+    router_id: IPv4Address
+    address: IPv4Address
+    address_v6: Annotated[IPv6Address | None, BeforeValidator(_empty_is_none)] = None
+    client_router_id: IPv4Address = Field(default_factory=_client_id_from)
+    """The BGP identifier bgpmux presents to its clients; upstreams see ``router_id``."""
+    initial_sync_timeout: float = Field(default=30.0, ge=0, le=3600)
+    """How long End-of-RIB to the upstreams waits for every client to send its table."""
+
+    @model_validator(mode="after")
+    def _client_id_differs(self) -> Node:
+        if self.client_router_id in (self.router_id, self.address):
+            raise _FieldErrors(
+                [(("client_router_id",), "must differ from node.router_id and node.address")]
+            )
+        return self
+
+
+class GoBGPSettings(_Model):
+    api: EndpointField = _parse_endpoint("127.0.0.1:50051")
+
+
+class ExaBGPSettings(_Model):
+    # Measured: a reactor speed below 0.1 busy-spins a core forever.
+    reactor_speed: float = Field(default=0.1, ge=0.1, le=10)
+    log_level: str = "WARNING"
+
+
+class Upstream(_Model):
+    name: Name
+    address: IPvAnyAddress
+    asn: ASN
+    port: int = Field(default=179, ge=1, le=65535)
+    password_file: Path | None = None
+    hold_time: HoldTime = 90
+    graceful_restart: int = Field(default=120, ge=0, le=4095)
+
+
+class Client(_Model):
+    name: Name
+    listen: EndpointField
+    peer_address: IPvAnyAddress | None = None
+    asn: ASN
+    accept: tuple[PrefixRuleField, ...] = ()
+    max_prefixes: int = Field(default=1000, ge=1)
+    receive_upstream_routes: bool = False
+    priority: int = Field(default=100, ge=0, le=65535)
+    keep_client_as_path: bool = False
+    hold_time: HoldTime = 90
+    router_id: IPv4Address | None = None
+    add_communities: tuple[Community, ...] = ()
+    add_large_communities: tuple[LargeCommunity, ...] = ()
+
+
+class Metrics(_Model):
+    listen: EndpointField = _parse_endpoint("0.0.0.0:9479")
+
+
+class Api(_Model):
+    listen: Annotated[str, AfterValidator(_check_unix_listen)] = "unix:/run/bgpmux/api.sock"
+
+    @property
+    def path(self) -> Path:
+        return parse_unix_listen(self.listen)
+
+
+class Log(_Model):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"
+
+
+def _non_empty(items: tuple[_T, ...]) -> tuple[_T, ...]:
+    # Not Field(min_length=1): pydantic would also report that on a list whose items are bad.
+    if not items:
+        raise ValueError("at least one is required")
+    return items
+
+
+class Config(_Model):
+    node: Node
+    engine: Literal["exabgp", "gobgp", "native"] = "exabgp"
+    gobgp: GoBGPSettings = GoBGPSettings()
+    exabgp: ExaBGPSettings = ExaBGPSettings()
+    upstreams: Annotated[tuple[Upstream, ...], AfterValidator(_non_empty)]
+    clients: Annotated[tuple[Client, ...], AfterValidator(_non_empty)]
+    metrics: Metrics = Metrics()
+    api: Api = Api()
+    log: Log = Log()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        errors: list[tuple[tuple[str | int, ...], str]] = []
+        for section in ("upstreams", "clients"):
+            seen: dict[str, int] = {}
+            for i, peer in enumerate(getattr(self, section)):
+                if peer.name in seen:
+                    msg = f"duplicate name {peer.name!r} (also {section}[{seen[peer.name]}])"
+                    errors.append(((section, i, "name"), msg))
+                seen.setdefault(peer.name, i)
+        by_listen: dict[Endpoint, list[int]] = {}
+        for i, client in enumerate(self.clients):
+            by_listen.setdefault(client.listen, []).append(i)
+        for listen, indexes in by_listen.items():
+            if len(indexes) < 2:
+                continue
+            claimed: dict[IPAddress, int] = {}
+            for i in indexes:
+                peer = self.clients[i].peer_address
+                if peer is None:
+                    msg = f"required: clients share listen {listen}; each must name its peer"
+                    errors.append((("clients", i, "peer_address"), msg))
+                elif peer in claimed:
+                    msg = f"{peer} is also clients[{claimed[peer]}] on listen {listen}"
+                    errors.append((("clients", i, "peer_address"), msg))
+                else:
+                    claimed[peer] = i
+        for i, client in enumerate(self.clients):
+            if client.router_id in (self.node.router_id, self.node.address):
+                msg = "must differ from node.router_id and node.address"
+                errors.append((("clients", i, "router_id"), msg))
+        if errors:
+            raise _FieldErrors(errors)
+        return self
+
+    def client_router_id(self, client: Client) -> IPv4Address:
+        """The BGP identifier bgpmux presents to ``client``."""
+        return client.router_id or self.node.client_router_id
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_COMMENT = re.compile(r"(?:^|\s)#")
+
+
+def expand_env(text: str, env: Mapping[str, str]) -> str:
+    """Replace ``${VAR}`` and ``${VAR:-default}``; an unset ``${VAR}`` is an error.
+
+    YAML comments (from a ``#`` at the start of a line or after whitespace) are left alone, so a
+    commented-out line does not need its variables set.
+    """
+    errors: list[tuple[str, str]] = []
+    lines = []
+    for lineno, line in enumerate(text.splitlines(keepends=True), 1):
+
+        def sub(m: re.Match[str], lineno: int = lineno) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            errors.append(("", f"line {lineno}: environment variable {name} is not set"))
+            return ""
+
+        comment = _COMMENT.search(line)
+        cut = comment.start() if comment else len(line)
+        lines.append(_VAR.sub(sub, line[:cut]) + line[cut:])
+    if errors:
+        raise ConfigError(errors)
+    return "".join(lines)
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else part
+    return out
+
+
+def _errors_from(exc: ValidationError) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for err in exc.errors():
+        if err["type"] == "default_factory_not_called":  # follows from an error already listed
+            continue
+        cause = err.get("ctx", {}).get("error")
+        if isinstance(cause, _FieldErrors):
+            out += [(_dotted((*err["loc"], *loc)), msg) for loc, msg in cause.errors]
+        elif isinstance(cause, Exception):
+            out.append((_dotted(err["loc"]), str(cause)))
+        else:
+            out.append((_dotted(err["loc"]), err["msg"]))
+    return out
+
+
+def parse_config(text: str, env: Mapping[str, str] = os.environ) -> Config:
+    expanded = expand_env(text, env)
+    try:
+        data = yaml.safe_load(expanded)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError([("", f"{where}YAML syntax error: {problem}")]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            [("", "expected a mapping (node:, upstreams:, clients:, ...) at the top")]
+        )
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_errors_from(e)) from None
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] = os.environ) -> Config:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError([("", f"cannot read the file: {e.strerror}")]) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError([("", f"cannot read the file: {e}")]) from None
+    return parse_config(text, env)
+
+
+def check_files(config: Config) -> None:
+    """Check that every file the config names is readable and usable; raise ConfigError."""
+    errors: list[tuple[str, str]] = []
+    for i, upstream in enumerate(config.upstreams):
+        if upstream.password_file is None:
+            continue
+        where = f"upstreams[{i}].password_file"
+        try:
+            password = upstream.password_file.read_bytes().strip()
+        except OSError as e:
+            errors.append((where, f"cannot read {upstream.password_file}: {e.strerror}"))
+            continue
+        if not password:
+            errors.append((where, f"{upstream.password_file} is empty"))
+    if errors:
+        raise ConfigError(errors)

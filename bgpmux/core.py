@@ -1,0 +1,590 @@
+"""The single owner of routing state.
+
+Sessions and engines never touch the RIBs: they post calls to the core (``Core.post``), which
+runs them one at a time on its own task and then flushes the changes they caused, batched by
+attribute set, to the engine (upstream direction) and to the clients (downstream direction).
+The handlers themselves are plain synchronous methods with ``now`` passed in, so unit tests
+drive them without asyncio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .config import Client, Config
+from .policy.prefix_list import PrefixList
+from .policy.transforms import ClientExport, RejectReason, Tagger, UpstreamExport
+from .rib.adj_rib_in import AdjRibIn
+from .rib.decision import best_path, explain
+from .rib.paths import Path, PathInterner, Source
+from .wire.attributes import PathAttributes
+from .wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
+from .wire.errors import CeaseSubcode, ErrorCode
+from .wire.messages import DecodeOptions, Notification, Update
+from .wire.packing import pack_announce, pack_end_of_rib, pack_withdraw
+from .wire.prefix import Prefix, prefix_to_str
+
+log = logging.getLogger("bgpmux.core")
+
+STALE_PATH_TIME = 360.0  # how long stale routes may wait for End-of-RIB once a client is back
+LOG_LINES_PER_BATCH = 10  # per-prefix log lines per batch; the rest are summarised
+
+
+class ClientLink(Protocol):
+    """The core's handle on an established client session (provided by the transport)."""
+
+    options: DecodeOptions
+    families: tuple[Family, ...]
+
+    def send(self, messages: list[bytes]) -> None: ...
+    def shutdown(self, notification: Notification) -> None: ...
+
+
+class Engine(Protocol):
+    """The core's view of whatever speaks BGP to the upstreams."""
+
+    def announce(
+        self,
+        upstreams: Sequence[str],
+        family: Family,
+        attributes: PathAttributes,
+        next_hop: bytes,
+        prefixes: Sequence[Prefix],
+    ) -> None: ...
+    def withdraw(self, upstreams: Sequence[str], family: Family, prefixes: Sequence[Prefix]) -> None: ...
+    def end_of_rib(self, upstream: str, family: Family) -> None: ...
+
+
+@dataclass
+class ClientState:
+    config: Client
+    source: Source
+    accept: PrefixList
+    tag: Tagger
+    export: ClientExport
+    rib: AdjRibIn = field(default_factory=AdjRibIn)
+    rejected: dict[tuple[Family, Prefix], RejectReason] = field(default_factory=dict)
+    link: ClientLink | None = None
+    stale_deadline: float | None = None
+    awaiting_eor: set[Family] = field(default_factory=set)
+    updates_received: int = 0
+    cutoffs: int = 0
+    flaps: int = 0
+    established_at: float | None = None
+
+
+@dataclass
+class UpstreamState:
+    name: str
+    source: Source
+    ebgp: bool
+    rib: AdjRibIn = field(default_factory=AdjRibIn)
+    up: bool = False
+    eor_sent: bool = False
+    established_at: float | None = None
+    flaps: int = 0
+
+
+@dataclass
+class _Batch:
+    received_at: list[float] = field(default_factory=list)
+    log_lines: int = 0
+    suppressed: int = 0
+
+
+class Core:
+    def __init__(self, config: Config, engine: Engine, now: float) -> None:
+        self.config = config
+        self.engine = engine
+        node = config.node
+        self.node_asn = node.asn
+        self.next_hops: dict[Family, bytes] = {IPV4_UNICAST: node.address.packed}
+        if node.address_v6 is not None:
+            self.next_hops[IPV6_UNICAST] = node.address_v6.packed
+        self.families = tuple(self.next_hops)
+        self.interner = PathInterner()
+        self.clients: dict[str, ClientState] = {}
+        for order, cfg in enumerate(config.clients):
+            source = Source(cfg.name, False, cfg.priority, order)
+            self.clients[cfg.name] = ClientState(
+                config=cfg,
+                source=source,
+                accept=PrefixList(cfg.accept),
+                tag=Tagger(tuple(cfg.add_communities), tuple(cfg.add_large_communities)),
+                export=ClientExport(node.asn, ibgp=cfg.asn == node.asn),
+            )
+        self._client_list = list(self.clients.values())
+        self.upstreams: dict[str, UpstreamState] = {}
+        for order, ucfg in enumerate(config.upstreams):
+            source = Source(ucfg.name, True, -order, order)
+            self.upstreams[ucfg.name] = UpstreamState(ucfg.name, source, ebgp=ucfg.asn != node.asn)
+        self._upstream_list = list(self.upstreams.values())
+        self._export = {True: UpstreamExport(node.asn, True), False: UpstreamExport(node.asn, False)}
+        # Loc-RIB: the best client path per prefix (what the upstreams get), and the best
+        # upstream path per prefix (what the clients get).
+        self.loc_rib: dict[Family, dict[Prefix, Path]] = {f: {} for f in (IPV4_UNICAST, IPV6_UNICAST)}
+        self.down_rib: dict[Family, dict[Prefix, Path]] = {f: {} for f in (IPV4_UNICAST, IPV6_UNICAST)}
+        self._pending_up: dict[Family, dict[Prefix, Path | None]] = defaultdict(dict)
+        self._pending_down: dict[Family, dict[Prefix, Path | None]] = defaultdict(dict)
+        self.conflicts: set[tuple[Family, Prefix]] = set()
+        self.conflicts_total = 0
+        self.sync_deadline = now + config.node.initial_sync_timeout
+        self.initial_sync_done = False
+        self.propagation_observer: Callable[[float], None] | None = None
+        self._batch = _Batch()
+        self._queue: asyncio.Queue[tuple[Callable[..., None], tuple[Any, ...]]] | None = None
+
+    # ------------------------------------------------------------------ clients
+
+    def client_up(self, name: str, link: ClientLink, graceful_restart: bool, now: float) -> None:
+        client = self.clients[name]
+        client.link = link
+        client.established_at = now
+        if client.rib.stale_count():
+            if not graceful_restart:
+                self._drop(client.rib.sweep())  # came back without GR: stale is gone
+                client.stale_deadline = None
+            else:
+                client.stale_deadline = now + STALE_PATH_TIME
+        client.awaiting_eor = set(link.families) if graceful_restart else set()
+        self._send_full_table(client, end_of_rib=True)
+
+    def client_refresh(self, name: str, now: float) -> None:
+        """ROUTE-REFRESH from a client: send it our table again."""
+        self._send_full_table(self.clients[name], end_of_rib=False)
+
+    def client_update(self, name: str, update: Update, now: float) -> None:
+        client = self.clients[name]
+        client.updates_received += 1
+        self._batch.received_at.append(now)
+        eor = update.end_of_rib()
+        if eor is not None:
+            self._client_end_of_rib(client, eor)
+            return
+        touched: dict[Family, list[Prefix]] = defaultdict(list)
+        rejected = client.rejected
+        for family, prefixes in update.withdrawals():
+            table = touched[family]
+            for prefix in prefixes:
+                if client.rib.remove(family, prefix) is not None:
+                    table.append(prefix)
+                elif rejected:
+                    rejected.pop((family, prefix), None)
+        for family, attrs, next_hop, prefixes in update.announcements():
+            self._import(client, family, attrs, next_hop, prefixes, touched[family])
+        if update.treat_as_withdraw is not None:
+            self._log_batch(
+                logging.WARNING, client.source.name, "malformed UPDATE treated as withdraw: %s",
+                update.treat_as_withdraw,
+            )
+        if client.rib.count() + len(rejected) > client.config.max_prefixes:
+            self._cut_off(client)
+            return
+        for family, prefixes in touched.items():
+            self._recompute_clients(family, prefixes)
+
+    def _import(
+        self,
+        client: ClientState,
+        family: Family,
+        attrs: PathAttributes,
+        next_hop: bytes,
+        prefixes: Sequence[Prefix],
+        touched: list[Prefix],
+    ) -> None:
+        if family not in self.next_hops:
+            for prefix in prefixes:
+                self._reject(client, family, prefix, RejectReason.NO_IPV6_NEXT_HOP)
+            return
+        path = self.interner.get(client.source, client.tag(attrs), next_hop)
+        table = client.rib.table(family)
+        stale = client.rib.stale_table(family)
+        matches = client.accept.matches
+        for prefix in prefixes:
+            if not matches(family, prefix):
+                client.rib.remove(family, prefix) and touched.append(prefix)
+                self._reject(client, family, prefix, RejectReason.NOT_ACCEPTED)
+                continue
+            if stale and prefix in stale:
+                del stale[prefix]
+            table[prefix] = path
+            touched.append(prefix)
+
+    def _reject(self, client: ClientState, family: Family, prefix: Prefix, reason: RejectReason) -> None:
+        key = (family, prefix)
+        if client.rejected.get(key) is reason:
+            return
+        client.rejected[key] = reason
+        self._log_batch(
+            logging.WARNING, client.source.name, "rejected %s: %s",
+            prefix_to_str(family, prefix), reason.value,
+        )
+
+    def _client_end_of_rib(self, client: ClientState, family: Family) -> None:
+        client.awaiting_eor.discard(family)
+        swept = client.rib.sweep(family)
+        if swept:
+            log.info("End-of-RIB for %s: %d stale routes swept", family, len(swept),
+                     extra={"peer": client.source.name})
+            self._drop(swept)
+        if not client.rib.stale_count():
+            client.stale_deadline = None
+
+    def client_down(self, name: str, stale_time: float | None, now: float) -> None:
+        """The client's session ended; ``stale_time`` is set when it may come back gracefully."""
+        client = self.clients[name]
+        if client.link is not None:
+            client.flaps += 1
+        client.link = None
+        client.established_at = None
+        client.awaiting_eor.clear()
+        if stale_time and client.rib.count():
+            count = client.rib.mark_stale()
+            client.stale_deadline = now + stale_time
+            log.info("session down, keeping %d routes as stale for %ds (graceful restart)",
+                     count, stale_time, extra={"peer": name})
+            return
+        dropped = client.rib.clear()
+        client.rejected.clear()
+        client.stale_deadline = None
+        if dropped:
+            log.info("session down, withdrawing %d routes", len(dropped), extra={"peer": name})
+            self._drop(dropped)
+
+    def _cut_off(self, client: ClientState) -> None:
+        limit = client.config.max_prefixes
+        log.error("sent more than max_prefixes (%d): closing the session", limit,
+                  extra={"peer": client.source.name})
+        client.cutoffs += 1
+        link = client.link
+        self.client_down(client.source.name, None, 0.0)
+        if link is not None:
+            # RFC 4486 §4: the data is AFI, SAFI and the upper bound.
+            data = struct.pack("!HBI", IPV4_UNICAST.afi, IPV4_UNICAST.safi, min(limit, 2**32 - 1))
+            link.shutdown(Notification(ErrorCode.CEASE, CeaseSubcode.MAXIMUM_PREFIXES_REACHED, data))
+
+    def _drop(self, routes: list[tuple[Family, Prefix]]) -> None:
+        """Re-decide prefixes whose routes a client no longer has."""
+        by_family: dict[Family, list[Prefix]] = defaultdict(list)
+        for family, prefix in routes:
+            by_family[family].append(prefix)
+        for family, prefixes in by_family.items():
+            self._recompute_clients(family, prefixes)
+
+    def _recompute_clients(self, family: Family, prefixes: Sequence[Prefix]) -> None:
+        loc = self.loc_rib[family]
+        pending = self._pending_up[family]
+        ribs = [c.rib for c in self._client_list]
+        single = ribs[0] if len(ribs) == 1 else None
+        for prefix in prefixes:
+            if single is not None:
+                best = single.get(family, prefix)
+            else:
+                candidates = [p for r in ribs if (p := r.get(family, prefix)) is not None]
+                if len(candidates) > 1:
+                    best = best_path(candidates)
+                    self._note_conflict(family, prefix, candidates, best)
+                else:
+                    best = candidates[0] if candidates else None
+                    if self.conflicts:
+                        self.conflicts.discard((family, prefix))
+            old = loc.get(prefix)
+            if best is old:
+                continue
+            if best is None:
+                del loc[prefix]
+            else:
+                loc[prefix] = best
+            pending[prefix] = best
+
+    def _note_conflict(
+        self, family: Family, prefix: Prefix, candidates: list[Path], best: Path | None
+    ) -> None:
+        key = (family, prefix)
+        if key in self.conflicts or best is None:
+            return
+        self.conflicts.add(key)
+        self.conflicts_total += 1
+        losers = [p for p in candidates if p is not best]
+        reason = explain(best, losers[0]).value
+        log.warning(
+            "conflict on %s: %s wins over %s (%s)", prefix_to_str(family, prefix),
+            best.source.name, ", ".join(p.source.name for p in losers), reason,
+            extra={"peer": best.source.name},
+        )
+
+    # ------------------------------------------------------------------ upstreams
+
+    def upstream_up(self, name: str, now: float) -> None:
+        upstream = self.upstreams[name]
+        upstream.up = True
+        upstream.eor_sent = False
+        upstream.established_at = now
+        log.info("upstream session established", extra={"peer": name})
+        for family in self.families:
+            self._send_table(upstream, family)
+        self._maybe_send_eor(now)
+
+    def upstream_down(self, name: str, now: float) -> None:
+        upstream = self.upstreams[name]
+        if upstream.up:
+            upstream.flaps += 1
+            log.warning("upstream session down", extra={"peer": name})
+        upstream.up = False
+        upstream.eor_sent = False
+        upstream.established_at = None
+        dropped = upstream.rib.clear()
+        by_family: dict[Family, list[Prefix]] = defaultdict(list)
+        for family, prefix in dropped:
+            by_family[family].append(prefix)
+        for family, prefixes in by_family.items():
+            self._recompute_upstreams(family, prefixes)
+
+    def upstream_announce(
+        self,
+        name: str,
+        family: Family,
+        attrs: PathAttributes,
+        next_hop: bytes,
+        prefixes: Sequence[Prefix],
+        now: float,
+    ) -> None:
+        upstream = self.upstreams[name]
+        path = self.interner.get(upstream.source, attrs, next_hop)
+        table = upstream.rib.table(family)
+        for prefix in prefixes:
+            table[prefix] = path
+        self._recompute_upstreams(family, prefixes)
+
+    def upstream_withdraw(self, name: str, family: Family, prefixes: Sequence[Prefix], now: float) -> None:
+        table = self.upstreams[name].rib.table(family)
+        for prefix in prefixes:
+            table.pop(prefix, None)
+        self._recompute_upstreams(family, prefixes)
+
+    def _recompute_upstreams(self, family: Family, prefixes: Sequence[Prefix]) -> None:
+        down = self.down_rib[family]
+        pending = self._pending_down[family]
+        ribs = [u.rib for u in self._upstream_list]
+        for prefix in prefixes:
+            candidates = [p for r in ribs if (p := r.get(family, prefix)) is not None]
+            best = best_path(candidates)
+            if best is down.get(prefix):
+                continue
+            if best is None:
+                down.pop(prefix, None)
+            else:
+                down[prefix] = best
+            pending[prefix] = best
+
+    # ------------------------------------------------------------------ time
+
+    def get_timer(self) -> float | None:
+        deadlines = [c.stale_deadline for c in self._client_list if c.stale_deadline is not None]
+        if not self.initial_sync_done:
+            deadlines.append(self.sync_deadline)
+        return min(deadlines) if deadlines else None
+
+    def handle_timer(self, now: float) -> None:
+        for client in self._client_list:
+            if client.stale_deadline is not None and now >= client.stale_deadline:
+                client.stale_deadline = None
+                swept = client.rib.sweep()
+                if swept:
+                    log.warning("graceful-restart timer ended: %d stale routes withdrawn",
+                                len(swept), extra={"peer": client.source.name})
+                    self._drop(swept)
+        self._maybe_send_eor(now)
+
+    def _maybe_send_eor(self, now: float) -> None:
+        if not self.initial_sync_done:
+            waiting = [
+                c.source.name for c in self._client_list
+                if c.link is None or c.awaiting_eor
+            ]
+            if waiting and now < self.sync_deadline:
+                return
+            if waiting:
+                log.warning("initial sync timeout: sending End-of-RIB without %s", ", ".join(waiting))
+            self.initial_sync_done = True
+        for upstream in self._upstream_list:
+            if upstream.up and not upstream.eor_sent:
+                self.flush(now)  # the table goes out before End-of-RIB
+                for family in self.families:
+                    self.engine.end_of_rib(upstream.name, family)
+                upstream.eor_sent = True
+                log.info("End-of-RIB sent", extra={"peer": upstream.name})
+
+    # ------------------------------------------------------------------ output
+
+    def flush(self, now: float) -> None:
+        """Hand every pending change to the engine and the clients, grouped by attribute set."""
+        if self._pending_up:
+            pending_up, self._pending_up = self._pending_up, defaultdict(dict)
+            for family, changes in pending_up.items():
+                self._export_up(family, changes)
+        if self._pending_down:
+            pending_down, self._pending_down = self._pending_down, defaultdict(dict)
+            for family, changes in pending_down.items():
+                self._export_down(family, changes)
+        batch, self._batch = self._batch, _Batch()
+        if batch.suppressed:
+            log.warning("... and %d more such log lines in this batch", batch.suppressed)
+        if self.propagation_observer is not None:
+            for received in batch.received_at:
+                self.propagation_observer(now - received)
+        if not self.initial_sync_done:
+            self._maybe_send_eor(now)
+
+    def _upstream_groups(self) -> dict[bool, list[str]]:
+        groups: dict[bool, list[str]] = defaultdict(list)
+        for upstream in self._upstream_list:
+            if upstream.up:
+                groups[upstream.ebgp].append(upstream.name)
+        return groups
+
+    def _export_up(self, family: Family, changes: dict[Prefix, Path | None]) -> None:
+        groups = self._upstream_groups()
+        if not groups:
+            return
+        by_path: dict[Path, list[Prefix]] = defaultdict(list)
+        withdrawn: list[Prefix] = []
+        for prefix, path in changes.items():
+            if path is None:
+                withdrawn.append(prefix)
+            else:
+                by_path[path].append(prefix)
+        next_hop = self.next_hops[family]
+        for ebgp, names in groups.items():
+            if withdrawn:
+                self.engine.withdraw(names, family, withdrawn)
+            for attrs, prefixes in self._export_groups(by_path, ebgp).items():
+                self.engine.announce(names, family, attrs, next_hop, prefixes)
+
+    def _export_groups(
+        self, by_path: dict[Path, list[Prefix]], ebgp: bool
+    ) -> dict[PathAttributes, list[Prefix]]:
+        transform = self._export[ebgp]
+        by_attrs: dict[PathAttributes, list[Prefix]] = {}
+        for path, prefixes in by_path.items():
+            keep = self.clients[path.source.name].config.keep_client_as_path
+            attrs = transform(path.attributes, keep)
+            if attrs in by_attrs:
+                by_attrs[attrs].extend(prefixes)
+            else:
+                by_attrs[attrs] = prefixes
+        return by_attrs
+
+    def _send_table(self, upstream: UpstreamState, family: Family) -> None:
+        by_path: dict[Path, list[Prefix]] = defaultdict(list)
+        for prefix, path in self.loc_rib[family].items():
+            by_path[path].append(prefix)
+        next_hop = self.next_hops[family]
+        for attrs, prefixes in self._export_groups(by_path, upstream.ebgp).items():
+            self.engine.announce([upstream.name], family, attrs, next_hop, prefixes)
+
+    def _receivers(self) -> list[ClientState]:
+        return [c for c in self._client_list if c.link is not None and c.config.receive_upstream_routes]
+
+    def _export_down(self, family: Family, changes: dict[Prefix, Path | None]) -> None:
+        receivers = self._receivers()
+        if not receivers:
+            return
+        by_path: dict[Path, list[Prefix]] = defaultdict(list)
+        withdrawn: list[Prefix] = []
+        for prefix, path in changes.items():
+            if path is None:
+                withdrawn.append(prefix)
+            else:
+                by_path[path].append(prefix)
+        for client in receivers:
+            self._send_to_client(client, family, by_path, withdrawn)
+
+    def _send_to_client(
+        self,
+        client: ClientState,
+        family: Family,
+        by_path: dict[Path, list[Prefix]],
+        withdrawn: list[Prefix],
+    ) -> None:
+        link = client.link
+        if link is None or family not in link.families:
+            return
+        options = link.options
+        messages: list[bytes] = []
+        if withdrawn:
+            messages += pack_withdraw(family, withdrawn, options.max_message_len)
+        for path, prefixes in by_path.items():
+            attrs = client.export(path.attributes)
+            messages += pack_announce(
+                family, attrs, path.next_hop, prefixes, options.asn4, options.max_message_len
+            )
+        if messages:
+            link.send(messages)
+
+    def _send_full_table(self, client: ClientState, end_of_rib: bool) -> None:
+        """The upstreams' routes to a client that receives them; End-of-RIB to every client."""
+        link = client.link
+        if link is None:
+            return
+        for family in link.families:
+            if client.config.receive_upstream_routes:
+                by_path: dict[Path, list[Prefix]] = defaultdict(list)
+                for prefix, path in self.down_rib.get(family, {}).items():
+                    by_path[path].append(prefix)
+                self._send_to_client(client, family, by_path, [])
+            if end_of_rib:
+                link.send([pack_end_of_rib(family)])
+
+    def _log_batch(self, level: int, peer: str, msg: str, *args: object) -> None:
+        batch = self._batch
+        if batch.log_lines >= LOG_LINES_PER_BATCH:
+            batch.suppressed += 1
+            return
+        batch.log_lines += 1
+        log.log(level, msg, *args, extra={"peer": peer})
+
+    # ------------------------------------------------------------------ the task
+
+    def post(self, handler: Callable[..., None], *args: Any) -> None:
+        """Queue a call for the core task (from sessions, engines and the API)."""
+        assert self._queue is not None, "core task not started"
+        self._queue.put_nowait((handler, args))
+
+    async def run(self) -> None:
+        self._queue = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        timer: asyncio.TimerHandle | None = None
+        queue = self._queue
+        while True:
+            deadline = self.get_timer()
+            if timer is not None:
+                timer.cancel()
+                timer = None
+            if deadline is not None:
+                delay = max(0.0, deadline - time.monotonic())
+                timer = loop.call_later(delay, self._post_timer)
+            handler, args = await queue.get()
+            self._call(handler, args)
+            for _ in range(10_000):
+                if queue.empty():
+                    break
+                handler, args = queue.get_nowait()
+                self._call(handler, args)
+            self.flush(time.monotonic())
+
+    def _post_timer(self) -> None:
+        self.post(self.handle_timer, time.monotonic())
+
+    def _call(self, handler: Callable[..., None], args: tuple[Any, ...]) -> None:
+        try:
+            handler(*args)
+        except Exception:
+            log.exception("core handler %s failed", getattr(handler, "__name__", handler))

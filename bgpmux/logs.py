@@ -1,0 +1,78 @@
+"""Logging setup: text for people, JSON lines for pipelines; every peer's lines name the peer.
+
+Attach the peer with ``peer_logger(name, role)`` (or ``extra={"peer": ..., "role": ...}``); both
+formats show it: text as ``[peer=calico]`` before the message, JSON as ``peer`` / ``role`` keys.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import MutableMapping
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+_PEER_FIELDS = ("peer", "role")
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(peer_tag)s%(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        peer = getattr(record, "peer", None)
+        record.peer_tag = f"[peer={peer}] " if peer is not None else ""
+        return super().format(record)
+
+
+class JSONFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key in _PEER_FIELDS:
+            value = getattr(record, key, None)
+            if value is not None:
+                out[key] = value
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+def setup_logging(level: str = "info", fmt: str = "text", stream: TextIO | None = None) -> None:
+    """Send all logs to ``stream`` (stderr) at ``level`` in ``fmt`` ("text" or "json").
+
+    Safe to call again (on reload): it replaces only the handler it installed itself.
+    """
+    levelno = logging.getLevelNamesMapping().get(level.upper())
+    if levelno is None:
+        raise ValueError(f"unknown log level {level!r}")
+    if fmt not in ("text", "json"):
+        raise ValueError(f"unknown log format {fmt!r}")
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JSONFormatter() if fmt == "json" else TextFormatter())
+    handler.set_name("bgpmux")
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == "bgpmux"]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(levelno)
+
+
+class PeerLoggerAdapter(logging.LoggerAdapter[logging.Logger]):
+    """Adds ``peer`` and ``role`` to every record, keeping any ``extra`` the caller passes."""
+
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
+        kwargs["extra"] = {**(self.extra or {}), **kwargs.get("extra", {})}
+        return msg, kwargs
+
+
+def peer_logger(name: str, role: str, logger: str = "bgpmux.peer") -> PeerLoggerAdapter:
+    """A logger whose lines name the peer; ``role`` is "client" or "upstream"."""
+    return PeerLoggerAdapter(logging.getLogger(logger), {"peer": name, "role": role})

@@ -1,0 +1,1 @@
+"""Import and export policy as pure functions over immutable paths."""

@@ -1,0 +1,88 @@
+"""What one source announced, per family, with graceful-restart stale marking (RFC 4724).
+
+Marking stale is one swap of dictionaries, not a walk over the routes: the live table becomes the
+stale table. A route the source sends again moves back to live; what is left stale at End-of-RIB
+or when the restart timer ends is swept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..wire.constants import Family
+from ..wire.prefix import Prefix
+from .paths import Path
+
+
+class AdjRibIn:
+    def __init__(self) -> None:
+        self.live: dict[Family, dict[Prefix, Path]] = {}
+        self.stale: dict[Family, dict[Prefix, Path]] = {}
+
+    def get(self, family: Family, prefix: Prefix) -> Path | None:
+        path = self.live.get(family, {}).get(prefix)
+        if path is None and self.stale:
+            path = self.stale.get(family, {}).get(prefix)
+        return path
+
+    def table(self, family: Family) -> dict[Prefix, Path]:
+        table = self.live.get(family)
+        if table is None:
+            table = self.live[family] = {}
+        return table
+
+    def stale_table(self, family: Family) -> dict[Prefix, Path] | None:
+        return self.stale.get(family) if self.stale else None
+
+    def remove(self, family: Family, prefix: Prefix) -> Path | None:
+        old = self.live.get(family, {}).pop(prefix, None)
+        if self.stale:
+            stale_old = self.stale.get(family, {}).pop(prefix, None)
+            old = old or stale_old
+        return old
+
+    def mark_stale(self) -> int:
+        """Every live route becomes stale; returns how many are stale now."""
+        for family, table in self.live.items():
+            if not table:
+                continue
+            if family in self.stale and self.stale[family]:
+                self.stale[family].update(table)
+            else:
+                self.stale[family] = table
+        self.live = {}
+        return self.stale_count()
+
+    def sweep(self, family: Family | None = None) -> list[tuple[Family, Prefix]]:
+        """Drop the stale routes (of one family, or all); returns what was dropped."""
+        families = [family] if family is not None else list(self.stale)
+        dropped: list[tuple[Family, Prefix]] = []
+        for fam in families:
+            table = self.stale.pop(fam, None)
+            if table:
+                dropped.extend((fam, prefix) for prefix in table)
+        return dropped
+
+    def clear(self) -> list[tuple[Family, Prefix]]:
+        dropped = [(fam, p) for fam, table in self.live.items() for p in table]
+        dropped += self.sweep()
+        self.live = {}
+        return dropped
+
+    def count(self) -> int:
+        return sum(len(t) for t in self.live.values()) + self.stale_count()
+
+    def stale_count(self) -> int:
+        return sum(len(t) for t in self.stale.values())
+
+    def count_family(self, family: Family) -> int:
+        return len(self.live.get(family, {})) + len(self.stale.get(family, {}))
+
+    def items(self) -> Iterator[tuple[Family, Prefix, Path, bool]]:
+        """(family, prefix, path, stale) for every route."""
+        for family, table in self.live.items():
+            for prefix, path in table.items():
+                yield family, prefix, path, False
+        for family, table in self.stale.items():
+            for prefix, path in table.items():
+                yield family, prefix, path, True

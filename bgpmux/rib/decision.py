@@ -1,0 +1,63 @@
+"""Best-path selection among the candidates for one prefix.
+
+Clients: the higher ``priority`` wins, then the usual BGP order (RFC 4271 §9.1.2.2): higher
+LOCAL_PREF, shorter AS_PATH, lower ORIGIN, lower MED; then the order in the config, so the
+winner never depends on arrival order. Upstreams are ranked the same way, by config order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import Enum
+
+from .paths import Path
+
+
+class BestReason(Enum):
+    ONLY_CANDIDATE = "only candidate"
+    PRIORITY = "priority"
+    LOCAL_PREF = "local-pref"
+    AS_PATH = "as-path length"
+    ORIGIN = "origin"
+    MED = "med"
+    CONFIG_ORDER = "config order"
+
+
+def _rank(path: Path) -> tuple[int, int, int, int, int, int]:
+    attrs = path.attributes
+    local_pref = attrs.local_pref if attrs.local_pref is not None else 100
+    med = attrs.med if attrs.med is not None else 0
+    return (
+        -path.source.priority,
+        -local_pref,
+        attrs.as_path_length(),
+        attrs.origin,
+        med,
+        path.source.order,
+    )
+
+
+_REASONS = (
+    BestReason.PRIORITY,
+    BestReason.LOCAL_PREF,
+    BestReason.AS_PATH,
+    BestReason.ORIGIN,
+    BestReason.MED,
+    BestReason.CONFIG_ORDER,
+)
+
+
+def best_path(candidates: Sequence[Path]) -> Path | None:
+    if not candidates:
+        return None
+    if len(candidates) == 1:
+        return candidates[0]
+    return min(candidates, key=_rank)
+
+
+def explain(winner: Path, loser: Path) -> BestReason:
+    """Which step of the decision process separated two candidates."""
+    for reason, a, b in zip(_REASONS, _rank(winner), _rank(loser), strict=True):
+        if a != b:
+            return reason
+    return BestReason.CONFIG_ORDER

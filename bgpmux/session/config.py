@@ -1,0 +1,76 @@
+"""A session's configuration, checked once, and the OPEN it makes us send."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from bgpmux.wire import IPV4_UNICAST, IPV6_UNICAST, Capabilities, Family, GracefulRestart, Open
+
+MAX_ASN = 0xFFFFFFFF
+MAX_RESTART_TIME = 0x0FFF  # 12 bits (RFC 4724 §3)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    local_asn: int
+    router_id: str  # our BGP identifier, dotted IPv4
+    peer_asn: int | None = None  # None accepts any AS
+    peer_name: str = ""  # for the caller's logs only
+    passive: bool = False  # True: we never dial
+    hold_time: int = 90
+    connect_retry_time: float = 5.0
+    families: tuple[Family, ...] = (IPV4_UNICAST, IPV6_UNICAST)
+    graceful_restart_time: int | None = None  # set: we offer graceful restart with this time
+    restarting: bool = False  # the R bit of our graceful-restart capability
+    route_refresh: bool = True
+    extended_message: bool = False
+    forbid_same_router_id: bool = True
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.local_asn <= MAX_ASN:
+            raise ValueError(f"local_asn {self.local_asn} is out of range")
+        if self.peer_asn is not None and not 1 <= self.peer_asn <= MAX_ASN:
+            raise ValueError(f"peer_asn {self.peer_asn} is out of range")
+        try:
+            rid = ipaddress.IPv4Address(self.router_id)
+        except ValueError:
+            raise ValueError(f"router_id {self.router_id!r} is not an IPv4 address") from None
+        if int(rid) == 0:
+            raise ValueError("router_id must not be 0.0.0.0")
+        if self.hold_time != 0 and not 3 <= self.hold_time <= 0xFFFF:
+            raise ValueError(f"hold_time {self.hold_time} must be 0 or 3..65535")
+        if not self.connect_retry_time > 0:
+            raise ValueError("connect_retry_time must be positive")
+        if not self.families:
+            raise ValueError("families must not be empty")
+        grt = self.graceful_restart_time
+        if grt is not None and not 0 <= grt <= MAX_RESTART_TIME:
+            raise ValueError(f"graceful_restart_time {grt} must be 0..{MAX_RESTART_TIME}")
+
+
+def local_open(config: SessionConfig) -> Open:
+    """Our OPEN: 4-octet AS, one multiprotocol capability per family, route refresh (plain and
+    enhanced), graceful restart and extended message when configured. Never ADD-PATH."""
+    gr = None
+    if config.graceful_restart_time is not None:
+        gr = GracefulRestart(
+            restart_time=config.graceful_restart_time,
+            restarting=config.restarting,
+            notification=False,  # RFC 8538 not implemented: a NOTIFICATION ends the session
+            families=tuple((family, True) for family in config.families),
+        )
+    caps = Capabilities(
+        multiprotocol=tuple(config.families),
+        route_refresh=config.route_refresh,
+        enhanced_route_refresh=config.route_refresh,
+        four_octet_as=config.local_asn,
+        graceful_restart=gr,
+        extended_message=config.extended_message,
+    )
+    return Open(
+        asn=config.local_asn,
+        hold_time=config.hold_time,
+        router_id=config.router_id,
+        capabilities=caps,
+    )

@@ -1,0 +1,34 @@
+"""NOTIFICATIONs the session and its owner send, built in one place."""
+
+from __future__ import annotations
+
+from bgpmux.wire import CeaseSubcode, ErrorCode, Notification
+from bgpmux.wire.errors import FsmSubcode
+
+from .states import State
+
+MAX_SHUTDOWN_MESSAGE = 255  # octets (RFC 9003, which raised RFC 8203's 128)
+
+HOLD_TIMER_EXPIRED = Notification(ErrorCode.HOLD_TIMER_EXPIRED, 0)
+
+# RFC 6608: which FSM error subcode answers an unexpected message in each state.
+_FSM_SUBCODE = {
+    State.OPEN_SENT: FsmSubcode.UNEXPECTED_IN_OPENSENT,
+    State.OPEN_CONFIRM: FsmSubcode.UNEXPECTED_IN_OPENCONFIRM,
+    State.ESTABLISHED: FsmSubcode.UNEXPECTED_IN_ESTABLISHED,
+}
+
+
+def fsm_error(state: State) -> Notification:
+    return Notification(ErrorCode.FSM, _FSM_SUBCODE.get(state, FsmSubcode.UNSPECIFIED))
+
+
+def cease_shutdown(message: str = "") -> Notification:
+    """Cease/Administrative Shutdown carrying an RFC 8203 shutdown communication.
+
+    The message is UTF-8, cut to 255 octets at a character boundary, after one length octet.
+    """
+    raw = message.encode("utf-8")[:MAX_SHUTDOWN_MESSAGE]
+    raw = raw.decode("utf-8", "ignore").encode("utf-8")  # drop a character cut in half
+    data = bytes((len(raw),)) + raw if raw else b""
+    return Notification(ErrorCode.CEASE, CeaseSubcode.ADMINISTRATIVE_SHUTDOWN, data)

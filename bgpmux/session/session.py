@@ -1,0 +1,381 @@
+"""The RFC 4271 finite state machine of one BGP session, sans-IO.
+
+Inputs: ``start``, ``connection_made``, ``connection_failed``, ``connection_lost``,
+``receive_data``, ``handle_timer``, ``send_*`` and ``stop``, each given ``now`` (monotonic
+seconds). Outputs: ``data_to_send``, ``next_event``, ``get_timer`` and ``close_requested``.
+The glue owns the socket and the clock; nothing here does I/O or reads the time.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from bgpmux.wire import (
+    KEEPALIVE,
+    BGPError,
+    Family,
+    Framer,
+    Notification,
+    Open,
+    RouteRefresh,
+    Update,
+)
+from bgpmux.wire.constants import (
+    HEADER_LEN,
+    MAX_EXTENDED_MESSAGE_LEN,
+    MAX_MESSAGE_LEN,
+    MessageType,
+)
+from bgpmux.wire.errors import ErrorCode, HeaderSubcode, OpenSubcode
+from bgpmux.wire.messages import DEFAULT_OPTIONS, decode_body, encode_message, encode_update
+
+from .config import SessionConfig, local_open
+from .events import (
+    ConnectRequested,
+    Event,
+    RouteRefreshReceived,
+    SessionDown,
+    SessionEstablished,
+    StateChanged,
+    UpdateReceived,
+)
+from .negotiation import Negotiated, negotiate
+from .notifications import HOLD_TIMER_EXPIRED, fsm_error
+from .states import CONNECTED, TRANSITIONS, DownReason, State
+from .stats import SessionStats
+from .timers import OPEN_SENT_HOLD_TIME, Timers
+
+__all__ = ["Session", "SessionConfig"]
+
+_UPDATE = MessageType.UPDATE
+_KEEPALIVE = MessageType.KEEPALIVE
+_NOTIFICATION = MessageType.NOTIFICATION
+_NAMES = {int(kind): kind.name for kind in MessageType}
+_KEEPALIVE_BYTES = encode_message(KEEPALIVE)
+
+
+class Session:
+    def __init__(self, config: SessionConfig, now: float) -> None:
+        self.config = config
+        self.stats = SessionStats()
+        self.close_requested = False
+        self._state = State.IDLE
+        self._created = now
+        self._local_open = local_open(config)
+        self._open_bytes = encode_message(self._local_open)
+        self._timers = Timers()
+        self._output: list[bytes] = []
+        self._events: deque[Event] = deque()
+        self._auto_restart = False  # active role, started and not stopped: redial on failure
+        # Per connection; reset by _reset_connection.
+        self._framer = Framer()
+        self._max_body = MAX_MESSAGE_LEN - HEADER_LEN
+        self._negotiated: Negotiated | None = None
+        self._options = DEFAULT_OPTIONS
+        self._reset_connection()
+
+    # ------------------------------------------------------------------------- observers
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def negotiated(self) -> Negotiated | None:
+        """What the OPENs agreed on: set on entering OPEN_CONFIRM and kept after the session
+        goes down (its owner then needs the peer's graceful-restart capability); cleared by the
+        next ``connection_made``."""
+        return self._negotiated
+
+    @property
+    def local_open(self) -> Open:
+        return self._local_open
+
+    def get_timer(self) -> float | None:
+        """The earliest deadline at which ``handle_timer`` must be called, if any."""
+        return self._timers.earliest()
+
+    def data_to_send(self) -> bytes:
+        out = b"".join(self._output)
+        self._output.clear()
+        return out
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    # ------------------------------------------------------------------------- connection
+
+    def start(self, now: float) -> None:
+        """Leave IDLE: an active session asks to dial (CONNECT), a passive one waits (ACTIVE)."""
+        if self._state is not State.IDLE:
+            raise RuntimeError(f"start() in {self._state.value}")
+        self.close_requested = False
+        self._timers.clear()
+        if self.config.passive:
+            self._auto_restart = False
+            self._set_state(State.ACTIVE)
+        else:
+            self._auto_restart = True
+            self._dial()
+
+    def connection_made(self, now: float) -> None:
+        """TCP is up (either role): send our OPEN and wait for the peer's."""
+        if self._state not in (State.CONNECT, State.ACTIVE):
+            raise RuntimeError(f"connection_made() in {self._state.value}")
+        self._reset_connection()
+        self.close_requested = False
+        self._send(MessageType.OPEN, self._open_bytes)
+        self._timers.connect_retry = None
+        self._timers.keepalive = None
+        self._timers.hold = now + OPEN_SENT_HOLD_TIME
+        self._set_state(State.OPEN_SENT)
+
+    def connection_failed(self, now: float) -> None:
+        """The dial failed: wait connect_retry_time in ACTIVE, then ask to dial again."""
+        if self.config.passive or self._state not in (State.CONNECT, State.ACTIVE):
+            raise RuntimeError(f"connection_failed() in {self._state.value}")
+        if self._state is State.CONNECT:
+            self._set_state(State.ACTIVE)
+        self._timers.connect_retry = now + self.config.connect_retry_time
+
+    def connection_lost(self, now: float) -> None:
+        """TCP closed or reset by the peer (or the dial vanished)."""
+        if self._state is not State.IDLE:
+            self._down(now, DownReason.CONNECTION_LOST, None, "connection lost", send=False)
+
+    def stop(
+        self,
+        now: float,
+        notification: Notification,
+        reason: DownReason = DownReason.ADMIN_SHUTDOWN,
+    ) -> None:
+        """End the session with ``notification`` (sent if connected); no automatic redial."""
+        self._auto_restart = False
+        if self._state is State.IDLE:
+            self._timers.clear()
+            return
+        self._down(now, reason, notification, notification.describe(), send=True)
+
+    # ------------------------------------------------------------------------- timers
+
+    def handle_timer(self, now: float) -> None:
+        timers = self._timers
+        if timers.hold is not None and now >= timers.hold:
+            self._down(
+                now,
+                DownReason.HOLD_TIMER_EXPIRED,
+                HOLD_TIMER_EXPIRED,
+                f"no message from the peer in {self._hold_time():g} s",
+                send=True,
+            )
+            return
+        if timers.keepalive is not None and now >= timers.keepalive:
+            self._send(MessageType.KEEPALIVE, _KEEPALIVE_BYTES)
+            self._arm_keepalive(now)
+        if timers.connect_retry is not None and now >= timers.connect_retry:
+            timers.connect_retry = None
+            if self._auto_restart and self._state in (State.IDLE, State.ACTIVE):
+                self._dial()
+
+    # ------------------------------------------------------------------------- sending
+
+    def send_updates(self, messages: list[bytes], now: float) -> None:
+        """Queue pre-encoded UPDATE messages (whole messages, header included)."""
+        if self._state is not State.ESTABLISHED:
+            raise RuntimeError(f"send_updates() in {self._state.value}")
+        if not messages:
+            return
+        self._output.extend(messages)
+        self.stats.messages_sent["UPDATE"] += len(messages)
+        self._arm_keepalive(now)
+
+    def send_update(self, update: Update, now: float) -> None:
+        """Encode ``update`` with the negotiated options and queue it."""
+        if self._state is not State.ESTABLISHED:
+            raise RuntimeError(f"send_update() in {self._state.value}")
+        self.send_updates([encode_update(update, self._options)], now)
+
+    def send_route_refresh(self, family: Family, now: float, subtype: int = 0) -> None:
+        """Ask the peer to re-send ``family`` (subtype 1/2: RFC 7313 begin/end markers)."""
+        neg = self._negotiated
+        if self._state is not State.ESTABLISHED or neg is None:
+            raise RuntimeError(f"send_route_refresh() in {self._state.value}")
+        if not neg.route_refresh or family not in neg.families:
+            raise RuntimeError(f"route refresh for {family} was not negotiated")
+        if subtype not in (0, 1, 2) or (subtype and not neg.enhanced_route_refresh):
+            raise RuntimeError(f"route refresh subtype {subtype} was not negotiated")
+        self._send(MessageType.ROUTE_REFRESH, encode_message(RouteRefresh(family, subtype)))
+
+    # ------------------------------------------------------------------------- receiving
+
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Bytes from the peer. Many messages per call is the common case and the fast path."""
+        state = self._state
+        if state is State.IDLE:
+            return  # late bytes after we gave up on the connection
+        if state not in CONNECTED:
+            raise RuntimeError(f"receive_data() in {state.value}")
+        try:
+            self._receive_frames(self._framer.feed(data), now)
+        except BGPError as err:
+            detail = err.reason or err.describe()
+            self._down(
+                now, DownReason.PROTOCOL_ERROR, Notification.from_error(err), detail, send=True
+            )
+            return
+        if self._state in (State.OPEN_CONFIRM, State.ESTABLISHED):
+            hold = self._hold_time()
+            self._timers.hold = now + hold if hold else None
+
+    def _receive_frames(self, frames: list[tuple[int, bytes]], now: float) -> None:
+        received = self.stats.messages_received
+        events = self._events
+        max_body = self._max_body
+        for kind, body in frames:
+            if len(body) > max_body:
+                raise BGPError(
+                    ErrorCode.MESSAGE_HEADER,
+                    HeaderSubcode.BAD_MESSAGE_LENGTH,
+                    (len(body) + HEADER_LEN).to_bytes(2, "big"),
+                    f"length {len(body) + HEADER_LEN} without extended messages",
+                )
+            received[_NAMES[kind]] += 1
+            if self._state is State.ESTABLISHED:
+                if kind == _UPDATE:
+                    msg = decode_body(kind, body, self._options)
+                    assert isinstance(msg, Update)
+                    events.append(UpdateReceived(msg))
+                    continue
+                if kind == _KEEPALIVE:
+                    continue
+            self._receive_other(kind, body, now)
+            if self._state is State.IDLE:
+                return
+            max_body = self._max_body
+
+    def _receive_other(self, kind: int, body: bytes, now: float) -> None:
+        state = self._state
+        if kind == _NOTIFICATION:
+            msg = decode_body(kind, body)
+            assert isinstance(msg, Notification)
+            key = (msg.code, msg.subcode)
+            counts = self.stats.notifications_received
+            counts[key] = counts.get(key, 0) + 1
+            self._down(now, DownReason.NOTIFICATION_RECEIVED, msg, msg.describe(), send=False)
+        elif state is State.OPEN_SENT and kind == MessageType.OPEN:
+            peer = decode_body(kind, body)
+            assert isinstance(peer, Open)
+            self._receive_open(peer, now)
+        elif state is State.OPEN_CONFIRM and kind == _KEEPALIVE:
+            self._establish()
+        elif state is State.ESTABLISHED and kind == MessageType.ROUTE_REFRESH:
+            msg = decode_body(kind, body)
+            assert isinstance(msg, RouteRefresh)
+            if self._accepts_refresh(msg):
+                self._events.append(RouteRefreshReceived(msg))
+        else:
+            detail = f"unexpected {_NAMES[kind]} in {state.value}"
+            self._down(now, DownReason.PROTOCOL_ERROR, fsm_error(state), detail, send=True)
+
+    def _receive_open(self, peer: Open, now: float) -> None:
+        error = self._check_open(peer)
+        if error is not None:
+            subcode, detail = error
+            notification = Notification(ErrorCode.OPEN_MESSAGE, subcode)
+            self._down(now, DownReason.PROTOCOL_ERROR, notification, detail, send=True)
+            return
+        neg = negotiate(self._local_open, peer)
+        self._negotiated = neg
+        self._max_body = neg.options.max_message_len - HEADER_LEN
+        self._send(MessageType.KEEPALIVE, _KEEPALIVE_BYTES)
+        self._arm_keepalive(now)
+        self._set_state(State.OPEN_CONFIRM)
+
+    def _check_open(self, peer: Open) -> tuple[OpenSubcode, str] | None:
+        """RFC 4271 §6.2 checks the codec cannot make: (subcode, why) of the first failure."""
+        cfg = self.config
+        if peer.asn == 0:  # RFC 7607
+            return OpenSubcode.BAD_PEER_AS, "peer AS 0"
+        if cfg.peer_asn is not None and peer.asn != cfg.peer_asn:
+            return OpenSubcode.BAD_PEER_AS, f"peer AS {peer.asn}, expected {cfg.peer_asn}"
+        if peer.hold_time in (1, 2):
+            return OpenSubcode.UNACCEPTABLE_HOLD_TIME, f"hold time {peer.hold_time}"
+        if peer.router_id == "0.0.0.0":
+            return OpenSubcode.BAD_BGP_IDENTIFIER, "BGP identifier 0.0.0.0"
+        if peer.router_id == cfg.router_id and (
+            cfg.forbid_same_router_id or peer.asn == cfg.local_asn
+        ):
+            return OpenSubcode.BAD_BGP_IDENTIFIER, f"BGP identifier {peer.router_id} is ours"
+        return None
+
+    def _accepts_refresh(self, msg: RouteRefresh) -> bool:
+        # RFC 2918 §4 / RFC 7313 §5: ignore what we did not advertise, and unknown subtypes.
+        caps = self._local_open.capabilities
+        if not caps.route_refresh or msg.family not in self.config.families:
+            return False
+        return msg.subtype == 0 or (msg.subtype in (1, 2) and caps.enhanced_route_refresh)
+
+    def _establish(self) -> None:
+        neg = self._negotiated
+        assert neg is not None
+        self._options = neg.options
+        self.stats.established += 1
+        self._set_state(State.ESTABLISHED)
+        self._events.append(SessionEstablished(neg))
+
+    # ------------------------------------------------------------------------- internals
+
+    def _set_state(self, new: State) -> None:
+        old = self._state
+        TRANSITIONS[(old, new)]  # an illegal transition fails here, on lookup: a bug in this file
+        self._state = new
+        self._events.append(StateChanged(old, new))
+
+    def _dial(self) -> None:
+        self._set_state(State.CONNECT)
+        self._events.append(ConnectRequested())
+
+    def _down(
+        self,
+        now: float,
+        reason: DownReason,
+        notification: Notification | None,
+        detail: str,
+        *,
+        send: bool,
+    ) -> None:
+        if send and notification is not None and self._state in CONNECTED:
+            self._send(MessageType.NOTIFICATION, encode_message(notification))
+            key = (notification.code, notification.subcode)
+            counts = self.stats.notifications_sent
+            counts[key] = counts.get(key, 0) + 1
+        self._set_state(State.IDLE)
+        self._timers.clear()
+        self.close_requested = True
+        self._events.append(SessionDown(reason, notification, detail))
+        if self._auto_restart:
+            self._timers.connect_retry = now + self.config.connect_retry_time
+
+    def _send(self, kind: MessageType, data: bytes) -> None:
+        self._output.append(data)
+        self.stats.messages_sent[kind.name] += 1
+
+    def _arm_keepalive(self, now: float) -> None:
+        neg = self._negotiated
+        if neg is not None and neg.keepalive_time > 0:
+            self._timers.keepalive = now + neg.keepalive_time
+        else:
+            self._timers.keepalive = None
+
+    def _hold_time(self) -> float:
+        neg = self._negotiated
+        if self._state is State.OPEN_SENT or neg is None:
+            return OPEN_SENT_HOLD_TIME
+        return float(neg.hold_time)
+
+    def _reset_connection(self) -> None:
+        cfg = self.config
+        self._framer = Framer(MAX_EXTENDED_MESSAGE_LEN if cfg.extended_message else MAX_MESSAGE_LEN)
+        self._max_body = MAX_MESSAGE_LEN - HEADER_LEN
+        self._negotiated = None
+        self._options = DEFAULT_OPTIONS

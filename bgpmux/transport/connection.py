@@ -1,0 +1,129 @@
+"""One TCP connection carrying one BGP session: feeds the sans-IO ``Session`` and writes for it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from ..session import DownReason, Session, SessionConfig
+from ..session.events import (
+    RouteRefreshReceived,
+    SessionDown,
+    SessionEstablished,
+    StateChanged,
+    UpdateReceived,
+)
+from ..wire.constants import SUPPORTED_FAMILIES, Family
+from ..wire.messages import DEFAULT_OPTIONS, DecodeOptions, Notification
+
+EventHandler = Callable[["BGPConnection", Any], None]
+
+
+class BGPConnection(asyncio.Protocol):
+    """asyncio glue for one session. ``on_event`` gets every session event, in order."""
+
+    def __init__(
+        self,
+        config: SessionConfig,
+        on_event: EventHandler,
+        logger: logging.LoggerAdapter[logging.Logger],
+    ) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.session = Session(config, self.loop.time())
+        self.on_event = on_event
+        self.log = logger
+        self.transport: asyncio.Transport | None = None
+        self.peer_ip: str | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self.options: DecodeOptions = DEFAULT_OPTIONS
+        self.families: tuple[Family, ...] = SUPPORTED_FAMILIES
+        self.closed = False
+
+    # asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer_ip = peer[0] if peer else None
+        self.session.start(self.loop.time())
+        self.session.connection_made(self.loop.time())
+        self._pump()
+
+    def data_received(self, data: bytes) -> None:
+        self.session.receive_data(data, self.loop.time())
+        self._pump()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+        self.session.connection_lost(self.loop.time())
+        self._pump(flush=False)
+
+    # what the core and the listener call ----------------------------------------------
+
+    def send(self, messages: list[bytes]) -> None:
+        if self.closed:
+            return
+        self.session.send_updates(messages, self.loop.time())
+        self._pump()
+
+    def shutdown(self, notification: Notification, reason: DownReason = DownReason.ADMIN_SHUTDOWN) -> None:
+        if self.closed:
+            return
+        self.session.stop(self.loop.time(), notification, reason)
+        self._pump()
+
+    def abort(self) -> None:
+        """Drop the TCP connection without a NOTIFICATION (a graceful restart of the peer)."""
+        if self.transport is not None and not self.closed:
+            self.transport.abort()
+
+    # the pump --------------------------------------------------------------------------
+
+    def _pump(self, flush: bool = True) -> None:
+        session = self.session
+        if flush and self.transport is not None and not self.closed:
+            data = session.data_to_send()
+            if data:
+                self.transport.write(data)
+        while (event := session.next_event()) is not None:
+            if isinstance(event, SessionEstablished):
+                self.options = event.negotiated.options
+                self.families = event.negotiated.families
+            self.on_event(self, event)
+        if session.close_requested and self.transport is not None and not self.closed:
+            self.closed = True
+            self.transport.close()  # flushes what was written, then closes
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        deadline = None if self.closed else self.session.get_timer()
+        if deadline == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline is not None:
+            self._timer = self.loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.session.handle_timer(self.loop.time())
+        self._pump()
+
+
+__all__ = [
+    "BGPConnection",
+    "RouteRefreshReceived",
+    "SessionDown",
+    "SessionEstablished",
+    "StateChanged",
+    "UpdateReceived",
+]

@@ -1,0 +1,237 @@
+"""Listeners for clients: match each incoming connection to a configured client, run its session,
+and tell the core what happened. Several clients may share a listen address when each names a
+``peer_address``; a connection that matches no client is refused with Cease/Connection Rejected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import Client, Config
+from ..core import Core
+from ..logs import peer_logger
+from ..session import DownReason, SessionConfig, SessionStats, State, cease_shutdown
+from ..session.events import RouteRefreshReceived, SessionDown, SessionEstablished, StateChanged, UpdateReceived
+from ..wire.constants import SUPPORTED_FAMILIES
+from ..wire.errors import CeaseSubcode, ErrorCode
+from ..wire.messages import Notification, encode_notification
+from .connection import BGPConnection
+
+log = logging.getLogger("bgpmux.transport")
+
+# Session ends after which a client that negotiated graceful restart keeps its routes as stale.
+GRACEFUL_REASONS = {DownReason.CONNECTION_LOST, DownReason.HOLD_TIMER_EXPIRED, DownReason.PEER_RESTARTED}
+# What bgpmux offers its clients: the graceful-restart capability (so they may restart
+# gracefully, RFC 4724 §3: both sides must advertise it) with our own restart time.
+CLIENT_RESTART_TIME = 120
+
+
+@dataclass
+class ClientSessionInfo:
+    name: str
+    state: str
+    peer_ip: str | None
+    established_at: float | None
+    stats: Any
+
+
+class ClientServer:
+    def __init__(self, config: Config, core: Core) -> None:
+        self.config = config
+        self.core = core
+        self.by_listen: dict[str, list[Client]] = {}
+        for client in config.clients:
+            self.by_listen.setdefault(str(client.listen), []).append(client)
+        self.servers: list[asyncio.base_events.Server] = []
+        self.current: dict[str, BGPConnection] = {}  # client name -> its newest connection
+        self.established_at: dict[str, float] = {}
+        self.finished: dict[str, SessionStats] = {}  # counters of a client's closed sessions
+        self.refused = 0
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for listen, clients in self.by_listen.items():
+            endpoint = clients[0].listen
+            host, port = str(endpoint.host), endpoint.port
+            server = await loop.create_server(
+                lambda clients=clients: _Accepting(self, clients), host, port, reuse_address=True
+            )
+            self.servers.append(server)
+            log.info("listening on %s for %s", listen, ", ".join(c.name for c in clients))
+
+    async def stop(self, message: str = "bgpmux shutting down") -> None:
+        for server in self.servers:
+            server.close()
+        for conn in list(self.current.values()):
+            conn.shutdown(cease_shutdown(message))
+        for _ in range(20):  # give the NOTIFICATIONs a moment to leave
+            if all(c.closed for c in self.current.values()):
+                break
+            await asyncio.sleep(0.05)
+        for server in self.servers:
+            await server.wait_closed()
+
+    def sessions(self) -> list[ClientSessionInfo]:
+        out = []
+        for client in self.config.clients:
+            conn = self.current.get(client.name)
+            out.append(
+                ClientSessionInfo(
+                    name=client.name,
+                    state=conn.session.state.name if conn and not conn.closed else "IDLE",
+                    peer_ip=conn.peer_ip if conn else None,
+                    established_at=self.established_at.get(client.name),
+                    stats=conn.session.stats if conn else None,
+                )
+            )
+        return out
+
+    def totals(self, name: str) -> SessionStats:
+        """A client's message counters over all its sessions since start."""
+        total = self.finished.get(name, SessionStats()).snapshot()
+        conn = self.current.get(name)
+        if conn is not None and not conn.closed:
+            add_stats(total, conn.session.stats)
+        return total
+
+    # --------------------------------------------------------------------- accepting
+
+    def match(self, clients: list[Client], peer_ip: str) -> Client | None:
+        for client in clients:
+            if client.peer_address is not None and str(client.peer_address) == peer_ip:
+                return client
+        unnamed = [c for c in clients if c.peer_address is None]
+        return unnamed[0] if len(unnamed) == 1 else None
+
+    def session_config(self, client: Client) -> SessionConfig:
+        node = self.config.node
+        router_id = self.config.client_router_id(client)
+        return SessionConfig(
+            local_asn=node.asn,
+            router_id=str(router_id),
+            peer_asn=client.asn,
+            peer_name=client.name,
+            passive=True,
+            hold_time=client.hold_time,
+            families=SUPPORTED_FAMILIES,
+            graceful_restart_time=CLIENT_RESTART_TIME,
+            route_refresh=True,
+            extended_message=True,
+        )
+
+    def admit(self, client: Client, conn: BGPConnection) -> Notification | None:
+        """Collision handling (RFC 4271 §6.8, RFC 4724 §4.2) for a new connection of a client."""
+        existing = self.current.get(client.name)
+        if existing is not None and not existing.closed:
+            state = existing.session.state
+            negotiated = existing.session.negotiated
+            if state is State.ESTABLISHED:
+                if negotiated is not None and negotiated.peer_graceful_restart is not None:
+                    conn.log.info("new connection while established with graceful restart: "
+                                  "treating it as a restart of the client")
+                    existing.abort()
+                else:
+                    return Notification(ErrorCode.CEASE, CeaseSubcode.CONNECTION_COLLISION_RESOLUTION)
+            else:
+                existing.shutdown(
+                    Notification(ErrorCode.CEASE, CeaseSubcode.CONNECTION_COLLISION_RESOLUTION),
+                    DownReason.COLLISION,
+                )
+        self.current[client.name] = conn
+        return None
+
+    # --------------------------------------------------------------------- events
+
+    def on_event(self, conn: BGPConnection, event: object) -> None:
+        name = conn.session.config.peer_name
+        core = self.core
+        now = conn.loop.time()
+        if isinstance(event, UpdateReceived):
+            core.post(core.client_update, name, event.update, now)
+        elif isinstance(event, SessionEstablished):
+            neg = event.negotiated
+            self.established_at[name] = now
+            gr = neg.peer_graceful_restart is not None
+            conn.log.info(
+                "session established (hold %ds, families %s%s%s)",
+                neg.hold_time, ", ".join(str(f) for f in neg.families),
+                ", graceful restart" if gr else "",
+                ", ADD-PATH declined" if neg.peer_offered_add_path else "",
+            )
+            core.post(core.client_up, name, conn, gr, now)
+        elif isinstance(event, SessionDown):
+            add_stats(self.finished.setdefault(name, SessionStats()), conn.session.stats)
+            was_up = name in self.established_at and self.current.get(name) is conn
+            detail = f" ({event.detail})" if event.detail else ""
+            notification = f": {event.notification.describe()}" if event.notification else ""
+            conn.log.warning("session down: %s%s%s", event.reason.name.lower(), notification, detail)
+            if was_up:
+                del self.established_at[name]
+                neg = conn.session.negotiated
+                stale_time = None
+                if neg is not None and neg.peer_graceful_restart is not None and event.reason in GRACEFUL_REASONS:
+                    stale_time = neg.peer_graceful_restart.restart_time or None
+                core.post(core.client_down, name, stale_time, now)
+        elif isinstance(event, RouteRefreshReceived):
+            core.post(core.client_refresh, name, now)
+        elif isinstance(event, StateChanged):
+            conn.log.debug("state %s -> %s", event.old.name, event.new.name)
+
+
+def add_stats(total: SessionStats, more: SessionStats) -> None:
+    for mine, theirs in (
+        (total.messages_sent, more.messages_sent),
+        (total.messages_received, more.messages_received),
+    ):
+        for kind, count in theirs.items():
+            mine[kind] = mine.get(kind, 0) + count
+    for mine_n, theirs_n in (
+        (total.notifications_sent, more.notifications_sent),
+        (total.notifications_received, more.notifications_received),
+    ):
+        for key, count in theirs_n.items():
+            mine_n[key] = mine_n.get(key, 0) + count
+    total.established += more.established
+
+
+class _Accepting(asyncio.Protocol):
+    """The listener's protocol: finds the client, then hands everything to its ``BGPConnection``."""
+
+    def __init__(self, server: ClientServer, clients: list[Client]) -> None:
+        self.server = server
+        self.clients = clients
+        self.conn: BGPConnection | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        peer = transport.get_extra_info("peername")
+        peer_ip = peer[0] if peer else "?"
+        client = self.server.match(self.clients, peer_ip)
+        if client is None:
+            self.server.refused += 1
+            log.warning("refused a BGP connection from %s: no client configured for it", peer_ip)
+            transport.write(encode_notification(
+                Notification(ErrorCode.CEASE, CeaseSubcode.CONNECTION_REJECTED)))
+            transport.close()
+            return
+        logger = peer_logger(client.name, "client")
+        conn = BGPConnection(self.server.session_config(client), self.server.on_event, logger)
+        refusal = self.server.admit(client, conn)
+        if refusal is not None:
+            logger.warning("refused a second connection from %s: already established", peer_ip)
+            transport.write(encode_notification(refusal))
+            transport.close()
+            return
+        self.conn = conn
+        conn.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.conn is not None:
+            self.conn.data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.conn is not None:
+            self.conn.connection_lost(exc)

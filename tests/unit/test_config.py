@@ -1,0 +1,428 @@
+from __future__ import annotations
+
+import re
+from ipaddress import IPv4Address, IPv6Address, ip_network
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bgpmux.config import (
+    Config,
+    ConfigError,
+    Endpoint,
+    PrefixRule,
+    check_files,
+    load_config,
+    parse_config,
+)
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+def design_example() -> str:
+    """The YAML block of DESIGN.md's configuration contract, verbatim."""
+    design = Path("/work/shared/DESIGN.md")
+    if design.exists():
+        match = re.search(
+            r"## Configuration contract.*?```yaml\n(.*?)```", design.read_text(), re.S
+        )
+        assert match is not None
+        return match.group(1)
+    return (EXAMPLES / "bgpmux.yaml").read_text()
+
+
+def minimal(**changes: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "node": {"asn": 64512, "router_id": "10.1.2.3", "address": "10.1.2.3"},
+        "upstreams": [{"name": "tor", "address": "10.0.0.1", "asn": 65000}],
+        "clients": [{"name": "calico", "listen": "127.0.0.1:1790", "asn": 64512}],
+    }
+    doc.update(changes)
+    return doc
+
+
+def parse(doc: dict[str, Any]) -> Config:
+    return parse_config(yaml.safe_dump(doc), env={})
+
+
+def errors_of(doc: dict[str, Any]) -> dict[str, str]:
+    with pytest.raises(ConfigError) as info:
+        parse(doc)
+    return dict(info.value.errors)
+
+
+def test_design_example_parses() -> None:
+    config = parse_config(design_example(), env={"NODE_IP": "10.1.2.3"})
+    assert config.node.router_id == IPv4Address("10.1.2.3")
+    assert config.node.address_v6 is None
+    assert config.engine == "exabgp"
+    assert [u.name for u in config.upstreams] == ["tor-a"]
+    assert config.upstreams[0].password_file == Path("/etc/bgpmux/tor-a.password")
+    calico, metallb = config.clients
+    assert calico.listen == Endpoint(IPv4Address("127.0.0.1"), 1790)
+    assert calico.accept == (PrefixRule(ip_network("10.244.0.0/16"), None, 32),)
+    assert calico.receive_upstream_routes and not metallb.receive_upstream_routes
+    assert metallb.priority == 100 and metallb.max_prefixes == 500
+    assert str(config.api.path) == "/run/bgpmux/api.sock"
+    assert (config.log.level, config.log.format) == ("info", "text")
+
+
+@pytest.mark.parametrize("name", ["bgpmux.yaml", "demo.yaml"])
+def test_examples_parse(name: str) -> None:
+    env = {"NODE_IP": "10.0.0.2", "NODE_IP6": "2001:db8:ff::2"}
+    config = load_config(EXAMPLES / name, env=env)
+    assert config.node.address_v6 == IPv6Address("2001:db8:ff::2")
+
+
+def test_demo_values() -> None:
+    config = load_config(EXAMPLES / "demo.yaml", env={})
+    calico, metallb = config.clients
+    assert str(calico.listen) == "10.0.0.2:1790"
+    assert [str(r) for r in metallb.accept] == ["198.51.100.0/24 le 32", "2001:db8:100::/48 le 128"]
+    assert (metallb.priority, metallb.max_prefixes) == (50, 500)
+    assert str(config.metrics.listen) == "127.0.0.1:9479"
+    assert config.api.listen == "unix:/tmp/bgpmux-demo/api.sock"
+
+
+def test_defaults() -> None:
+    config = parse(minimal())
+    upstream, client = config.upstreams[0], config.clients[0]
+    assert (upstream.port, upstream.hold_time, upstream.graceful_restart) == (179, 90, 120)
+    assert (client.max_prefixes, client.priority, client.hold_time) == (1000, 100, 90)
+    assert client.accept == () and not client.receive_upstream_routes
+    assert str(config.gobgp.api) == "127.0.0.1:50051"
+    assert config.exabgp.reactor_speed == 0.1 and config.exabgp.log_level == "WARNING"
+    assert str(config.metrics.listen) == "0.0.0.0:9479"
+    assert config.api.listen == "unix:/run/bgpmux/api.sock"
+
+
+def test_config_is_frozen() -> None:
+    config = parse(minimal())
+    with pytest.raises(ValueError):
+        setattr(config, "engine", "native")  # noqa: B010 (a plain assignment upsets type checkers)
+    assert config == parse(minimal())
+
+
+# --- environment expansion ---------------------------------------------------------------------
+
+TEMPLATE = """\
+node:
+  asn: ${ASN:-64512}
+  router_id: ${NODE_IP}
+  address: ${NODE_IP}
+  address_v6: ${NODE_IP6:-}
+upstreams: [{name: tor, address: 10.0.0.1, asn: 65000}]  # ${NOT_EXPANDED_IN_COMMENTS}
+clients: [{name: calico, listen: "127.0.0.1:1790", asn: 64512}]
+"""
+
+
+def test_env_expansion_with_and_without_default() -> None:
+    config = parse_config(TEMPLATE, env={"NODE_IP": "10.9.8.7"})
+    assert config.node.asn == 64512
+    assert config.node.address == IPv4Address("10.9.8.7")
+    assert config.node.address_v6 is None
+    env = {"NODE_IP": "10.9.8.7", "ASN": "65001", "NODE_IP6": "2001:db8::7"}
+    config = parse_config(TEMPLATE, env=env)
+    assert config.node.asn == 65001
+    assert config.node.address_v6 == IPv6Address("2001:db8::7")
+
+
+def test_env_missing_variable_names_it_and_the_line() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(TEMPLATE, env={})
+    assert info.value.errors == [
+        ("", "line 3: environment variable NODE_IP is not set"),
+        ("", "line 4: environment variable NODE_IP is not set"),
+    ]
+
+
+def test_yaml_syntax_error_has_the_line() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("node:\n  asn: 1\n router_id: x\n", env={})
+    [(path, message)] = info.value.errors
+    assert path == "" and message.startswith("line 3: YAML syntax error")
+
+
+@pytest.mark.parametrize("text", ["", "- a\n- b\n", "just text\n"])
+def test_top_level_must_be_a_mapping(text: str) -> None:
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        parse_config(text, env={})
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the file"):
+        load_config(tmp_path / "missing.yaml")
+
+
+# --- dotted paths for bad fields ---------------------------------------------------------------
+
+
+def client(**fields: Any) -> dict[str, Any]:
+    return {"name": "c", "listen": "127.0.0.1:1790", "asn": 64512, **fields}
+
+
+def upstream(**fields: Any) -> dict[str, Any]:
+    return {"name": "u", "address": "10.0.0.1", "asn": 65000, **fields}
+
+
+@pytest.mark.parametrize(
+    ("doc", "path", "message"),
+    [
+        (minimal(engine="quagga"), "engine", "Input should be 'exabgp', 'gobgp' or 'native'"),
+        (
+            minimal(upstreams=[upstream(asn="many")]),
+            "upstreams[0].asn",
+            "Input should be a valid integer, unable to parse string as an integer",
+        ),
+        (
+            minimal(upstreams=[upstream(), upstream(name="v", asn=0)]),
+            "upstreams[1].asn",
+            "Input should be greater than or equal to 1",
+        ),
+        (
+            minimal(upstreams=[upstream(colour=1)]),
+            "upstreams[0].colour",
+            "Extra inputs are not permitted",
+        ),
+        (minimal(surprise=1), "surprise", "Extra inputs are not permitted"),
+        (
+            minimal(upstreams=[upstream(port=70000)]),
+            "upstreams[0].port",
+            "Input should be less than or equal to 65535",
+        ),
+        (minimal(upstreams=[upstream(hold_time=2)]), "upstreams[0].hold_time", "0 or 3..65535"),
+        (
+            minimal(upstreams=[upstream(graceful_restart=4096)]),
+            "upstreams[0].graceful_restart",
+            "4095",
+        ),
+        (minimal(upstreams=[upstream(name="Tor A")]), "upstreams[0].name", "should match pattern"),
+        (
+            minimal(upstreams=[upstream(address="10.0.0.256")]),
+            "upstreams[0].address",
+            "not a valid IP",
+        ),
+        (
+            minimal(node={"asn": 1, "router_id": "::1", "address": "10.0.0.2"}),
+            "node.router_id",
+            "Input is not a valid IPv4 address",
+        ),
+        (
+            minimal(node={"asn": 4294967296, "router_id": "10.0.0.2", "address": "10.0.0.2"}),
+            "node.asn",
+            "less than or equal to 4294967295",
+        ),
+        (minimal(node={"asn": 1, "router_id": "10.0.0.2"}), "node.address", "Field required"),
+        (minimal(clients=[client(listen="127.0.0.1:0")]), "clients[0].listen", "port 0 is not in"),
+        (minimal(clients=[client(listen="127.0.0.1")]), "clients[0].listen", "is not 'host:port'"),
+        (minimal(clients=[client(listen="host:179")]), "clients[0].listen", "not an IP address"),
+        (minimal(clients=[client(peer_address="nope")]), "clients[0].peer_address", "not a valid"),
+        (minimal(clients=[client(max_prefixes=0)]), "clients[0].max_prefixes", "greater than"),
+        (
+            minimal(clients=[client(add_communities=["1:70000"])]),
+            "clients[0].add_communities[0]",
+            "A:B",
+        ),
+        (
+            minimal(clients=[client(add_large_communities=["1:2"])]),
+            "clients[0].add_large_communities[0]",
+            "A:B:C",
+        ),
+        (minimal(metrics={"listen": "[::1]:65536"}), "metrics.listen", "port 65536"),
+        (minimal(api={"listen": "/run/x.sock"}), "api.listen", "unix:/absolute/path"),
+        (minimal(log={"level": "trace"}), "log.level", "'debug', 'info', 'warning' or 'error'"),
+        (minimal(log={"format": "xml"}), "log.format", "'text' or 'json'"),
+        (minimal(exabgp={"reactor_speed": 0.01}), "exabgp.reactor_speed", "greater than or equal"),
+        (minimal(clients=[]), "clients", "at least one is required"),
+        (minimal(upstreams=[]), "upstreams", "at least one is required"),
+        (minimal(node=5), "node", "valid dictionary"),
+    ],
+)
+def test_bad_field_is_named(doc: dict[str, Any], path: str, message: str) -> None:
+    errors = errors_of(doc)
+    assert path in errors, errors
+    assert message in errors[path]
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ("10.0.0.0/8 ge 4", "need 8 <= ge <= le <= 32"),
+        ("10.0.0.0/8 le 33", "need 8 <= ge <= le <= 32"),
+        ("10.0.0.0/8 ge 24 le 16", "need 8 <= ge <= le <= 32"),
+        ("2001:db8::/32 le 129", "need 32 <= ge <= le <= 128"),
+        ("10.0.0.1/8", "has host bits set"),
+        ("10.0.0.0/8 ge", "is not 'prefix [ge N] [le M]'"),
+        ("10.0.0.0/8 le 16 le 24", "is not 'prefix [ge N] [le M]'"),
+        ("10.0.0.0/8 eq 16", "is not 'prefix [ge N] [le M]'"),
+        ("", "empty prefix rule"),
+    ],
+)
+def test_bad_accept_rule_names_its_index(rule: str, message: str) -> None:
+    doc = minimal(
+        clients=[client(), client(name="d", listen="127.0.0.1:1791", accept=[rule, "10.0.0.0/8"])]
+    )
+    errors = errors_of(doc)
+    assert list(errors) == ["clients[1].accept[0]"]
+    assert message in errors["clients[1].accept[0]"]
+
+
+def test_accept_rules_parse_and_match() -> None:
+    [exact, le, ge, both] = (
+        parse(
+            minimal(
+                clients=[
+                    client(
+                        accept=[
+                            "10.0.0.0/8",
+                            "10.0.0.0/8 le 24",
+                            "10.0.0.0/8 ge 16",
+                            "10.0.0.0/8 ge 16 le 24",
+                        ]
+                    )
+                ]
+            )
+        )
+        .clients[0]
+        .accept
+    )
+    assert (exact.ge, exact.le, le.le, ge.ge, both.ge, both.le) == (None, None, 24, 16, 16, 24)
+    assert [r.matches(ip_network("10.0.0.0/8")) for r in (exact, le, ge, both)] == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert [r.matches(ip_network("10.1.0.0/16")) for r in (exact, le, ge, both)] == [
+        False,
+        True,
+        True,
+        True,
+    ]
+    assert [r.matches(ip_network("10.1.1.1/32")) for r in (exact, le, ge, both)] == [
+        False,
+        False,
+        True,
+        False,
+    ]
+    assert not le.matches(ip_network("11.0.0.0/16"))
+    assert not le.matches(ip_network("::/16"))
+
+
+def test_communities_are_converted() -> None:
+    c = parse(
+        minimal(
+            clients=[
+                client(add_communities=["65000:100"], add_large_communities=["4200000000:1:2"])
+            ]
+        )
+    ).clients[0]
+    assert c.add_communities == (65000 << 16 | 100,)
+    assert c.add_large_communities == ((4200000000, 1, 2),)
+
+
+def test_duplicate_names() -> None:
+    errors = errors_of(
+        minimal(
+            upstreams=[upstream(), upstream(address="10.0.0.2"), upstream(name="w")],
+            clients=[client(), client(listen="127.0.0.1:1791")],
+        )
+    )
+    assert errors == {
+        "upstreams[1].name": "duplicate name 'u' (also upstreams[0])",
+        "clients[1].name": "duplicate name 'c' (also clients[0])",
+    }
+
+
+def test_shared_listen_needs_distinct_peer_addresses() -> None:
+    errors = errors_of(minimal(clients=[client(), client(name="d", peer_address="10.0.0.2")]))
+    assert list(errors) == ["clients[0].peer_address"]
+    assert "share listen 127.0.0.1:1790" in errors["clients[0].peer_address"]
+
+    same = [client(peer_address="10.0.0.2"), client(name="d", peer_address="10.0.0.2")]
+    errors = errors_of(minimal(clients=same))
+    assert errors == {
+        "clients[1].peer_address": "10.0.0.2 is also clients[0] on listen 127.0.0.1:1790"
+    }
+
+    distinct = [client(peer_address="10.0.0.2"), client(name="d", peer_address="127.0.0.1")]
+    assert len(parse(minimal(clients=distinct)).clients) == 2
+
+
+def test_ipv6_listen_forms() -> None:
+    c1, c2 = parse(
+        minimal(clients=[client(listen="[2001:db8::1]:1790"), client(name="d", listen="::1:1791")])
+    ).clients
+    assert c1.listen == Endpoint(IPv6Address("2001:db8::1"), 1790)
+    assert str(c1.listen) == "[2001:db8::1]:1790"
+    assert c2.listen == Endpoint(IPv6Address("::1"), 1791)
+
+
+# --- router ids presented to clients -----------------------------------------------------------
+
+
+def test_client_router_id_default_is_127_plus_node_id() -> None:
+    config = parse(minimal())
+    assert config.node.client_router_id == IPv4Address("127.1.2.3")
+    assert config.client_router_id(config.clients[0]) == IPv4Address("127.1.2.3")
+
+
+def test_client_router_id_overrides() -> None:
+    node = {
+        "asn": 1,
+        "router_id": "10.1.2.3",
+        "address": "10.1.2.3",
+        "client_router_id": "10.255.0.1",
+    }
+    config = parse(
+        minimal(
+            node=node, clients=[client(), client(name="d", listen="::1:1791", router_id="10.9.9.9")]
+        )
+    )
+    assert config.client_router_id(config.clients[0]) == IPv4Address("10.255.0.1")
+    assert config.client_router_id(config.clients[1]) == IPv4Address("10.9.9.9")
+
+
+def test_client_router_id_must_differ_from_the_node() -> None:
+    node = {
+        "asn": 1,
+        "router_id": "10.1.2.3",
+        "address": "10.0.0.2",
+        "client_router_id": "10.0.0.2",
+    }
+    assert "node.client_router_id" in errors_of(minimal(node=node))
+    assert "clients[0].router_id" in errors_of(minimal(clients=[client(router_id="10.1.2.3")]))
+
+
+def test_bad_router_id_reports_only_itself() -> None:
+    errors = errors_of(minimal(node={"asn": 1, "router_id": "x", "address": "10.0.0.2"}))
+    assert list(errors) == ["node.router_id"]
+
+
+# --- files -------------------------------------------------------------------------------------
+
+
+def test_check_files(tmp_path: Path) -> None:
+    good = tmp_path / "good.password"
+    good.write_text("s3cret\n")
+    empty = tmp_path / "empty.password"
+    empty.write_text("\n")
+    config = parse(
+        minimal(
+            upstreams=[
+                upstream(password_file=str(good)),
+                upstream(name="v", password_file=str(empty)),
+                upstream(name="w", password_file=str(tmp_path / "missing")),
+                upstream(name="x"),
+            ]
+        )
+    )
+    with pytest.raises(ConfigError) as info:
+        check_files(config)
+    errors = dict(info.value.errors)
+    assert list(errors) == ["upstreams[1].password_file", "upstreams[2].password_file"]
+    assert "is empty" in errors["upstreams[1].password_file"]
+    assert "No such file or directory" in errors["upstreams[2].password_file"]
+    check_files(parse(minimal(upstreams=[upstream(password_file=str(good))])))
