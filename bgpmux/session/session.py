@@ -55,12 +55,21 @@ _KEEPALIVE_BYTES = encode_message(KEEPALIVE)
 
 
 class Session:
+    """One BGP session to one peer, over one TCP connection at a time.
+
+    A passive session is started (ACTIVE), handed a connection, and ends in IDLE; its owner
+    calls ``start`` again (or makes a new ``Session``) for the next connection. An active
+    session asks for dials with ``ConnectRequested`` and, after any failure other than
+    ``stop``, asks again ``connect_retry_time`` later. After a protocol error the NOTIFICATION
+    is the last thing in ``data_to_send`` and ``close_requested`` is set: flush, then close.
+    """
+
     def __init__(self, config: SessionConfig, now: float) -> None:
+        # ``now`` is unused today; it keeps every entry point on the caller's clock.
         self.config = config
         self.stats = SessionStats()
         self.close_requested = False
         self._state = State.IDLE
-        self._created = now
         self._local_open = local_open(config)
         self._open_bytes = encode_message(self._local_open)
         self._timers = Timers()
@@ -216,7 +225,10 @@ class Session:
         if state not in CONNECTED:
             raise RuntimeError(f"receive_data() in {state.value}")
         try:
-            self._receive_frames(self._framer.feed(data), now)
+            frames = self._framer.feed(data)
+            if not frames:
+                return  # part of a message: not yet a sign of life (RFC 4271 §4.4)
+            self._receive_frames(frames, now)
         except BGPError as err:
             detail = err.reason or err.describe()
             self._down(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from dataclasses import dataclass
 
@@ -42,6 +43,7 @@ TOR_NEIGHBORS = [
     Neighbor(CLIENT_V6, CLIENT_AS, passive=True, source=TOR_V6, hold_time=9),
 ]
 
+
 @dataclass(frozen=True)
 class Pair:
     client: type[Daemon]
@@ -72,10 +74,19 @@ def start_client(kind: type[Daemon], host: Host) -> Daemon:
 
 
 def start_tor(kind: type[Daemon], host: Host) -> Daemon:
-    args = (host, "tor", TOR_AS, TOR_V4, TOR_NEIGHBORS, [])
     if kind is ExaBgp:
-        return ExaBgp(*args, listen_addresses=(TOR_V4, TOR_V6)).start()
-    return kind(*args).start()
+        tor = ExaBgp(host, "tor", TOR_AS, TOR_V4, TOR_NEIGHBORS, listen_addresses=(TOR_V4, TOR_V6))
+        return tor.start()
+    return kind(host, "tor", TOR_AS, TOR_V4, TOR_NEIGHBORS).start()
+
+
+def wait_established(daemon: Daemon, address: str, daemons: list[Daemon]) -> None:
+    wait_until(
+        lambda: daemon.neighbor_state(address) == "Established",
+        timeout=25,
+        what=f"{daemon} session with {address} Established",
+        logs_of=daemons,
+    )
 
 
 @pytest.mark.interop
@@ -92,12 +103,7 @@ def test_client_routes_reach_tor(pair: Pair) -> None:
         daemons = [client, tor]
 
         for address in (CLIENT_V4, CLIENT_V6):
-            wait_until(
-                lambda a=address: tor.neighbor_state(a) == "Established",
-                timeout=25,
-                what=f"{tor} session with {address} Established",
-                logs_of=daemons,
-            )
+            wait_established(tor, address, daemons)
         for address in (TOR_V4, TOR_V6):
             assert client.neighbor_state(address) == "Established"
 
@@ -235,8 +241,6 @@ def test_topology_cleans_up() -> None:
         workdir = topo.workdir
     assert proc.poll() is not None
     assert not workdir.exists()
-    import subprocess
-
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert netns not in listed
     assert time.monotonic() - started < 10

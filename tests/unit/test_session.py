@@ -302,7 +302,9 @@ def test_every_received_message_restarts_the_hold_timer() -> None:
     a.receive_data(encode_message(KEEPALIVE), 25.0)
     a.handle_timer(54.9)
     assert a.state is State.ESTABLISHED
-    a.receive_data(encode_message(update("203.0.113.0/24")), 54.9)
+    update_bytes = encode_message(update("203.0.113.0/24"))
+    a.receive_data(update_bytes[:30], 50.0)  # part of a message does not count
+    a.receive_data(update_bytes[30:], 54.9)
     a.handle_timer(84.8)
     assert a.state is State.ESTABLISHED
     a.handle_timer(84.9)
@@ -499,9 +501,7 @@ def test_updates_received_including_treat_as_withdraw() -> None:
 
 def test_a_hundred_thousand_prefixes_are_fast() -> None:
     a, _b = established_pair({"extended_message": True}, {"extended_message": True})
-    prefixes = [
-        prefix_from_str(f"10.{i >> 8 & 255}.{i & 255}.{i >> 16}/32")[1] for i in range(100_000)
-    ]
+    prefixes = [bytes((32, 10, i >> 16, i >> 8 & 255, i & 255)) for i in range(100_000)]
     attrs = update().attributes
     opts = a.negotiated.options  # type: ignore[union-attr]
     msgs = [

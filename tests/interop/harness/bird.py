@@ -9,7 +9,9 @@ from .model import Announce, Neighbor, Route, announcements_for
 from .netns import Host
 
 _ORIGINS = {"IGP": "igp", "EGP": "egp", "Incomplete": "incomplete", "?": "incomplete"}
-_ROUTE_HEAD = re.compile(r"^(?P<prefix>\S+)?\s+(?P<kind>\w+)\s+\[(?P<proto>\S+)[^\]]*\]\s*(?P<primary>\*)?")
+_ROUTE_HEAD = re.compile(
+    r"^(?P<prefix>\S+)?\s+(?P<kind>\w+)\s+\[(?P<proto>\S+)[^\]]*\]\s*(?P<primary>\*)?"
+)
 _PAIR = re.compile(r"\((\d+),\s*(\d+)\)")
 _TRIPLE = re.compile(r"\((\d+),\s*(\d+),\s*(\d+)\)")
 
@@ -123,7 +125,9 @@ def _export_filter(announce: list[Announce]) -> str:
     lines = ["filter export_originated {", "  if source != RTS_STATIC then reject;"]
     for a in announce:
         statements = [f"bgp_community.add(({x}, {y}));" for x, y in a.communities]
-        statements += [f"bgp_large_community.add(({x}, {y}, {z}));" for x, y, z in a.large_communities]
+        statements += [
+            f"bgp_large_community.add(({x}, {y}, {z}));" for x, y, z in a.large_communities
+        ]
         if a.med is not None:
             statements.append(f"bgp_med = {a.med};")
         if a.next_hop:

@@ -74,6 +74,10 @@ class ExaBgp(Daemon):
         return "\n".join(parts) + "\n"
 
     def _neighbor_block(self, neighbor: Neighbor) -> list[str]:
+        if neighbor.passive and not neighbor.source:
+            # Without it ExaBGP 5.0.15 drops every incoming connection ("'NoneType' object has
+            # no attribute 'address'").
+            raise ValueError(f"{self}: a passive ExaBGP neighbor needs `source` (local-address)")
         lines = [
             f"router-id {self.router_id};",
             f"local-as {self.asn};",
@@ -120,7 +124,10 @@ class ExaBgp(Daemon):
         state = "Idle"
         for message in self.messages():
             neighbor = message.get("neighbor", {})
-            if message.get("type") == "state" and neighbor.get("address", {}).get("peer") == address:
+            if (
+                message.get("type") == "state"
+                and neighbor.get("address", {}).get("peer") == address
+            ):
                 state = _STATES.get(neighbor.get("state"), str(neighbor.get("state")))
         return state
 
@@ -132,19 +139,24 @@ class ExaBgp(Daemon):
         afi = f"{family} unicast"
         routes: dict[str, Route] = {}
         for message in self.messages():
-            if message.get("type") != "update":
-                continue
-            update = message["neighbor"]["message"]["update"]
-            for prefix in _withdrawn(update.get("withdraw", {}).get(afi, [])):
+            update = message.get("neighbor", {}).get("message", {}).get("update")
+            if message.get("type") != "update" or update is None:
+                continue  # session changes, End-of-RIB markers
+            for prefix in _prefixes(update.get("withdraw", {}).get(afi, [])):
                 routes.pop(prefix, None)
             attributes = update.get("attribute", {})
+            announced: set[str] = set()
+            # IPv6 NLRI may be listed twice, under the global and under the link-local next hop;
+            # the global one comes first.
             for next_hop, nlris in update.get("announce", {}).get(afi, {}).items():
-                for prefix in _withdrawn(nlris):
-                    routes[prefix] = parse_attributes(attributes, next_hop)
+                for prefix in _prefixes(nlris):
+                    if prefix not in announced:
+                        announced.add(prefix)
+                        routes[prefix] = parse_attributes(attributes, next_hop)
         return routes
 
 
-def _withdrawn(nlris: list[Any]) -> list[str]:
+def _prefixes(nlris: list[Any]) -> list[str]:
     return [n["nlri"] if isinstance(n, dict) else str(n) for n in nlris]
 
 

@@ -56,7 +56,12 @@ class Frr(Daemon):
 
     # Config
     def config_text(self) -> str:
-        lines = ["frr defaults traditional", f"hostname {self.name}", "log stdout informational", "!"]
+        lines = [
+            "frr defaults traditional",
+            f"hostname {self.name}",
+            "log stdout informational",
+            "!",
+        ]
         route_maps: dict[str, str] = {}
         for index, announce in enumerate(self.announce, start=1):
             body = _route_map_body(announce)
@@ -72,7 +77,10 @@ class Frr(Daemon):
         ]
         restart_times = [n.graceful_restart for n in self.neighbors if n.graceful_restart]
         if restart_times:
-            lines += [" bgp graceful-restart", f" bgp graceful-restart restart-time {max(restart_times)}"]
+            lines += [
+                " bgp graceful-restart",
+                f" bgp graceful-restart restart-time {max(restart_times)}",
+            ]
         for neighbor in self.neighbors:
             lines += [f" {line}" for line in _neighbor_lines(neighbor, self.connect_retry)]
         for family in ("ipv4", "ipv6"):
@@ -172,13 +180,17 @@ def parse_prefix_detail(detail: dict[str, Any]) -> Route | None:
     as_path = best.get("aspath", {}).get("string", "")
     return Route(
         next_hop=nexthops[0].get("ip") if nexthops else None,
-        as_path=[int(token) for token in as_path.replace("{", " ").replace("}", " ").split()
-                 if token.isdigit()],
+        as_path=[
+            int(token)
+            for token in as_path.replace("{", " ").replace("}", " ").split()
+            if token.isdigit()
+        ],
         communities={
             (a, b) for a, b in _numeric(best.get("community", {}).get("list", []), parts=2)
         },
         large_communities={
-            (a, b, c) for a, b, c in _numeric(best.get("largeCommunity", {}).get("list", []), parts=3)
+            (a, b, c)
+            for a, b, c in _numeric(best.get("largeCommunity", {}).get("list", []), parts=3)
         },
         med=best.get("metric"),
         local_pref=best.get("locPrf"),
@@ -187,7 +199,7 @@ def parse_prefix_detail(detail: dict[str, Any]) -> Route | None:
 
 
 def _numeric(values: list[str], parts: int) -> list[tuple[int, ...]]:
-    """"65001:100" -> (65001, 100); well-known names such as "no-export" are left out."""
+    """ "65001:100" -> (65001, 100); well-known names such as "no-export" are left out."""
     tuples = []
     for value in values:
         fields = value.split(":")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from typing import Any
 
 from .daemon import Daemon, require_binary
@@ -130,12 +131,18 @@ class GoBgp(Daemon):
                 f"      afi-safi-name = {_toml(_AFI_SAFI[family])}",
             ]
             if neighbor.graceful_restart:
-                lines += ["    [neighbors.afi-safis.mp-graceful-restart.config]", "      enabled = true"]
+                lines += [
+                    "    [neighbors.afi-safis.mp-graceful-restart.config]",
+                    "      enabled = true",
+                ]
         return lines
 
     # CLI
-    def cli(self, args: list[str], check: bool = True, timeout: float = 10):  # type: ignore[no-untyped-def]
-        return self.host.run([self.gobgp, "-p", str(self.api_port), *args], check=check, timeout=timeout)
+    def cli(
+        self, args: list[str], check: bool = True, timeout: float = 10
+    ) -> subprocess.CompletedProcess[str]:
+        argv = [self.gobgp, "-p", str(self.api_port), *args]
+        return self.host.run(argv, check=check, timeout=timeout)
 
     def add_route(
         self,
@@ -207,7 +214,6 @@ def parse_path(path: dict[str, Any]) -> Route:
             route.communities |= {(c >> 16, c & 0xFFFF) for c in attr.get("communities", [])}
         elif kind == _LARGE:
             route.large_communities |= {
-                (lc["ASN"], lc["LocalData1"], lc["LocalData2"])
-                for lc in attr.get("value", [])
+                (lc["ASN"], lc["LocalData1"], lc["LocalData2"]) for lc in attr.get("value", [])
             }
     return route

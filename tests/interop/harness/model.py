@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 
 def family_of(address_or_prefix: str) -> str:
-    """"ipv4" or "ipv6" for an address or a prefix."""
+    """ "ipv4" or "ipv6" for an address or a prefix."""
     return f"ipv{ipaddress.ip_network(address_or_prefix, strict=False).version}"
 
 

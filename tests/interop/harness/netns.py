@@ -181,7 +181,7 @@ class Topology:
         for host in self.hosts.values():
             try:
                 host.close()
-            except Exception as error:  # noqa: BLE001 - keep cleaning up the rest
+            except Exception as error:  # keep cleaning up the rest
                 errors.append(f"{host.name}: {error}")
         for host in self.hosts.values():
             # Deleting the namespace also deletes the veth ends inside it.

@@ -16,7 +16,7 @@ class HasLogTail(Protocol):
 
 
 def wait_until(
-    predicate: Callable[[], T],
+    predicate: Callable[[], T | None],
     *,
     timeout: float = 20.0,
     interval: float = 0.25,
@@ -36,7 +36,7 @@ def wait_until(
         attempts += 1
         try:
             value = predicate()
-        except Exception as error:  # noqa: BLE001 - any failure means "not ready yet"
+        except Exception as error:  # any failure means "not ready yet"
             last_error = error
         else:
             if value:

@@ -1,0 +1,379 @@
+"""The ``exabgp`` engine: ExaBGP 5.0 as a child process, driven over its text API.
+
+Layout::
+
+    bgpmux ──unix socket (workdir/api.sock)── exabgp_relay ──stdin/stdout── ExaBGP ──BGP── ToR
+
+bgpmux listens on the socket; ExaBGP runs the relay as its one API process. Commands go down as
+``announce attributes … nlri …`` lines (``exabgp_text``), JSON comes back. ExaBGP keeps no state
+bgpmux cares about: when it (or the relay) ends, every upstream is reported down, ExaBGP is
+started again with backoff, and the core re-sends its table as each upstream comes back up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import tempfile
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..wire.attributes import PathAttributes
+from ..wire.constants import Family
+from ..wire.prefix import Prefix
+from . import exabgp_text as text
+from .base import Engine, UpstreamStatus
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..core import Core
+
+log = logging.getLogger("bgpmux.engine.exabgp")
+
+EXABGP = str(Path(sys.executable).with_name("exabgp"))
+RELAY_MODULE = "bgpmux.engines.exabgp_relay"
+CONNECT_TIMEOUT = 30.0  # ExaBGP start to the relay's connection
+STOP_TIMEOUT = 5.0  # SIGTERM to SIGKILL
+BACKOFF_MIN, BACKOFF_MAX = 1.0, 30.0
+STABLE_RUN = 60.0  # a run this long resets the backoff
+LOG_TAIL = 40
+READ_LIMIT = 64 * 1024 * 1024  # one JSON line (one UPDATE) is far below this
+WRITE_CHUNK = 1024 * 1024
+
+
+class ExaBGPEngine(Engine):
+    name = "exabgp"
+
+    def __init__(self, config: Config, core: Core, workdir: Path) -> None:
+        self.config = config
+        self.core = core
+        self.workdir = Path(workdir)
+        self.exabgp = EXABGP
+        self.addresses = {u.name: text.peer_address(u) for u in config.upstreams}
+        self.names = {address: name for name, address in self.addresses.items()}
+        self.restarts = 0
+        self.counters: dict[str, int] = dict.fromkeys(
+            (
+                "commands_queued", "commands_sent", "bytes_sent", "commands_done",
+                "commands_failed", "messages_received", "messages_unparsed",
+            ),
+            0,
+        )  # fmt: skip
+        self._states = {name: "IDLE" for name in self.addresses}
+        self._details = dict.fromkeys(self.addresses, "")
+        self._established_at: dict[str, float | None] = dict.fromkeys(self.addresses)
+        self._received: dict[str, int] = dict.fromkeys(self.addresses, 0)
+        self._queue: deque[str] = deque()
+        self._wakeup = asyncio.Event()
+        self._log_tail: deque[str] = deque(maxlen=LOG_TAIL)
+        self._proc: asyncio.subprocess.Process | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._first_start = asyncio.Event()
+        self.socket_path = self._pick_socket_path()
+
+    # ------------------------------------------------------------------ files
+
+    def _pick_socket_path(self) -> Path:
+        path = self.workdir / "api.sock"
+        if len(str(path)) < 100:  # sun_path is 108 bytes
+            return path
+        return Path(tempfile.mkdtemp(prefix="bgpmux-exabgp-")) / "api.sock"
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / "exabgp.conf"
+
+    def relay_command(self) -> list[str]:
+        return [sys.executable, "-m", RELAY_MODULE, str(self.socket_path)]
+
+    def environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.lower().startswith("exabgp")}
+        env.update(text.exabgp_env(self.config))
+        # the relay runs `-m bgpmux...` in ExaBGP's environment: make sure it finds us
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        return env
+
+    def write_config(self) -> Path:
+        self.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        content = text.exabgp_config(self.config, self.relay_command())
+        tmp = self.config_path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold passwords
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(content)
+        tmp.replace(self.config_path)
+        return self.config_path
+
+    # ------------------------------------------------------------------ Engine
+
+    async def start(self) -> None:
+        self.write_config()  # a bad password file fails here, loudly, at start
+        self._stopping = False
+        self._supervisor = asyncio.create_task(self._supervise(), name="exabgp-supervisor")
+        await self._first_start.wait()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._queue.clear()
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            self._supervisor = None
+        await self._terminate()
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+
+    def announce(
+        self,
+        upstreams: Sequence[str],
+        family: Family,
+        attributes: PathAttributes,
+        next_hop: bytes,
+        prefixes: Sequence[Prefix],
+    ) -> None:
+        peers = [self.addresses[name] for name in upstreams]
+        if peers and prefixes:
+            self._send(text.format_announce(peers, family, attributes, next_hop, prefixes))
+
+    def withdraw(self, upstreams: Sequence[str], family: Family, prefixes: Sequence[Prefix]) -> None:
+        peers = [self.addresses[name] for name in upstreams]
+        if peers and prefixes:
+            self._send(text.format_withdraw(peers, family, prefixes))
+
+    def end_of_rib(self, upstream: str, family: Family) -> None:
+        self._send([text.format_end_of_rib(self.addresses[upstream], family)])
+
+    def status(self) -> list[UpstreamStatus]:
+        running = self._proc is not None and self._proc.returncode is None
+        return [
+            UpstreamStatus(
+                name=name,
+                state=self._states[name],
+                established_at=self._established_at[name],
+                detail=self._details[name] if running else "exabgp is not running",
+                stats={
+                    "prefix_updates_received": self._received[name],
+                    "engine_restarts": self.restarts,
+                    **self.counters,
+                },
+            )
+            for name in self.addresses
+        ]
+
+    def _send(self, lines: list[str]) -> None:
+        if self._stopping:
+            return
+        self._queue.extend(lines)
+        self.counters["commands_queued"] += len(lines)
+        self._wakeup.set()
+
+    # ------------------------------------------------------------------ supervision
+
+    async def _supervise(self) -> None:
+        loop = asyncio.get_running_loop()
+        delay = BACKOFF_MIN
+        while not self._stopping:
+            started = loop.time()
+            try:
+                reason = await self._run_once()
+            except OSError as e:
+                reason = f"could not start: {e}"
+            finally:
+                self._first_start.set()
+                await self._terminate()
+                self._all_down(loop.time())
+            if self._stopping:
+                return
+            if loop.time() - started > STABLE_RUN:
+                delay = BACKOFF_MIN
+            tail = "\n".join(self._log_tail)
+            log.error("ExaBGP stopped (%s); restarting in %.0fs. Its last log lines:\n%s",
+                      reason, delay, tail or "(none)")
+            self.restarts += 1
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX)
+
+    async def _run_once(self) -> str:
+        """Start ExaBGP and serve it until it or the relay ends; returns why it ended."""
+        self._queue.clear()  # for the old process; the core re-sends on upstream_up
+        self._log_tail.clear()
+        self.write_config()
+        connected: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]]
+        connected = asyncio.get_running_loop().create_future()
+
+        def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            if connected.done():
+                writer.close()  # one relay only
+            else:
+                connected.set_result((reader, writer))
+
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+        self.socket_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        server = await asyncio.start_unix_server(on_connect, self.socket_path, limit=READ_LIMIT)
+        os.chmod(self.socket_path, 0o600)
+        tasks: list[asyncio.Task[object]] = []
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self.exabgp, "server", str(self.config_path),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env=self.environment(),
+                cwd=self.workdir,
+                start_new_session=True,  # our signals are ours; ExaBGP is stopped explicitly
+            )  # fmt: skip
+            self._proc = proc
+            log.info("ExaBGP started (pid %d)", proc.pid)
+            self._first_start.set()
+            assert proc.stdout is not None
+            tasks.append(asyncio.create_task(self._read_log(proc.stdout)))
+            exited = asyncio.create_task(proc.wait())
+            tasks.append(exited)  # type: ignore[arg-type]
+            done, _ = await asyncio.wait({exited, connected}, timeout=CONNECT_TIMEOUT,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if exited in done:
+                return f"exit code {proc.returncode} before its API process connected"
+            if not connected.done():
+                return f"its API process did not connect within {CONNECT_TIMEOUT:.0f}s"
+            reader, writer = connected.result()
+            server.close()  # no further connections
+            reading = asyncio.create_task(self._read_api(reader))
+            writing = asyncio.create_task(self._write_api(writer))
+            tasks += [reading, writing]  # type: ignore[list-item]
+            done, _ = await asyncio.wait({exited, reading, writing},
+                                         return_when=asyncio.FIRST_COMPLETED)
+            writer.close()
+            if exited in done:
+                return f"exit code {proc.returncode}"
+            for task in done:
+                if task.exception() is not None:
+                    return f"API connection failed: {task.exception()!r}"
+            return "the API connection closed"
+        finally:
+            server.close()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if not connected.done():
+                connected.cancel()
+
+    async def _terminate(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)  # by its PID, never by name
+        try:
+            await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
+        except TimeoutError:
+            log.warning("ExaBGP (pid %d) ignored SIGTERM for %.0fs: killing it", proc.pid,
+                        STOP_TIMEOUT)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+
+    def _all_down(self, now: float) -> None:
+        for name in self.addresses:
+            was_up = self._states[name] == "ESTABLISHED"
+            self._states[name] = "IDLE"
+            self._established_at[name] = None
+            if was_up:
+                self.core.post(self.core.upstream_down, name, now)
+
+    # ------------------------------------------------------------------ I/O
+
+    async def _read_log(self, stream: asyncio.StreamReader) -> None:
+        while line := await stream.readline():
+            message = line.decode("utf-8", "replace").rstrip()
+            if message:
+                self._log_tail.append(message)
+                log.info("exabgp: %s", message)
+
+    async def _write_api(self, writer: asyncio.StreamWriter) -> None:
+        queue = self._queue
+        while True:
+            if not queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            chunk: list[str] = []
+            size = 0
+            while queue and size < WRITE_CHUNK:
+                line = queue.popleft()
+                chunk.append(line)
+                size += len(line) + 1
+            data = ("\n".join(chunk) + "\n").encode("ascii")
+            writer.write(data)
+            self.counters["commands_sent"] += len(chunk)
+            self.counters["bytes_sent"] += len(data)
+            await writer.drain()
+
+    async def _read_api(self, reader: asyncio.StreamReader) -> None:
+        loop = asyncio.get_running_loop()
+        while line := await reader.readline():
+            if not line.endswith(b"\n"):
+                return  # the relay went away mid-line
+            word = line.strip()
+            if word == b"done":
+                self.counters["commands_done"] += 1
+                continue
+            if word == b"error":
+                self.counters["commands_failed"] += 1
+                log.warning("ExaBGP refused a command (%d so far; its log says which)",
+                            self.counters["commands_failed"])
+                continue
+            if not word:
+                continue
+            self.counters["messages_received"] += 1
+            try:
+                message = text.parse_message(word)
+            except (ValueError, KeyError, TypeError) as e:
+                self.counters["messages_unparsed"] += 1
+                log.warning("cannot use a message from ExaBGP (%s): %.300s", e, word)
+                continue
+            if message is not None:
+                self._handle(message, loop.time())
+
+    def _handle(self, message: text.Message, now: float) -> None:
+        core = self.core
+        if isinstance(message, text.Shutdown):
+            log.info("ExaBGP is shutting down")
+            return
+        name = self.names.get(message.peer)
+        if name is None:
+            log.warning("ExaBGP reported an unknown neighbor %s", message.peer)
+            return
+        if isinstance(message, text.StateChange):
+            was_up = self._states[name] == "ESTABLISHED"
+            if message.state == "up":
+                self._states[name] = "ESTABLISHED"
+                self._established_at[name] = now
+                self._details[name] = ""
+                core.post(core.upstream_up, name, now)
+            elif message.state == "down":
+                self._states[name] = "IDLE"
+                self._established_at[name] = None
+                self._details[name] = message.reason
+                if was_up:
+                    log.warning("session down: %s", message.reason, extra={"peer": name})
+                    core.post(core.upstream_down, name, now)
+            elif message.state == "connected":
+                self._states[name] = "OPENSENT"
+            return
+        if self._states[name] != "ESTABLISHED":
+            return
+        for family, prefixes in message.withdrawn:
+            self._received[name] += len(prefixes)
+            core.post(core.upstream_withdraw, name, family, prefixes, now)
+        for family, attrs, next_hop, prefixes in message.announced:
+            self._received[name] += len(prefixes)
+            core.post(core.upstream_announce, name, family, attrs, next_hop, prefixes, now)

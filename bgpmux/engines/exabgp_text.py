@@ -1,0 +1,374 @@
+"""The text side of the ExaBGP 5.0 engine, pure: its configuration and environment, the API
+commands bgpmux writes, and the JSON messages ExaBGP writes back.
+
+Facts about ExaBGP 5.0.15 this file relies on (read in its source and checked against gobgpd):
+- ``announce attributes <attrs> next-hop <ip> nlri <p> <p> ...`` is one RIB change per prefix
+  but one command to parse; all prefixes of one line must be of one family (ExaBGP takes the
+  family from the last one). The API reads at most 1 MiB per line, so lines are split well below.
+- Several peers take ``neighbor A , neighbor B <command>`` (the comma is a word of its own).
+- ``as-path [ 1 2 ] ( 3 4 )`` is an AS_SEQUENCE followed by an AS_SET. Without ``as-path`` ExaBGP
+  sends an empty path over iBGP and ``[ local-as ]`` over eBGP.
+- ``attribute [ 0xCODE 0xFLAGS 0xDATA ]`` sends an attribute as given (extended length is added
+  by ExaBGP when the value needs it).
+- With ``exabgp.api.compact=true`` a received prefix is a plain string, otherwise an object with
+  an ``nlri`` key; both are accepted. The AS path is ``{"0": {"element": "as-sequence",
+  "value": [...]}, ...}``. Unknown attributes arrive as ``"attribute-0xCC-0xFF": "0xHEX"``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import Config, Upstream
+from ..wire.attributes import AsPathSegment, PathAttributes
+from ..wire.constants import IPV4_UNICAST, IPV6_UNICAST, AttrFlag, Family, Origin, SegmentType
+from ..wire.prefix import Prefix, prefix_from_str, prefix_to_str
+
+# ExaBGP refuses a command line over 1 MiB; stay well below it.
+MAX_LINE = 500 * 1024
+PROCESS_NAME = "bgpmux"
+
+_FAMILY_WORDS = {IPV4_UNICAST: "ipv4 unicast", IPV6_UNICAST: "ipv6 unicast"}
+_FAMILY_BY_WORDS = {words: family for family, words in _FAMILY_WORDS.items()}
+_ORIGIN_WORDS = {Origin.IGP: "igp", Origin.EGP: "egp", Origin.INCOMPLETE: "incomplete"}
+_ORIGIN_BY_WORDS = {words: int(origin) for origin, words in _ORIGIN_WORDS.items()}
+_EXTENDED_COMMUNITIES = 16
+_OPT_TRANS_PARTIAL = AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE | AttrFlag.PARTIAL
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+def peer_address(upstream: Upstream) -> str:
+    return str(upstream.address)
+
+
+def local_address(config: Config, upstream: Upstream) -> str | None:
+    """The session's source: the node address of the upstream's address family."""
+    if upstream.address.version == 6:
+        return str(config.node.address_v6) if config.node.address_v6 is not None else None
+    return str(config.node.address)
+
+
+def _quoted(text: str) -> str:
+    if any(c in text for c in "\"'\n;{}") or not text.isprintable():
+        raise ValueError("an MD5 password for ExaBGP may not contain quotes, ';', '{', '}'")
+    return f'"{text}"'
+
+
+def exabgp_config(config: Config, process: Sequence[str]) -> str:
+    """The ExaBGP configuration: one API process (``process``: argv) and one neighbor each."""
+    families = ["ipv4 unicast"]
+    if config.node.address_v6 is not None:
+        families.append("ipv6 unicast")
+    lines = [
+        f"process {PROCESS_NAME} {{",
+        f"    run {' '.join(process)};",
+        "    encoder json;",
+        "    respawn false;",  # bgpmux restarts ExaBGP and the relay together
+        "}",
+    ]
+    for upstream in config.upstreams:
+        source = local_address(config, upstream)
+        lines += [
+            "",
+            f"neighbor {peer_address(upstream)} {{",
+            f"    description \"{upstream.name}\";",
+            f"    router-id {config.node.router_id};",
+        ]
+        if source is not None:
+            lines.append(f"    local-address {source};")
+        lines += [
+            f"    local-as {config.node.asn};",
+            f"    peer-as {upstream.asn};",
+            f"    hold-time {upstream.hold_time};",
+            "    passive false;",  # we dial: a Calico node's BIRD owns *:179
+            "    manual-eor true;",  # bgpmux sends End-of-RIB once the table is out
+            "    group-updates true;",
+        ]
+        if upstream.port != 179:
+            lines.append(f"    connect {upstream.port};")
+        if upstream.password_file is not None:
+            password = upstream.password_file.read_text(encoding="utf-8").strip()
+            lines.append(f"    md5-password {_quoted(password)};")
+        lines.append("    family {")
+        lines += [f"        {words};" for words in families]
+        lines.append("    }")
+        if upstream.graceful_restart > 0:
+            lines += [
+                "    capability {",
+                f"        graceful-restart {upstream.graceful_restart};",
+                "    }",
+            ]
+        lines += [
+            "    api {",
+            f"        processes [ {PROCESS_NAME} ];",
+            "        neighbor-changes;",
+            "        receive {",
+            "            parsed;",
+            "            update;",
+            "        }",
+            "    }",
+            "}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def exabgp_env(config: Config) -> dict[str, str]:
+    """ExaBGP's settings, as the environment variables it reads (``exabgp env`` lists them)."""
+    return {
+        "exabgp_daemon_daemonize": "false",
+        "exabgp_daemon_drop": "false",  # stay root, as bgpmux runs (no switch to `nobody`)
+        "exabgp_daemon_user": "root",
+        "exabgp_daemon_pid": "",
+        "exabgp_log_destination": "stdout",  # read by bgpmux
+        "exabgp_log_level": config.exabgp.log_level.upper(),
+        "exabgp_log_short": "true",
+        "exabgp_reactor_speed": str(config.exabgp.reactor_speed),
+        "exabgp_tcp_bind": "",  # never listen: we dial, and *:179 may be taken
+        "exabgp_api_ack": "true",  # answered done/error, always read by the relay
+        "exabgp_api_encoder": "json",
+        "exabgp_api_compact": "true",
+        "exabgp_api_respawn": "false",
+        "exabgp_api_terminate": "true",
+        "exabgp_api_cli": "false",  # no named pipes
+    }
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def _ip(packed: bytes) -> str:
+    return str(ipaddress.ip_address(packed[:16] if len(packed) > 16 else packed))
+
+
+def _as_path(segments: tuple[AsPathSegment, ...]) -> str:
+    words: list[str] = []
+    for kind, asns in segments:
+        if not asns:
+            continue
+        if kind == SegmentType.AS_SEQUENCE:
+            words.append(f"[ {' '.join(map(str, asns))} ]")
+        elif kind == SegmentType.AS_SET:
+            words.append(f"( {' '.join(map(str, asns))} )")
+        # confederation segments never leave a confederation (RFC 5065 §5.3): not sent
+    return " ".join(words)
+
+
+def format_attributes(attrs: PathAttributes) -> str:
+    """``PathAttributes`` as the words of an ExaBGP ``attributes`` command (no next hop)."""
+    words = [f"origin {_ORIGIN_WORDS.get(Origin(attrs.origin), 'incomplete')}"]
+    path = _as_path(attrs.as_path)
+    if path:
+        words.append(f"as-path {path}")
+    if attrs.med is not None:
+        words.append(f"med {attrs.med}")
+    if attrs.local_pref is not None:
+        words.append(f"local-preference {attrs.local_pref}")
+    if attrs.atomic_aggregate:
+        words.append("atomic-aggregate")
+    if attrs.aggregator is not None:
+        asn, address = attrs.aggregator
+        words.append(f"aggregator ( {asn}:{_ip(address)} )")
+    if attrs.communities:
+        text = " ".join(f"{c >> 16}:{c & 0xFFFF}" for c in attrs.communities)
+        words.append(f"community [ {text} ]")
+    if attrs.large_communities:
+        text = " ".join(f"{a}:{b}:{c}" for a, b, c in attrs.large_communities)
+        words.append(f"large-community [ {text} ]")
+    for flags, code, value in attrs.other:
+        flags = (flags | AttrFlag.PARTIAL) & ~AttrFlag.EXTENDED_LENGTH & 0xFF
+        words.append(f"attribute [ 0x{code:02x} 0x{flags:02x} 0x{value.hex()} ]")
+    return " ".join(words)
+
+
+def _neighbors(peers: Sequence[str]) -> str:
+    return " , ".join(f"neighbor {peer}" for peer in peers)
+
+
+def _split(head: str, family: Family, prefixes: Sequence[Prefix], limit: int) -> list[str]:
+    lines: list[str] = []
+    words: list[str] = []
+    size = len(head)
+    for prefix in prefixes:
+        text = prefix_to_str(family, prefix)
+        if words and size + 1 + len(text) > limit:
+            lines.append(f"{head} {' '.join(words)}")
+            words, size = [], len(head)
+        words.append(text)
+        size += 1 + len(text)
+    if words:
+        lines.append(f"{head} {' '.join(words)}")
+    return lines
+
+
+def format_announce(
+    peers: Sequence[str],
+    family: Family,
+    attrs: PathAttributes,
+    next_hop: bytes,
+    prefixes: Sequence[Prefix],
+    limit: int = MAX_LINE,
+) -> list[str]:
+    head = (
+        f"{_neighbors(peers)} announce attributes {format_attributes(attrs)}"
+        f" next-hop {_ip(next_hop)} nlri"
+    )
+    return _split(head, family, prefixes, limit)
+
+
+def format_withdraw(
+    peers: Sequence[str], family: Family, prefixes: Sequence[Prefix], limit: int = MAX_LINE
+) -> list[str]:
+    return _split(f"{_neighbors(peers)} withdraw attributes nlri", family, prefixes, limit)
+
+
+def format_end_of_rib(peer: str, family: Family) -> str:
+    return f"neighbor {peer} announce eor {_FAMILY_WORDS[family]}"
+
+
+# ----------------------------------------------------------------------------- messages
+
+
+@dataclass(frozen=True)
+class StateChange:
+    peer: str
+    state: str  # "connected", "up", "down"
+    reason: str = ""
+
+
+@dataclass
+class RoutesReceived:
+    peer: str
+    announced: list[tuple[Family, PathAttributes, bytes, list[Prefix]]] = field(
+        default_factory=list
+    )
+    withdrawn: list[tuple[Family, list[Prefix]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """ExaBGP tells its processes it is going away."""
+
+
+Message = StateChange | RoutesReceived | Shutdown
+
+
+def parse_message(line: str | bytes) -> Message | None:
+    """One JSON line from ExaBGP; None for what bgpmux does not use (End-of-RIB, ...).
+
+    Raises ValueError on a line that is not what ExaBGP 5.0 writes.
+    """
+    data = json.loads(line)
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    kind = data.get("type")
+    if kind == "notification" and data.get("notification") == "shutdown":
+        return Shutdown()
+    neighbor = data.get("neighbor")
+    if not isinstance(neighbor, dict):
+        return None
+    peer = str(neighbor["address"]["peer"])
+    if kind == "state":
+        return StateChange(peer, str(neighbor.get("state", "")), str(neighbor.get("reason", "")))
+    if kind == "update":
+        update = neighbor.get("message", {}).get("update", {})
+        if "eor" in update:
+            return None
+        return _routes(peer, update)
+    return None
+
+
+def _prefix_text(item: Any) -> str:
+    return str(item["nlri"]) if isinstance(item, dict) else str(item)
+
+
+def _prefixes(family: Family, items: list[Any]) -> list[Prefix]:
+    out = []
+    for item in items:
+        got_family, prefix = prefix_from_str(_prefix_text(item))
+        if got_family != family:
+            raise ValueError(f"{_prefix_text(item)} in {family}")
+        out.append(prefix)
+    return out
+
+
+def _routes(peer: str, update: dict[str, Any]) -> RoutesReceived:
+    received = RoutesReceived(peer)
+    for words, items in update.get("withdraw", {}).items():
+        family = _FAMILY_BY_WORDS.get(words)
+        if family is not None:
+            received.withdrawn.append((family, _prefixes(family, items)))
+    announce = update.get("announce", {})
+    if announce:
+        attrs = parse_attributes(update.get("attribute", {}))
+        for words, by_next_hop in announce.items():
+            family = _FAMILY_BY_WORDS.get(words)
+            if family is None:
+                continue
+            for next_hop, items in by_next_hop.items():
+                # an IPv6 next hop may come as "global" or with a link-local: keep the global
+                address = ipaddress.ip_address(str(next_hop).split()[0].split(",")[0])
+                received.announced.append(
+                    (family, attrs, address.packed, _prefixes(family, items))
+                )
+    return received
+
+
+def _json_as_path(value: Any) -> tuple[AsPathSegment, ...]:
+    if isinstance(value, list):  # older encoders: a plain sequence
+        return ((SegmentType.AS_SEQUENCE, tuple(int(a) for a in value)),) if value else ()
+    segments: list[AsPathSegment] = []
+    for key in sorted(value, key=int):
+        segment = value[key]
+        kind = SegmentType.AS_SET if segment.get("element") == "as-set" else SegmentType.AS_SEQUENCE
+        asns = tuple(int(a) for a in segment.get("value", ()))
+        if asns:
+            segments.append((kind, asns))
+    return tuple(segments)
+
+
+def _extended_communities(value: Any) -> bytes:
+    out = bytearray()
+    for item in value:
+        number = int(item["value"]) if isinstance(item, dict) else int(item)
+        out += number.to_bytes(8, "big")
+    return bytes(out)
+
+
+def parse_attributes(attribute: dict[str, Any]) -> PathAttributes:
+    """ExaBGP's ``attribute`` object as ``PathAttributes`` (what bgpmux's own decoder keeps)."""
+    aggregator = None
+    if "aggregator" in attribute:
+        asn, _sep, address = str(attribute["aggregator"]).strip("( )").partition(":")
+        aggregator = (int(asn), ipaddress.IPv4Address(address.strip()).packed)
+    other: list[tuple[int, int, bytes]] = []
+    if "extended-community" in attribute:
+        value = _extended_communities(attribute["extended-community"])
+        other.append((_OPT_TRANS_PARTIAL, _EXTENDED_COMMUNITIES, value))
+    for key, value in attribute.items():
+        if not key.startswith("attribute-0x"):
+            continue
+        _word, code_text, flags_text = key.split("-")
+        code, flags = int(code_text, 16), int(flags_text, 16)
+        if flags & AttrFlag.OPTIONAL and flags & AttrFlag.TRANSITIVE:
+            other.append((_OPT_TRANS_PARTIAL, code, bytes.fromhex(str(value)[2:])))
+    communities = tuple((int(a) << 16) | int(b) for a, b in attribute.get("community", ()))
+    large = tuple((int(a), int(b), int(c)) for a, b, c in attribute.get("large-community", ()))
+    med = attribute.get("med")
+    local_pref = attribute.get("local-preference")
+    return PathAttributes(
+        origin=_ORIGIN_BY_WORDS.get(str(attribute.get("origin", "igp")), Origin.INCOMPLETE),
+        as_path=_json_as_path(attribute.get("as-path", ())),
+        med=int(med) if med is not None else None,
+        local_pref=int(local_pref) if local_pref is not None else None,
+        atomic_aggregate=bool(attribute.get("atomic-aggregate", False)),
+        aggregator=aggregator,
+        communities=communities,
+        large_communities=large,
+        other=tuple(sorted(other, key=lambda item: item[1])),
+    )

@@ -1,0 +1,111 @@
+"""An engine that records what the core asks of it, for unit tests of the core."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..wire.attributes import PathAttributes
+from ..wire.constants import Family
+from ..wire.prefix import Prefix, prefix_to_str
+from .base import Engine, UpstreamStatus
+
+
+@dataclass(frozen=True)
+class AnnounceCall:
+    upstreams: tuple[str, ...]
+    family: Family
+    attributes: PathAttributes
+    next_hop: bytes
+    prefixes: tuple[Prefix, ...]
+
+
+@dataclass(frozen=True)
+class WithdrawCall:
+    upstreams: tuple[str, ...]
+    family: Family
+    prefixes: tuple[Prefix, ...]
+
+
+@dataclass(frozen=True)
+class EndOfRibCall:
+    upstream: str
+    family: Family
+
+
+Call = AnnounceCall | WithdrawCall | EndOfRibCall
+
+
+class FakeEngine(Engine):
+    name = "fake"
+
+    def __init__(self, upstreams: Sequence[str] = ()) -> None:
+        self.upstreams = list(upstreams)
+        self.calls: list[Call] = []  # every call, in order
+        self.announces: list[AnnounceCall] = []
+        self.withdraws: list[WithdrawCall] = []
+        self.eors: list[EndOfRibCall] = []
+        self.started = False
+        self.stopped = False
+        self.states: dict[str, str] = dict.fromkeys(self.upstreams, "IDLE")
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    def announce(
+        self,
+        upstreams: Sequence[str],
+        family: Family,
+        attributes: PathAttributes,
+        next_hop: bytes,
+        prefixes: Sequence[Prefix],
+    ) -> None:
+        call = AnnounceCall(tuple(upstreams), family, attributes, next_hop, tuple(prefixes))
+        self.calls.append(call)
+        self.announces.append(call)
+
+    def withdraw(self, upstreams: Sequence[str], family: Family, prefixes: Sequence[Prefix]) -> None:
+        call = WithdrawCall(tuple(upstreams), family, tuple(prefixes))
+        self.calls.append(call)
+        self.withdraws.append(call)
+
+    def end_of_rib(self, upstream: str, family: Family) -> None:
+        call = EndOfRibCall(upstream, family)
+        self.calls.append(call)
+        self.eors.append(call)
+
+    def status(self) -> list[UpstreamStatus]:
+        return [UpstreamStatus(name, state) for name, state in self.states.items()]
+
+    def clear(self) -> None:
+        self.calls.clear()
+        self.announces.clear()
+        self.withdraws.clear()
+        self.eors.clear()
+
+    def table(
+        self, family: Family, upstream: str | None = None
+    ) -> dict[str, tuple[PathAttributes, bytes]]:
+        """The net effect of every call so far: prefix -> (attributes, next hop).
+
+        With ``upstream``, only the calls that named that upstream count.
+        """
+        out: dict[str, tuple[PathAttributes, bytes]] = {}
+        for call in self.calls:
+            if isinstance(call, EndOfRibCall) or call.family != family:
+                continue
+            if upstream is not None and upstream not in call.upstreams:
+                continue
+            if isinstance(call, AnnounceCall):
+                for prefix in call.prefixes:
+                    out[prefix_to_str(family, prefix)] = (call.attributes, call.next_hop)
+            else:
+                for prefix in call.prefixes:
+                    out.pop(prefix_to_str(family, prefix), None)
+        return out
+
+    def eor_sent(self, upstream: str, family: Family) -> bool:
+        return EndOfRibCall(upstream, family) in self.eors

@@ -1,0 +1,265 @@
+"""The core with a fake engine and in-memory client links: no sockets, no asyncio, time passed in."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from bgpmux.config import parse_config
+from bgpmux.core import Core
+from bgpmux.engines.fake import FakeEngine
+from bgpmux.wire import IPV4_UNICAST, IPV6_UNICAST, DecodeOptions, Framer, PathAttributes, Update
+from bgpmux.wire.messages import MpReach, MpUnreach, Notification, decode_body
+from bgpmux.wire.prefix import prefix_from_str, prefix_to_str
+
+CONFIG = """
+node: {asn: 64512, router_id: 10.0.0.2, address: 10.0.0.2, address_v6: "2001:db8:ff::2",
+       initial_sync_timeout: 30}
+engine: native
+upstreams: [{name: tor, address: 10.0.0.1, asn: 65000}]
+clients:
+  - {name: calico, listen: "127.0.0.1:1790", asn: 64512, priority: 100, max_prefixes: 10,
+     accept: ["10.244.0.0/16 le 32", "2001:db8:244::/48 le 128", "198.51.100.0/24 le 32"],
+     receive_upstream_routes: true}
+  - {name: metallb, listen: "127.0.0.1:1791", asn: 64514, priority: 50, max_prefixes: 5,
+     accept: ["198.51.100.0/24 le 32", "2001:db8:100::/48 le 128"],
+     add_communities: ["64512:100"]}
+"""
+
+
+class FakeLink:
+    def __init__(self) -> None:
+        self.options = DecodeOptions()
+        self.families = (IPV4_UNICAST, IPV6_UNICAST)
+        self.sent: list[bytes] = []
+        self.shutdowns: list[Notification] = []
+
+    def send(self, messages: list[bytes]) -> None:
+        self.sent.extend(messages)
+
+    def shutdown(self, notification: Notification) -> None:
+        self.shutdowns.append(notification)
+
+    def updates(self) -> list[Update]:
+        framer = Framer()
+        out = []
+        for data in self.sent:
+            for kind, body in framer.feed(data):
+                msg = decode_body(kind, body)
+                assert isinstance(msg, Update)
+                out.append(msg)
+        return out
+
+    def table(self) -> dict[str, PathAttributes]:
+        """The net effect of everything sent: prefix -> attributes."""
+        table: dict[str, PathAttributes] = {}
+        for update in self.updates():
+            for family, prefixes in update.withdrawals():
+                for p in prefixes:
+                    table.pop(prefix_to_str(family, p), None)
+            for family, attrs, _nh, prefixes in update.announcements():
+                for p in prefixes:
+                    table[prefix_to_str(family, p)] = attrs
+        return table
+
+
+def attrs(as_path: tuple[int, ...] = (), **kw: object) -> PathAttributes:
+    segments = ((2, as_path),) if as_path else ()
+    return PathAttributes(as_path=segments, **kw)  # type: ignore[arg-type]
+
+
+def announce(*prefixes: str, nh: str = "10.0.0.2", **kw: object) -> Update:
+    v4 = [prefix_from_str(p)[1] for p in prefixes if ":" not in p]
+    v6 = [prefix_from_str(p)[1] for p in prefixes if ":" in p]
+    mp = MpReach(IPV6_UNICAST, ipaddress.ip_address("2001:db8:ff::2").packed, tuple(v6)) if v6 else None
+    return Update(
+        attributes=attrs(next_hop=ipaddress.ip_address(nh).packed, **kw), nlri=tuple(v4), mp_reach=mp
+    )
+
+
+def withdraw(*prefixes: str) -> Update:
+    v4 = tuple(prefix_from_str(p)[1] for p in prefixes if ":" not in p)
+    v6 = tuple(prefix_from_str(p)[1] for p in prefixes if ":" in p)
+    return Update(withdrawn=v4, mp_unreach=MpUnreach(IPV6_UNICAST, v6) if v6 else None)
+
+
+EOR_V4 = Update()
+EOR_V6 = Update(mp_unreach=MpUnreach(IPV6_UNICAST, ()))
+
+
+@pytest.fixture
+def setup() -> tuple[Core, FakeEngine, FakeLink, FakeLink]:
+    config = parse_config(CONFIG, env={})
+    engine = FakeEngine()
+    core = Core(config, engine, now=0.0)
+    core.upstream_up("tor", 0.0)
+    calico, metallb = FakeLink(), FakeLink()
+    core.client_up("calico", calico, False, 0.0)
+    core.client_up("metallb", metallb, False, 0.0)
+    core.flush(0.0)
+    return core, engine, calico, metallb
+
+
+def test_accepted_routes_reach_the_upstream_rewritten(setup) -> None:
+    core, engine, _calico, _metallb = setup
+    core.client_update("calico", announce("10.244.1.0/26", "2001:db8:244:1::/64", med=7), 1.0)
+    core.flush(1.0)
+    v4 = engine.table(IPV4_UNICAST)
+    attrs4, nh4 = v4["10.244.1.0/26"]
+    assert nh4 == ipaddress.ip_address("10.0.0.2").packed
+    assert attrs4.as_path_flat() == (64512,)
+    assert attrs4.local_pref is None and attrs4.med == 7
+    _attrs6, nh6 = engine.table(IPV6_UNICAST)["2001:db8:244:1::/64"]
+    assert nh6 == ipaddress.ip_address("2001:db8:ff::2").packed
+
+
+def test_prefix_outside_accept_list_is_rejected_and_counted(setup) -> None:
+    core, engine, _calico, _metallb = setup
+    core.client_update("metallb", announce("198.51.100.10/32", "203.0.113.7/32", as_path=(64514,)), 1.0)
+    core.flush(1.0)
+    assert set(engine.table(IPV4_UNICAST)) == {"198.51.100.10/32"}
+    rejected = {prefix_to_str(f, p): r.value for (f, p), r in core.clients["metallb"].rejected.items()}
+    assert rejected == {"203.0.113.7/32": "not_in_accept_list"}
+    # the client's AS is not shown upstream, its tag community is added
+    exported, _ = engine.table(IPV4_UNICAST)["198.51.100.10/32"]
+    assert exported.as_path_flat() == (64512,)
+    assert (64512 << 16 | 100) in exported.communities
+
+
+def test_conflict_priority_wins_and_withdrawal_promotes_the_other(setup) -> None:
+    core, engine, _calico, _metallb = setup
+    core.client_update("metallb", announce("198.51.100.20/32", med=50), 1.0)
+    core.client_update("calico", announce("198.51.100.20/32", med=10), 1.0)
+    core.flush(1.0)
+    assert engine.table(IPV4_UNICAST)["198.51.100.20/32"][0].med == 10
+    assert core.conflicts_total == 1 and len(core.conflicts) == 1
+    core.client_update("calico", withdraw("198.51.100.20/32"), 2.0)
+    core.flush(2.0)
+    assert engine.table(IPV4_UNICAST)["198.51.100.20/32"][0].med == 50
+    assert not core.conflicts
+
+
+def test_max_prefixes_cuts_the_client_off_and_withdraws(setup) -> None:
+    core, engine, _calico, metallb = setup
+    core.client_update("metallb", announce("198.51.100.1/32"), 1.0)
+    core.flush(1.0)
+    assert "198.51.100.1/32" in engine.table(IPV4_UNICAST)
+    many = [f"198.51.100.{i}/32" for i in range(2, 10)]
+    core.client_update("metallb", announce(*many), 2.0)
+    core.flush(2.0)
+    assert [(n.code, n.subcode) for n in metallb.shutdowns] == [(6, 1)]
+    assert not any(p.startswith("198.51.100.") for p in engine.table(IPV4_UNICAST))
+    assert core.clients["metallb"].cutoffs == 1
+
+
+def test_session_down_without_graceful_restart_withdraws(setup) -> None:
+    core, engine, _calico, _metallb = setup
+    core.client_update("calico", announce("10.244.1.0/26"), 1.0)
+    core.flush(1.0)
+    core.client_down("calico", None, 2.0)
+    core.flush(2.0)
+    assert engine.table(IPV4_UNICAST) == {}
+
+
+def test_graceful_restart_keeps_stale_routes_until_end_of_rib(setup) -> None:
+    core, engine, _calico, _metallb = setup
+    core.client_update("calico", announce("10.244.1.0/26", "10.244.2.0/26"), 1.0)
+    core.flush(1.0)
+    core.client_down("calico", 120, 2.0)
+    core.flush(2.0)
+    assert set(engine.table(IPV4_UNICAST)) == {"10.244.1.0/26", "10.244.2.0/26"}
+    assert core.clients["calico"].rib.stale_count() == 2
+    withdrawals_before = len(engine.withdrawals)
+    link = FakeLink()
+    core.client_up("calico", link, True, 3.0)
+    core.client_update("calico", announce("10.244.1.0/26"), 3.0)
+    core.flush(3.0)
+    assert len(engine.withdrawals) == withdrawals_before  # nothing withdrawn before End-of-RIB
+    core.client_update("calico", EOR_V4, 4.0)
+    core.flush(4.0)
+    assert set(engine.table(IPV4_UNICAST)) == {"10.244.1.0/26"}
+
+
+def test_graceful_restart_timer_sweeps_stale_routes(setup) -> None:
+    core, engine, _calico, _metallb = setup
+    core.client_update("calico", announce("10.244.1.0/26"), 1.0)
+    core.flush(1.0)
+    core.client_down("calico", 120, 2.0)
+    assert core.get_timer() == pytest.approx(122.0)
+    core.handle_timer(121.0)
+    core.flush(121.0)
+    assert "10.244.1.0/26" in engine.table(IPV4_UNICAST)
+    core.handle_timer(122.0)
+    core.flush(122.0)
+    assert engine.table(IPV4_UNICAST) == {}
+
+
+def test_upstream_routes_go_to_receiving_clients_only(setup) -> None:
+    core, _engine, calico, metallb = setup
+    calico.sent.clear()
+    metallb.sent.clear()
+    tor_attrs = attrs((65000,), next_hop=ipaddress.ip_address("10.0.0.1").packed)
+    prefixes = [prefix_from_str("0.0.0.0/0")[1], prefix_from_str("10.99.0.0/16")[1]]
+    core.upstream_announce("tor", IPV4_UNICAST, tor_attrs, tor_attrs.next_hop, prefixes, 1.0)
+    core.flush(1.0)
+    table = calico.table()
+    assert set(table) == {"0.0.0.0/0", "10.99.0.0/16"}
+    assert table["0.0.0.0/0"].next_hop == ipaddress.ip_address("10.0.0.1").packed
+    assert table["0.0.0.0/0"].as_path_flat() == (65000,)
+    assert table["0.0.0.0/0"].local_pref == 100
+    assert metallb.sent == []
+    core.upstream_down("tor", 2.0)
+    core.flush(2.0)
+    assert calico.table() == {}
+
+
+def test_new_client_gets_upstream_table_and_end_of_rib(setup) -> None:
+    core, _engine, _calico, _metallb = setup
+    tor_attrs = attrs((65000,), next_hop=ipaddress.ip_address("10.0.0.1").packed)
+    core.upstream_announce("tor", IPV4_UNICAST, tor_attrs, tor_attrs.next_hop, [prefix_from_str("0.0.0.0/0")[1]], 1.0)
+    core.flush(1.0)
+    link = FakeLink()
+    core.client_down("calico", None, 2.0)
+    core.client_up("calico", link, False, 2.0)
+    updates = link.updates()
+    assert set(link.table()) == {"0.0.0.0/0"}
+    assert {u.end_of_rib() for u in updates} >= {IPV4_UNICAST, IPV6_UNICAST}
+
+
+def test_end_of_rib_upstream_waits_for_clients(setup) -> None:
+    config = parse_config(CONFIG, env={})
+    engine = FakeEngine()
+    core = Core(config, engine, now=0.0)
+    core.upstream_up("tor", 0.0)
+    core.flush(0.0)
+    assert engine.eors == []
+    core.client_up("calico", FakeLink(), True, 1.0)  # graceful restart: waits for its End-of-RIB
+    core.client_up("metallb", FakeLink(), False, 1.0)
+    core.flush(1.0)
+    assert engine.eors == []
+    core.client_update("calico", EOR_V4, 2.0)
+    core.client_update("calico", EOR_V6, 2.0)
+    core.flush(2.0)
+    assert sorted(str(f) for _u, f in engine.eors) == ["ipv4-unicast", "ipv6-unicast"]
+
+
+def test_end_of_rib_upstream_after_timeout(setup) -> None:
+    config = parse_config(CONFIG, env={})
+    engine = FakeEngine()
+    core = Core(config, engine, now=0.0)
+    core.upstream_up("tor", 0.0)
+    core.flush(0.0)
+    assert core.get_timer() == 30.0
+    core.handle_timer(30.0)
+    assert len(engine.eors) == 2
+
+
+def test_treat_as_withdraw_removes_the_route(setup) -> None:
+    core, engine, _calico, _metallb = setup
+    core.client_update("calico", announce("10.244.1.0/26"), 1.0)
+    core.flush(1.0)
+    bad = Update(nlri=(prefix_from_str("10.244.1.0/26")[1],), treat_as_withdraw="bad ORIGIN")
+    core.client_update("calico", bad, 2.0)
+    core.flush(2.0)
+    assert engine.table(IPV4_UNICAST) == {}
