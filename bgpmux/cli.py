@@ -15,7 +15,7 @@ from typing import Any
 from .config import Api, Config, ConfigError, check_files, load_config, parse_unix_listen
 
 API_TIMEOUT = 10.0  # seconds for the whole request/reply exchange
-MAX_REPLY = 64 * 1024 * 1024
+MAX_REPLY = 512 * 1024 * 1024  # a routes reply for a large table
 
 
 def _load(path: str) -> Config | None:

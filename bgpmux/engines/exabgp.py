@@ -22,7 +22,7 @@ import tempfile
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..wire.attributes import PathAttributes
 from ..wire.constants import Family
@@ -90,8 +90,12 @@ class ExaBGPEngine(Engine):
     def config_path(self) -> Path:
         return self.workdir / "exabgp.conf"
 
+    @property
+    def env_path(self) -> Path:
+        return self.workdir / "exabgp.env"
+
     def relay_command(self) -> list[str]:
-        return [sys.executable, "-m", RELAY_MODULE, str(self.socket_path)]
+        return [sys.executable, "-m", RELAY_MODULE, str(self.socket_path), "--stop-parent"]
 
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.lower().startswith("exabgp")}
@@ -101,14 +105,14 @@ class ExaBGPEngine(Engine):
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         return env
 
+    def command(self) -> list[str]:
+        return [self.exabgp, "--env-file", str(self.env_path), "server", str(self.config_path)]
+
     def write_config(self) -> Path:
+        """Write ExaBGP's configuration (read again each start: a new password is picked up)."""
         self.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        content = text.exabgp_config(self.config, self.relay_command())
-        tmp = self.config_path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold passwords
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(content)
-        tmp.replace(self.config_path)
+        _write_private(self.config_path, text.exabgp_config(self.config, self.relay_command()))
+        _write_private(self.env_path, text.exabgp_env_file(text.exabgp_env(self.config)))
         return self.config_path
 
     # ------------------------------------------------------------------ Engine
@@ -143,7 +147,9 @@ class ExaBGPEngine(Engine):
         if peers and prefixes:
             self._send(text.format_announce(peers, family, attributes, next_hop, prefixes))
 
-    def withdraw(self, upstreams: Sequence[str], family: Family, prefixes: Sequence[Prefix]) -> None:
+    def withdraw(
+        self, upstreams: Sequence[str], family: Family, prefixes: Sequence[Prefix]
+    ) -> None:
         peers = [self.addresses[name] for name in upstreams]
         if peers and prefixes:
             self._send(text.format_withdraw(peers, family, prefixes))
@@ -195,8 +201,12 @@ class ExaBGPEngine(Engine):
             if loop.time() - started > STABLE_RUN:
                 delay = BACKOFF_MIN
             tail = "\n".join(self._log_tail)
-            log.error("ExaBGP stopped (%s); restarting in %.0fs. Its last log lines:\n%s",
-                      reason, delay, tail or "(none)")
+            log.error(
+                "ExaBGP stopped (%s); restarting in %.0fs. Its last log lines:\n%s",
+                reason,
+                delay,
+                tail or "(none)",
+            )
             self.restarts += 1
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX)
@@ -220,10 +230,10 @@ class ExaBGPEngine(Engine):
         self.socket_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         server = await asyncio.start_unix_server(on_connect, self.socket_path, limit=READ_LIMIT)
         os.chmod(self.socket_path, 0o600)
-        tasks: list[asyncio.Task[object]] = []
+        tasks: list[asyncio.Future[Any]] = []
         try:
             proc = await asyncio.create_subprocess_exec(
-                self.exabgp, "server", str(self.config_path),
+                *self.command(),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
@@ -236,24 +246,29 @@ class ExaBGPEngine(Engine):
             self._first_start.set()
             assert proc.stdout is not None
             tasks.append(asyncio.create_task(self._read_log(proc.stdout)))
-            exited = asyncio.create_task(proc.wait())
-            tasks.append(exited)  # type: ignore[arg-type]
-            done, _ = await asyncio.wait({exited, connected}, timeout=CONNECT_TIMEOUT,
-                                         return_when=asyncio.FIRST_COMPLETED)
+            exited: asyncio.Future[Any] = asyncio.create_task(proc.wait())
+            tasks.append(exited)
+            first: set[asyncio.Future[Any]] = {exited, connected}
+            done, _ = await asyncio.wait(
+                first, timeout=CONNECT_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+            )
             if exited in done:
-                return f"exit code {proc.returncode} before its API process connected"
+                return f"{_exit_reason(proc.returncode)} before its API process connected"
             if not connected.done():
                 return f"its API process did not connect within {CONNECT_TIMEOUT:.0f}s"
             reader, writer = connected.result()
             server.close()  # no further connections
-            reading = asyncio.create_task(self._read_api(reader))
-            writing = asyncio.create_task(self._write_api(writer))
-            tasks += [reading, writing]  # type: ignore[list-item]
-            done, _ = await asyncio.wait({exited, reading, writing},
-                                         return_when=asyncio.FIRST_COMPLETED)
+            reading: asyncio.Future[Any] = asyncio.create_task(self._read_api(reader))
+            writing: asyncio.Future[Any] = asyncio.create_task(self._write_api(writer))
+            tasks += [reading, writing]
+            running: set[asyncio.Future[Any]] = {exited, reading, writing}
+            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
             writer.close()
-            if exited in done:
-                return f"exit code {proc.returncode}"
+            if exited not in done:
+                # the relay sees ExaBGP die first: give its exit status a moment to arrive
+                await asyncio.wait({exited}, timeout=1.0)
+            if exited.done():
+                return _exit_reason(proc.returncode)
             for task in done:
                 if task.exception() is not None:
                     return f"API connection failed: {task.exception()!r}"
@@ -275,8 +290,9 @@ class ExaBGPEngine(Engine):
         try:
             await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
         except TimeoutError:
-            log.warning("ExaBGP (pid %d) ignored SIGTERM for %.0fs: killing it", proc.pid,
-                        STOP_TIMEOUT)
+            log.warning(
+                "ExaBGP (pid %d) ignored SIGTERM for %.0fs: killing it", proc.pid, STOP_TIMEOUT
+            )
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             await proc.wait()
@@ -328,8 +344,10 @@ class ExaBGPEngine(Engine):
                 continue
             if word == b"error":
                 self.counters["commands_failed"] += 1
-                log.warning("ExaBGP refused a command (%d so far; its log says which)",
-                            self.counters["commands_failed"])
+                log.warning(
+                    "ExaBGP refused a command (%d so far; its log says which)",
+                    self.counters["commands_failed"],
+                )
                 continue
             if not word:
                 continue
@@ -377,3 +395,20 @@ class ExaBGPEngine(Engine):
         for family, attrs, next_hop, prefixes in message.announced:
             self._received[name] += len(prefixes)
             core.post(core.upstream_announce, name, family, attrs, next_hop, prefixes, now)
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _write_private(path: Path, content: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold a password
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(content)
+    tmp.replace(path)

@@ -1,4 +1,5 @@
-"""The API process ExaBGP runs for bgpmux: ``python -m bgpmux.engines.exabgp_relay SOCKET``.
+"""The API process ExaBGP runs for bgpmux:
+``python -m bgpmux.engines.exabgp_relay SOCKET [--stop-parent]``.
 
 It copies bytes between ExaBGP and the unix socket bgpmux listens on: its stdin (ExaBGP's JSON
 messages and acks) to the socket, and the socket (bgpmux's commands) to its stdout. It never
@@ -8,14 +9,15 @@ it is readable. Only the command direction is bounded: when ExaBGP reads command
 bgpmux sends them, the relay stops reading the socket and bgpmux's writer waits on its drain.
 
 It exits when either side closes; ExaBGP is configured not to respawn it, and bgpmux restarts
-ExaBGP when the relay's connection ends. When bgpmux goes away (even by SIGKILL) the relay also
-sends SIGTERM to ExaBGP, its parent, by PID: an ExaBGP without its API process would otherwise
+ExaBGP when the relay's connection ends. With ``--stop-parent``, when bgpmux goes away (even by
+SIGKILL) the relay also sends SIGTERM to ExaBGP, its parent, by PID: an ExaBGP without its API process would otherwise
 keep the upstream session up with nobody driving it (ExaBGP 5.0 only resets the peers then).
 Standard library only: it starts once per ExaBGP start.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import signal
@@ -40,16 +42,14 @@ def _write_some(fd: int, pending: bytearray) -> bool:
 
 def _end_parent(parent: int) -> int:
     """bgpmux closed the socket: ask ExaBGP (our parent, if it still is) to stop too."""
-    if parent > 1 and os.getppid() == parent:
-        try:
+    if parent > 1 and os.getppid() == parent:  # 0 when not asked to
+        with contextlib.suppress(OSError):
             os.kill(parent, signal.SIGTERM)
-        except OSError:
-            pass
     return 0
 
 
-def relay(path: str) -> int:
-    parent = os.getppid()
+def relay(path: str, stop_parent: bool = False) -> int:
+    parent = os.getppid() if stop_parent else 0
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(path)
@@ -110,11 +110,14 @@ def relay(path: str) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python -m bgpmux.engines.exabgp_relay SOCKET", file=sys.stderr)
+    args = argv[1:]
+    stop_parent = "--stop-parent" in args
+    paths = [a for a in args if a != "--stop-parent"]
+    if len(paths) != 1:
+        print("usage: python -m bgpmux.engines.exabgp_relay SOCKET [--stop-parent]", file=sys.stderr)
         return 2
     try:
-        return relay(argv[1])
+        return relay(paths[0], stop_parent)
     except KeyboardInterrupt:
         return 0
 

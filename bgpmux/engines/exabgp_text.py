@@ -77,7 +77,7 @@ def exabgp_config(config: Config, process: Sequence[str]) -> str:
         lines += [
             "",
             f"neighbor {peer_address(upstream)} {{",
-            f"    description \"{upstream.name}\";",
+            f'    description "{upstream.name}";',
             f"    router-id {config.node.router_id};",
         ]
         if source is not None:
@@ -137,6 +137,19 @@ def exabgp_env(config: Config) -> dict[str, str]:
         "exabgp_api_terminate": "true",
         "exabgp_api_cli": "false",  # no named pipes
     }
+
+
+def exabgp_env_file(env: dict[str, str]) -> str:
+    """The same settings as an ExaBGP environment file (``--env-file``; without one ExaBGP logs
+    an "environment file missing" advice at every start). Environment variables win over it."""
+    sections: dict[str, list[str]] = {}
+    for key, value in env.items():
+        _exabgp, section, option = key.split("_", 2)
+        sections.setdefault(f"exabgp.{section}", []).append(f"{option} = '{value}'")
+    out: list[str] = []
+    for section, options in sections.items():
+        out += [f"[{section}]", *options, ""]
+    return "\n".join(out)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -313,9 +326,7 @@ def _routes(peer: str, update: dict[str, Any]) -> RoutesReceived:
             for next_hop, items in by_next_hop.items():
                 # an IPv6 next hop may come as "global" or with a link-local: keep the global
                 address = ipaddress.ip_address(str(next_hop).split()[0].split(",")[0])
-                received.announced.append(
-                    (family, attrs, address.packed, _prefixes(family, items))
-                )
+                received.announced.append((family, attrs, address.packed, _prefixes(family, items)))
     return received
 
 

@@ -67,7 +67,9 @@ class FakeEngine(Engine):
         self.calls.append(call)
         self.announces.append(call)
 
-    def withdraw(self, upstreams: Sequence[str], family: Family, prefixes: Sequence[Prefix]) -> None:
+    def withdraw(
+        self, upstreams: Sequence[str], family: Family, prefixes: Sequence[Prefix]
+    ) -> None:
         call = WithdrawCall(tuple(upstreams), family, tuple(prefixes))
         self.calls.append(call)
         self.withdraws.append(call)

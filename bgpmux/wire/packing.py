@@ -86,7 +86,10 @@ def pack_withdraw(family: Family, prefixes: Sequence[Prefix], max_len: int = 409
     for nlri in _chunks(prefixes, room):
         value = fixed + nlri
         mp = struct.pack(
-            "!BBH", AttrFlag.OPTIONAL | AttrFlag.EXTENDED_LENGTH, AttrType.MP_UNREACH_NLRI, len(value)
+            "!BBH",
+            AttrFlag.OPTIONAL | AttrFlag.EXTENDED_LENGTH,
+            AttrType.MP_UNREACH_NLRI,
+            len(value),
         )
         out.append(_frame(_EMPTY + struct.pack("!H", len(mp) + len(value)) + mp + value))
     return out

@@ -11,6 +11,7 @@ from bgpmux.wire import (
     IPV4_UNICAST,
     IPV6_UNICAST,
     DecodeOptions,
+    Family,
     Framer,
     Message,
     MpReach,
@@ -21,6 +22,7 @@ from bgpmux.wire import (
     encode_message,
 )
 from bgpmux.wire.constants import AS_TRANS, MAX_EXTENDED_MESSAGE_LEN, AttrFlag
+from bgpmux.wire.packing import pack_announce, pack_end_of_rib, pack_withdraw
 
 from .wire_strategies import (
     ASN4,
@@ -128,3 +130,45 @@ def test_extended_messages_round_trip(tail: tuple[bytes, ...], extra: int) -> No
     data = encode_message(msg, options)
     assert len(data) > 4096
     assert through_the_wire(msg, options) == msg
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    attrs=path_attributes(next_hop=False),
+    family=st.sampled_from([IPV4_UNICAST, IPV6_UNICAST]),
+    count=st.integers(1, 1500),
+    options=st.sampled_from(OPTIONS),
+)
+def test_packed_updates_decode_to_what_was_packed(
+    attrs: PathAttributes, family: Family, count: int, options: DecodeOptions
+) -> None:
+    """``packing``: many prefixes, one attribute set, split to fit 4096 octets each."""
+    bits = 32 if family == IPV4_UNICAST else 128
+    prefixes = [bytes((bits,)) + i.to_bytes(bits // 8, "big") for i in range(count)]
+    next_hop = bytes(range(1, 1 + family.address_len))
+    announced: list[bytes] = []
+    try:
+        packed = pack_announce(family, attrs, next_hop, prefixes, options.asn4)
+    except ValueError:  # attributes too big to leave room for NLRI
+        assume(False)
+        raise
+    for data in packed:
+        assert len(data) <= 4096
+        [(kind, body)] = Framer().feed(data)
+        msg = decode_body(kind, body, options)
+        assert isinstance(msg, Update)
+        [(fam, got, hop, nlri)] = list(msg.announcements())
+        assert (fam, hop) == (family, next_hop)
+        expected = replace(attrs, next_hop=next_hop if family == IPV4_UNICAST else None)
+        assert got == expected
+        announced += nlri
+    assert announced == prefixes
+    withdrawn: list[bytes] = []
+    for data in pack_withdraw(family, prefixes):
+        [(kind, body)] = Framer().feed(data)
+        msg = decode_body(kind, body, options)
+        assert isinstance(msg, Update)
+        withdrawn += [p for _fam, nlri in msg.withdrawals() for p in nlri]
+    assert withdrawn == prefixes
+    eor = decode_body(2, pack_end_of_rib(family)[19:], options)
+    assert isinstance(eor, Update) and eor.end_of_rib() == family

@@ -1,4 +1,5 @@
-"""Interop test harness: real BGP daemons in network namespaces joined by veth pairs."""
+"""The lab: real BGP daemons (BIRD 2, FRR, GoBGP, ExaBGP) in network namespaces, for the demo,
+the benchmark and the interop tests. Needs root; never touches the root namespace's interfaces."""
 
 from .bird import Bird
 from .daemon import Daemon
@@ -6,11 +7,13 @@ from .exabgp import ExaBgp
 from .frr import Frr
 from .gobgp import GoBgp
 from .model import Announce, Neighbor, Route
+from .mux import Bgpmux
 from .netns import Host, Topology
 from .wait import wait_until
 
 __all__ = [
     "Announce",
+    "Bgpmux",
     "Bird",
     "Daemon",
     "ExaBgp",

@@ -31,8 +31,12 @@ class Bird(Daemon):
         listen_port: int = 179,
         graceful_recovery: bool = False,
         connect_retry: int = 2,
+        next_hop_address: dict[str, str] | None = None,
     ) -> None:
         super().__init__(host, name, asn, router_id, neighbors, announce)
+        # per family ("ipv6": "2001:db8::2"): the next hop BIRD sets on export, needed for
+        # IPv6 routes carried over an IPv4 session, as Calico's BIRD does
+        self.next_hop_address = dict(next_hop_address or {})
         self.listen_port = listen_port
         self.graceful_recovery = graceful_recovery  # `bird -R`, as calico-node starts it
         self.connect_retry = connect_retry
@@ -91,6 +95,8 @@ class Bird(Daemon):
             channel = ["import all;", "export filter export_originated;"]
             if neighbor.add_path:
                 channel.append("add paths on;")
+            if family in self.next_hop_address:
+                channel.append(f"next hop address {self.next_hop_address[family]};")
             lines.append(f"{family} {{ {' '.join(channel)} }};")
         body = "\n".join(f"  {line}" for line in lines)
         return f"protocol bgp {self.protocol_name(neighbor.address)} {{\n{body}\n}}"
