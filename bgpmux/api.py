@@ -37,7 +37,9 @@ class ApiServer:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             self.path.unlink()
-        self.server = await asyncio.start_unix_server(self._serve, path=str(self.path), limit=MAX_REQUEST)
+        self.server = await asyncio.start_unix_server(
+            self._serve, path=str(self.path), limit=MAX_REQUEST
+        )
         os.chmod(self.path, 0o660)
 
     async def stop(self) -> None:
@@ -56,7 +58,7 @@ class ApiServer:
                 reply = {"error": f"bad request: {exc}"}
             writer.write(json.dumps(reply).encode() + b"\n")
             await writer.drain()
-        except (asyncio.TimeoutError, ConnectionError, asyncio.LimitOverrunError, ValueError):
+        except (TimeoutError, ConnectionError, asyncio.LimitOverrunError, ValueError):
             pass
         finally:
             writer.close()
@@ -74,26 +76,34 @@ class ApiServer:
         peers: list[dict[str, Any]] = []
         for info in self.clients.sessions():
             client = self.core.clients[info.name]
-            peers.append({
-                "peer": info.name,
-                "role": "client",
-                "state": info.state,
-                "uptime": round(now - info.established_at, 1) if info.established_at else None,
-                "prefixes": client.rib.count(),
-                "stale": client.rib.stale_count(),
-                "rejected": len(client.rejected),
-            })
+            peers.append(
+                {
+                    "peer": info.name,
+                    "role": "client",
+                    "state": info.state,
+                    "uptime": round(now - info.established_at, 1) if info.established_at else None,
+                    "prefixes": client.rib.count(),
+                    "stale": client.rib.stale_count(),
+                    "rejected": len(client.rejected),
+                }
+            )
         for status in self.engine.status():
             upstream = self.core.upstreams.get(status.name)
-            peers.append({
-                "peer": status.name,
-                "role": "upstream",
-                "state": status.state,
-                "uptime": round(now - status.established_at, 1) if status.established_at else None,
-                "prefixes": upstream.rib.count() if upstream else 0,
-                "advertised": sum(len(t) for t in self.core.loc_rib.values()) if upstream and upstream.up else 0,
-                "detail": status.detail,
-            })
+            peers.append(
+                {
+                    "peer": status.name,
+                    "role": "upstream",
+                    "state": status.state,
+                    "uptime": round(now - status.established_at, 1)
+                    if status.established_at
+                    else None,
+                    "prefixes": upstream.rib.count() if upstream else 0,
+                    "advertised": sum(len(t) for t in self.core.loc_rib.values())
+                    if upstream and upstream.up
+                    else 0,
+                    "detail": status.detail,
+                }
+            )
         return peers
 
     def routes(self, client: str | None, upstream: str | None) -> dict[str, Any]:
@@ -118,6 +128,8 @@ class ApiServer:
             return {"routes": [route_view(f, p, path) for f, p, path, _ in ustate.rib.items()]}
         return {
             "routes": [
-                route_view(f, p, path) for f, table in core.loc_rib.items() for p, path in table.items()
+                route_view(f, p, path)
+                for f, table in core.loc_rib.items()
+                for p, path in table.items()
             ]
         }

@@ -35,6 +35,7 @@ log = logging.getLogger("bgpmux.core")
 
 STALE_PATH_TIME = 360.0  # how long stale routes may wait for End-of-RIB once a client is back
 LOG_LINES_PER_BATCH = 10  # per-prefix log lines per batch; the rest are summarised
+QUEUE_HIGH_WATER = 512  # queued calls above which sessions stop reading until the core catches up
 
 
 class ClientLink(Protocol):
@@ -58,7 +59,9 @@ class Engine(Protocol):
         next_hop: bytes,
         prefixes: Sequence[Prefix],
     ) -> None: ...
-    def withdraw(self, upstreams: Sequence[str], family: Family, prefixes: Sequence[Prefix]) -> None: ...
+    def withdraw(
+        self, upstreams: Sequence[str], family: Family, prefixes: Sequence[Prefix]
+    ) -> None: ...
     def end_of_rib(self, upstream: str, family: Family) -> None: ...
 
 
@@ -126,11 +129,18 @@ class Core:
             source = Source(ucfg.name, True, -order, order)
             self.upstreams[ucfg.name] = UpstreamState(ucfg.name, source, ebgp=ucfg.asn != node.asn)
         self._upstream_list = list(self.upstreams.values())
-        self._export = {True: UpstreamExport(node.asn, True), False: UpstreamExport(node.asn, False)}
+        self._export = {
+            True: UpstreamExport(node.asn, True),
+            False: UpstreamExport(node.asn, False),
+        }
         # Loc-RIB: the best client path per prefix (what the upstreams get), and the best
         # upstream path per prefix (what the clients get).
-        self.loc_rib: dict[Family, dict[Prefix, Path]] = {f: {} for f in (IPV4_UNICAST, IPV6_UNICAST)}
-        self.down_rib: dict[Family, dict[Prefix, Path]] = {f: {} for f in (IPV4_UNICAST, IPV6_UNICAST)}
+        self.loc_rib: dict[Family, dict[Prefix, Path]] = {
+            f: {} for f in (IPV4_UNICAST, IPV6_UNICAST)
+        }
+        self.down_rib: dict[Family, dict[Prefix, Path]] = {
+            f: {} for f in (IPV4_UNICAST, IPV6_UNICAST)
+        }
         self._pending_up: dict[Family, dict[Prefix, Path | None]] = defaultdict(dict)
         self._pending_down: dict[Family, dict[Prefix, Path | None]] = defaultdict(dict)
         self.conflicts: set[tuple[Family, Prefix]] = set()
@@ -140,6 +150,7 @@ class Core:
         self.propagation_observer: Callable[[float], None] | None = None
         self._batch = _Batch()
         self._queue: asyncio.Queue[tuple[Callable[..., None], tuple[Any, ...]]] | None = None
+        self._drain_waiters: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------------ clients
 
@@ -170,9 +181,10 @@ class Core:
             return
         touched: dict[Family, list[Prefix]] = defaultdict(list)
         rejected = client.rejected
-        for family, prefixes in update.withdrawals():
+        withdrawn: Sequence[Prefix]
+        for family, withdrawn in update.withdrawals():
             table = touched[family]
-            for prefix in prefixes:
+            for prefix in withdrawn:
                 if client.rib.remove(family, prefix) is not None:
                     table.append(prefix)
                 elif rejected:
@@ -181,14 +193,16 @@ class Core:
             self._import(client, family, attrs, next_hop, prefixes, touched[family])
         if update.treat_as_withdraw is not None:
             self._log_batch(
-                logging.WARNING, client.source.name, "malformed UPDATE treated as withdraw: %s",
+                logging.WARNING,
+                client.source.name,
+                "malformed UPDATE treated as withdraw: %s",
                 update.treat_as_withdraw,
             )
         if client.rib.count() + len(rejected) > client.config.max_prefixes:
             self._cut_off(client)
             return
-        for family, prefixes in touched.items():
-            self._recompute_clients(family, prefixes)
+        for family, changed in touched.items():
+            self._recompute_clients(family, changed)
 
     def _import(
         self,
@@ -204,35 +218,47 @@ class Core:
                 self._reject(client, family, prefix, RejectReason.NO_IPV6_NEXT_HOP)
             return
         path = self.interner.get(client.source, client.tag(attrs), next_hop)
+        accepted, refused = client.accept.split(family, prefixes)
+        for prefix in refused:
+            if client.rib.remove(family, prefix) is not None:
+                touched.append(prefix)
+            self._reject(client, family, prefix, RejectReason.NOT_ACCEPTED)
         table = client.rib.table(family)
         stale = client.rib.stale_table(family)
-        matches = client.accept.matches
-        for prefix in prefixes:
-            if not matches(family, prefix):
-                client.rib.remove(family, prefix) and touched.append(prefix)
-                self._reject(client, family, prefix, RejectReason.NOT_ACCEPTED)
-                continue
-            if stale and prefix in stale:
-                del stale[prefix]
-            table[prefix] = path
-            touched.append(prefix)
+        if stale:
+            for prefix in accepted:
+                stale.pop(prefix, None)
+        if client.rejected:
+            for prefix in accepted:
+                client.rejected.pop((family, prefix), None)
+        table.update(dict.fromkeys(accepted, path))
+        touched.extend(accepted)
 
-    def _reject(self, client: ClientState, family: Family, prefix: Prefix, reason: RejectReason) -> None:
+    def _reject(
+        self, client: ClientState, family: Family, prefix: Prefix, reason: RejectReason
+    ) -> None:
         key = (family, prefix)
         if client.rejected.get(key) is reason:
             return
         client.rejected[key] = reason
         self._log_batch(
-            logging.WARNING, client.source.name, "rejected %s: %s",
-            prefix_to_str(family, prefix), reason.value,
+            logging.WARNING,
+            client.source.name,
+            "rejected %s: %s",
+            prefix_to_str(family, prefix),
+            reason.value,
         )
 
     def _client_end_of_rib(self, client: ClientState, family: Family) -> None:
         client.awaiting_eor.discard(family)
         swept = client.rib.sweep(family)
         if swept:
-            log.info("End-of-RIB for %s: %d stale routes swept", family, len(swept),
-                     extra={"peer": client.source.name})
+            log.info(
+                "End-of-RIB for %s: %d stale routes swept",
+                family,
+                len(swept),
+                extra={"peer": client.source.name},
+            )
             self._drop(swept)
         if not client.rib.stale_count():
             client.stale_deadline = None
@@ -248,8 +274,12 @@ class Core:
         if stale_time and client.rib.count():
             count = client.rib.mark_stale()
             client.stale_deadline = now + stale_time
-            log.info("session down, keeping %d routes as stale for %ds (graceful restart)",
-                     count, stale_time, extra={"peer": name})
+            log.info(
+                "session down, keeping %d routes as stale for %ds (graceful restart)",
+                count,
+                stale_time,
+                extra={"peer": name},
+            )
             return
         dropped = client.rib.clear()
         client.rejected.clear()
@@ -260,15 +290,20 @@ class Core:
 
     def _cut_off(self, client: ClientState) -> None:
         limit = client.config.max_prefixes
-        log.error("sent more than max_prefixes (%d): closing the session", limit,
-                  extra={"peer": client.source.name})
+        log.error(
+            "sent more than max_prefixes (%d): closing the session",
+            limit,
+            extra={"peer": client.source.name},
+        )
         client.cutoffs += 1
         link = client.link
         self.client_down(client.source.name, None, 0.0)
         if link is not None:
             # RFC 4486 §4: the data is AFI, SAFI and the upper bound.
             data = struct.pack("!HBI", IPV4_UNICAST.afi, IPV4_UNICAST.safi, min(limit, 2**32 - 1))
-            link.shutdown(Notification(ErrorCode.CEASE, CeaseSubcode.MAXIMUM_PREFIXES_REACHED, data))
+            link.shutdown(
+                Notification(ErrorCode.CEASE, CeaseSubcode.MAXIMUM_PREFIXES_REACHED, data)
+            )
 
     def _drop(self, routes: list[tuple[Family, Prefix]]) -> None:
         """Re-decide prefixes whose routes a client no longer has."""
@@ -281,22 +316,34 @@ class Core:
     def _recompute_clients(self, family: Family, prefixes: Sequence[Prefix]) -> None:
         loc = self.loc_rib[family]
         pending = self._pending_up[family]
-        ribs = [c.rib for c in self._client_list]
-        single = ribs[0] if len(ribs) == 1 else None
+        holders = [c.rib for c in self._client_list if c.rib.count_family(family)]
+        if len(holders) <= 1:
+            # One client holds routes of this family: its route is the best, no conflicts.
+            rib = holders[0] if holders else None
+            live = rib.live.get(family, {}) if rib else {}
+            stale = (rib.stale.get(family) if rib else None) or {}
+            conflicts = self.conflicts
+            for prefix in prefixes:
+                best = live.get(prefix) or stale.get(prefix)
+                if conflicts:
+                    conflicts.discard((family, prefix))
+                if best is not loc.get(prefix):
+                    if best is None:
+                        del loc[prefix]
+                    else:
+                        loc[prefix] = best
+                    pending[prefix] = best
+            return
         for prefix in prefixes:
-            if single is not None:
-                best = single.get(family, prefix)
+            candidates = [p for r in holders if (p := r.get(family, prefix)) is not None]
+            if len(candidates) > 1:
+                best = best_path(candidates)
+                self._note_conflict(family, prefix, candidates, best)
             else:
-                candidates = [p for r in ribs if (p := r.get(family, prefix)) is not None]
-                if len(candidates) > 1:
-                    best = best_path(candidates)
-                    self._note_conflict(family, prefix, candidates, best)
-                else:
-                    best = candidates[0] if candidates else None
-                    if self.conflicts:
-                        self.conflicts.discard((family, prefix))
-            old = loc.get(prefix)
-            if best is old:
+                best = candidates[0] if candidates else None
+                if self.conflicts:
+                    self.conflicts.discard((family, prefix))
+            if best is loc.get(prefix):
                 continue
             if best is None:
                 del loc[prefix]
@@ -315,8 +362,11 @@ class Core:
         losers = [p for p in candidates if p is not best]
         reason = explain(best, losers[0]).value
         log.warning(
-            "conflict on %s: %s wins over %s (%s)", prefix_to_str(family, prefix),
-            best.source.name, ", ".join(p.source.name for p in losers), reason,
+            "conflict on %s: %s wins over %s (%s)",
+            prefix_to_str(family, prefix),
+            best.source.name,
+            ", ".join(p.source.name for p in losers),
+            reason,
             extra={"peer": best.source.name},
         )
 
@@ -363,7 +413,9 @@ class Core:
             table[prefix] = path
         self._recompute_upstreams(family, prefixes)
 
-    def upstream_withdraw(self, name: str, family: Family, prefixes: Sequence[Prefix], now: float) -> None:
+    def upstream_withdraw(
+        self, name: str, family: Family, prefixes: Sequence[Prefix], now: float
+    ) -> None:
         table = self.upstreams[name].rib.table(family)
         for prefix in prefixes:
             table.pop(prefix, None)
@@ -398,21 +450,23 @@ class Core:
                 client.stale_deadline = None
                 swept = client.rib.sweep()
                 if swept:
-                    log.warning("graceful-restart timer ended: %d stale routes withdrawn",
-                                len(swept), extra={"peer": client.source.name})
+                    log.warning(
+                        "graceful-restart timer ended: %d stale routes withdrawn",
+                        len(swept),
+                        extra={"peer": client.source.name},
+                    )
                     self._drop(swept)
         self._maybe_send_eor(now)
 
     def _maybe_send_eor(self, now: float) -> None:
         if not self.initial_sync_done:
-            waiting = [
-                c.source.name for c in self._client_list
-                if c.link is None or c.awaiting_eor
-            ]
+            waiting = [c.source.name for c in self._client_list if c.link is None or c.awaiting_eor]
             if waiting and now < self.sync_deadline:
                 return
             if waiting:
-                log.warning("initial sync timeout: sending End-of-RIB without %s", ", ".join(waiting))
+                log.warning(
+                    "initial sync timeout: sending End-of-RIB without %s", ", ".join(waiting)
+                )
             self.initial_sync_done = True
         for upstream in self._upstream_list:
             if upstream.up and not upstream.eor_sent:
@@ -491,7 +545,9 @@ class Core:
             self.engine.announce([upstream.name], family, attrs, next_hop, prefixes)
 
     def _receivers(self) -> list[ClientState]:
-        return [c for c in self._client_list if c.link is not None and c.config.receive_upstream_routes]
+        return [
+            c for c in self._client_list if c.link is not None and c.config.receive_upstream_routes
+        ]
 
     def _export_down(self, family: Family, changes: dict[Prefix, Path | None]) -> None:
         receivers = self._receivers()
@@ -558,6 +614,13 @@ class Core:
         assert self._queue is not None, "core task not started"
         self._queue.put_nowait((handler, args))
 
+    def congested(self) -> bool:
+        return self._queue is not None and self._queue.qsize() > QUEUE_HIGH_WATER
+
+    def when_drained(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the queue is empty again (sessions resume reading)."""
+        self._drain_waiters.append(callback)
+
     async def run(self) -> None:
         self._queue = asyncio.Queue()
         loop = asyncio.get_running_loop()
@@ -579,6 +642,10 @@ class Core:
                 handler, args = queue.get_nowait()
                 self._call(handler, args)
             self.flush(time.monotonic())
+            if self._drain_waiters and queue.empty():
+                waiters, self._drain_waiters = self._drain_waiters, []
+                for resume in waiters:
+                    resume()
 
     def _post_timer(self) -> None:
         self.post(self.handle_timer, time.monotonic())

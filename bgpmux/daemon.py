@@ -47,7 +47,9 @@ async def _main(config: Config) -> int:
     core_task = asyncio.create_task(core.run(), name="core")
     await asyncio.sleep(0)  # let the core create its queue before anything posts to it
     clients = ClientServer(config, core)
-    metrics = MetricsServer(str(config.metrics.listen.host), config.metrics.listen.port, core, clients, engine)
+    metrics = MetricsServer(
+        str(config.metrics.listen.host), config.metrics.listen.port, core, clients, engine
+    )
     api = ApiServer(config.api.path, core, clients, engine)
     try:
         await clients.start()
@@ -61,13 +63,16 @@ async def _main(config: Config) -> int:
     await engine.start()
     log.info(
         "bgpmux running: engine %s, %d upstreams, %d clients",
-        engine.name, len(config.upstreams), len(config.clients),
+        engine.name,
+        len(config.upstreams),
+        len(config.clients),
     )
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(
-        signal.SIGHUP, lambda: log.warning("SIGHUP: live reload is not supported yet; restart to apply changes")
+        signal.SIGHUP,
+        lambda: log.warning("SIGHUP: live reload is not supported yet; restart to apply changes"),
     )
     await stop.wait()
     log.info("shutting down")

@@ -1,9 +1,9 @@
 """``make demo``: a rack in network namespaces with real daemons, and bgpmux in the middle.
 
-    tor   (gobgpd, AS 65000, 10.0.0.1) ── veth ── node (10.0.0.2, AS 64512)
-                                                   ├─ bgpmux (examples/demo.yaml)
-                                                   ├─ calico: BIRD 2, iBGP, dials 127.0.0.1:1790
-                                                   └─ metallb: FRR bgpd, AS 64514, dials 127.0.0.1:1791
+    tor (gobgpd, AS 65000, 10.0.0.1) ── veth ── node (10.0.0.2, AS 64512)
+                                                 ├─ bgpmux (examples/demo.yaml)
+                                                 ├─ calico: BIRD 2, iBGP, dials 127.0.0.1:1790
+                                                 └─ metallb: FRR bgpd, AS 64514, to :1791
 
 Prints the sessions, the ToR's table, what was rejected and why, what Calico learned from the
 ToR, and a few lines of /metrics; then tears everything down. ``KEEP=1`` keeps it up until
@@ -36,7 +36,10 @@ def heading(text: str) -> None:
 def table(rows: list[list[str]], header: list[str]) -> None:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
-        print("  " + "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
+        print(
+            "  "
+            + "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
+        )
 
 
 def load_config() -> dict[str, Any]:
@@ -49,8 +52,12 @@ def load_config() -> dict[str, Any]:
 
 def build(topo: Topology) -> tuple[GoBgp, Bgpmux, Bird, Frr]:
     tor_host, node = topo.add_host("tor"), topo.add_host("node")
-    topo.link(tor_host, ["10.0.0.1/30", "2001:db8:ff::1/64"], node, ["10.0.0.2/30", "2001:db8:ff::2/64"])
-    tor = GoBgp(tor_host, "tor", 65000, "10.0.0.1", [Neighbor("10.0.0.2", 64512, families=("ipv4", "ipv6"))])
+    topo.link(
+        tor_host, ["10.0.0.1/30", "2001:db8:ff::1/64"], node, ["10.0.0.2/30", "2001:db8:ff::2/64"]
+    )
+    tor = GoBgp(
+        tor_host, "tor", 65000, "10.0.0.1", [Neighbor("10.0.0.2", 64512, families=("ipv4", "ipv6"))]
+    )
     mux = Bgpmux(node, "bgpmux", load_config())
     calico = Bird(
         node, "calico", 64512, "10.0.0.2",
@@ -107,7 +114,10 @@ def report(tor: GoBgp, mux: Bgpmux, calico: Bird) -> None:
     heading("What Calico's BIRD learned from the ToR through bgpmux")
     bgp_routes = {p: r for p, r in calico.routes("master4").items() if r.as_path}
     table(
-        [[p, r.next_hop or "-", str(r.as_path), str(r.local_pref)] for p, r in sorted(bgp_routes.items())],
+        [
+            [p, r.next_hop or "-", str(r.as_path), str(r.local_pref)]
+            for p, r in sorted(bgp_routes.items())
+        ],
         ["PREFIX", "NEXT HOP", "AS PATH", "LOCAL PREF"],
     )
     heading("A few lines of /metrics")
@@ -121,8 +131,9 @@ def report(tor: GoBgp, mux: Bgpmux, calico: Bird) -> None:
 def keep_running(topo: Topology, mux: Bgpmux, tor: GoBgp) -> None:
     node, tor_host = topo.hosts["node"], topo.hosts["tor"]
     heading("KEEP=1: the rack stays up until you press Ctrl-C")
-    print(f"  ip netns exec {node.netns} {sys.executable} -m bgpmux status --api unix:{mux.api_path}")
-    print(f"  ip netns exec {node.netns} {sys.executable} -m bgpmux routes --client calico --api unix:{mux.api_path}")
+    bgpmux = f"ip netns exec {node.netns} {sys.executable} -m bgpmux"
+    print(f"  {bgpmux} status --api unix:{mux.api_path}")
+    print(f"  {bgpmux} routes --client calico --api unix:{mux.api_path}")
     print(f"  ip netns exec {tor_host.netns} gobgp -p {tor.api_port} global rib")
     print(f"  ip netns exec {node.netns} curl -s http://{mux.metrics_address}/metrics")
     signal.sigwait({signal.SIGINT, signal.SIGTERM})

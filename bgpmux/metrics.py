@@ -33,19 +33,33 @@ class BgpmuxCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         core = self.core
-        info = GaugeMetricFamily("bgpmux_info", "bgpmux build and engine", labels=["version", "engine"])
+        info = GaugeMetricFamily(
+            "bgpmux_info", "bgpmux build and engine", labels=["version", "engine"]
+        )
         info.add_metric([__version__, self.engine.name], 1)
         yield info
 
-        up = GaugeMetricFamily("bgpmux_session_up", "1 when the BGP session is Established", labels=["peer", "role"])
-        flaps = CounterMetricFamily("bgpmux_session_flaps", "Established sessions that went down", labels=["peer", "role"])
-        sent = CounterMetricFamily("bgpmux_messages_sent", "BGP messages sent", labels=["peer", "role", "type"])
-        received = CounterMetricFamily("bgpmux_messages_received", "BGP messages received", labels=["peer", "role", "type"])
+        up = GaugeMetricFamily(
+            "bgpmux_session_up", "1 when the BGP session is Established", labels=["peer", "role"]
+        )
+        flaps = CounterMetricFamily(
+            "bgpmux_session_flaps", "Established sessions that went down", labels=["peer", "role"]
+        )
+        sent = CounterMetricFamily(
+            "bgpmux_messages_sent", "BGP messages sent", labels=["peer", "role", "type"]
+        )
+        received = CounterMetricFamily(
+            "bgpmux_messages_received", "BGP messages received", labels=["peer", "role", "type"]
+        )
         notif_sent = CounterMetricFamily(
-            "bgpmux_notifications_sent", "NOTIFICATIONs sent", labels=["peer", "role", "code", "subcode"]
+            "bgpmux_notifications_sent",
+            "NOTIFICATIONs sent",
+            labels=["peer", "role", "code", "subcode"],
         )
         notif_received = CounterMetricFamily(
-            "bgpmux_notifications_received", "NOTIFICATIONs received", labels=["peer", "role", "code", "subcode"]
+            "bgpmux_notifications_received",
+            "NOTIFICATIONs received",
+            labels=["peer", "role", "code", "subcode"],
         )
         for session in self.clients.sessions():
             up.add_metric([session.name, "client"], 1 if session.state == "ESTABLISHED" else 0)
@@ -66,14 +80,26 @@ class BgpmuxCollector(Collector):
         yield from (up, flaps, sent, received, notif_sent, notif_received)
 
         labels = ["client"]
-        received_p = GaugeMetricFamily("bgpmux_prefixes_received", "Prefixes a client announces now", labels=labels)
-        accepted = GaugeMetricFamily("bgpmux_prefixes_accepted", "Prefixes accepted by import policy", labels=labels)
-        stale = GaugeMetricFamily("bgpmux_prefixes_stale", "Accepted prefixes kept stale (graceful restart)", labels=labels)
+        received_p = GaugeMetricFamily(
+            "bgpmux_prefixes_received", "Prefixes a client announces now", labels=labels
+        )
+        accepted = GaugeMetricFamily(
+            "bgpmux_prefixes_accepted", "Prefixes accepted by import policy", labels=labels
+        )
+        stale = GaugeMetricFamily(
+            "bgpmux_prefixes_stale",
+            "Accepted prefixes kept stale (graceful restart)",
+            labels=labels,
+        )
         rejected = GaugeMetricFamily(
-            "bgpmux_prefixes_rejected", "Prefixes refused by import policy", labels=["client", "reason"]
+            "bgpmux_prefixes_rejected",
+            "Prefixes refused by import policy",
+            labels=["client", "reason"],
         )
         cutoffs = CounterMetricFamily(
-            "bgpmux_max_prefixes_cutoffs", "Sessions closed for exceeding max_prefixes", labels=labels
+            "bgpmux_max_prefixes_cutoffs",
+            "Sessions closed for exceeding max_prefixes",
+            labels=labels,
         )
         for name, client in core.clients.items():
             reasons = Counter(reason.value for reason in client.rejected.values())
@@ -86,25 +112,36 @@ class BgpmuxCollector(Collector):
         yield from (received_p, accepted, stale, rejected, cutoffs)
 
         advertised = GaugeMetricFamily(
-            "bgpmux_prefixes_advertised", "Prefixes advertised to an upstream", labels=["upstream", "family"]
+            "bgpmux_prefixes_advertised",
+            "Prefixes advertised to an upstream",
+            labels=["upstream", "family"],
         )
         learned = GaugeMetricFamily(
-            "bgpmux_upstream_prefixes_received", "Prefixes an upstream sent us", labels=["upstream", "family"]
+            "bgpmux_upstream_prefixes_received",
+            "Prefixes an upstream sent us",
+            labels=["upstream", "family"],
         )
         for name, upstream in core.upstreams.items():
             for family in core.families:
-                advertised.add_metric([name, str(family)], len(core.loc_rib[family]) if upstream.up else 0)
+                advertised.add_metric(
+                    [name, str(family)], len(core.loc_rib[family]) if upstream.up else 0
+                )
                 learned.add_metric([name, str(family)], upstream.rib.count_family(family))
         yield from (advertised, learned)
 
-        conflicts = GaugeMetricFamily("bgpmux_conflicts", "Prefixes announced by more than one client now")
+        conflicts = GaugeMetricFamily(
+            "bgpmux_conflicts", "Prefixes announced by more than one client now"
+        )
         conflicts.add_metric([], len(core.conflicts))
         conflicts_total = CounterMetricFamily("bgpmux_conflicts", "Conflicts seen since start")
         conflicts_total.add_metric([], core.conflicts_total)
-        restarts = CounterMetricFamily("bgpmux_engine_restarts", "Times the engine restarted", labels=["engine"])
+        restarts = CounterMetricFamily(
+            "bgpmux_engine_restarts", "Times the engine restarted", labels=["engine"]
+        )
         restarts.add_metric([self.engine.name], self.engine.restarts)
         refused = CounterMetricFamily(
-            "bgpmux_connections_refused", "Connections refused: no client configured for the address"
+            "bgpmux_connections_refused",
+            "Connections refused: no client configured for the address",
         )
         refused.add_metric([], self.clients.refused)
         yield from (conflicts, restarts, refused)
@@ -121,7 +158,9 @@ def _renamed(metric: CounterMetricFamily, name: str) -> CounterMetricFamily:
 class MetricsServer:
     """A small HTTP/1.0 server for /metrics, /healthz and /readyz."""
 
-    def __init__(self, host: str, port: int, core: Core, clients: ClientServer, engine: Engine) -> None:
+    def __init__(
+        self, host: str, port: int, core: Core, clients: ClientServer, engine: Engine
+    ) -> None:
         self.host, self.port = host, port
         self.core = core
         self.registry = CollectorRegistry()
@@ -160,7 +199,11 @@ class MetricsServer:
             parts = request.decode("latin-1").split()
             path = parts[1].split("?")[0] if len(parts) >= 2 else ""
             if path == "/metrics":
-                status, body, ctype = "200 OK", generate_latest(self.registry), "text/plain; version=0.0.4"
+                status, body, ctype = (
+                    "200 OK",
+                    generate_latest(self.registry),
+                    "text/plain; version=0.0.4",
+                )
             elif path == "/healthz":
                 status, body, ctype = "200 OK", b"ok\n", "text/plain"
             elif path == "/readyz":
@@ -169,10 +212,12 @@ class MetricsServer:
                 body, ctype = (why + "\n").encode(), "text/plain"
             else:
                 status, body, ctype = "404 Not Found", b"not found\n", "text/plain"
-            head = f"HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n"
+            head = (
+                f"HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n"
+            )
             writer.write(head.encode() + body)
             await writer.drain()
-        except (asyncio.TimeoutError, ConnectionError, ValueError, asyncio.LimitOverrunError):
+        except (TimeoutError, ConnectionError, ValueError, asyncio.LimitOverrunError):
             pass
         except Exception:
             log.exception("serving %s failed", self.port)

@@ -10,8 +10,9 @@ bgpmux sends them, the relay stops reading the socket and bgpmux's writer waits 
 
 It exits when either side closes; ExaBGP is configured not to respawn it, and bgpmux restarts
 ExaBGP when the relay's connection ends. With ``--stop-parent``, when bgpmux goes away (even by
-SIGKILL) the relay also sends SIGTERM to ExaBGP, its parent, by PID: an ExaBGP without its API process would otherwise
-keep the upstream session up with nobody driving it (ExaBGP 5.0 only resets the peers then).
+SIGKILL) the relay also sends SIGTERM to ExaBGP, its parent, by PID: an ExaBGP without its API
+process would otherwise keep the upstream session up with nobody driving it (ExaBGP 5.0 only
+resets the peers then).
 Standard library only: it starts once per ExaBGP start.
 """
 
@@ -114,7 +115,9 @@ def main(argv: list[str]) -> int:
     stop_parent = "--stop-parent" in args
     paths = [a for a in args if a != "--stop-parent"]
     if len(paths) != 1:
-        print("usage: python -m bgpmux.engines.exabgp_relay SOCKET [--stop-parent]", file=sys.stderr)
+        print(
+            "usage: python -m bgpmux.engines.exabgp_relay SOCKET [--stop-parent]", file=sys.stderr
+        )
         return 2
     try:
         return relay(paths[0], stop_parent)

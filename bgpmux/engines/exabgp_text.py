@@ -289,10 +289,10 @@ def parse_message(line: str | bytes) -> Message | None:
     if kind == "state":
         return StateChange(peer, str(neighbor.get("state", "")), str(neighbor.get("reason", "")))
     if kind == "update":
-        update = neighbor.get("message", {}).get("update", {})
-        if "eor" in update:
+        message = neighbor.get("message", {})
+        if "update" not in message:  # End-of-RIB comes as {"message": {"eor": {...}}}
             return None
-        return _routes(peer, update)
+        return _routes(peer, message["update"])
     return None
 
 

@@ -9,6 +9,7 @@ core's batches, with the options that session negotiated.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import socket
@@ -59,7 +60,9 @@ class NativeEngine(Engine):
 
     async def start(self) -> None:
         for upstream in self.upstreams.values():
-            upstream.task = asyncio.create_task(self._run(upstream), name=f"upstream-{upstream.config.name}")
+            upstream.task = asyncio.create_task(
+                self._run(upstream), name=f"upstream-{upstream.config.name}"
+            )
 
     async def stop(self) -> None:
         self._stopping = True
@@ -102,7 +105,11 @@ class NativeEngine(Engine):
         loop = asyncio.get_running_loop()
         key = Path(cfg.password_file).read_bytes().strip() if cfg.password_file else None
         while not self._stopping:
-            family = socket.AF_INET6 if ipaddress.ip_address(str(cfg.address)).version == 6 else socket.AF_INET
+            family = (
+                socket.AF_INET6
+                if ipaddress.ip_address(str(cfg.address)).version == 6
+                else socket.AF_INET
+            )
             sock = socket.socket(family, socket.SOCK_STREAM)
             try:
                 sock.setblocking(False)
@@ -110,11 +117,13 @@ class NativeEngine(Engine):
                 if key:
                     set_md5_key(sock, str(cfg.address), key)
                 sock.bind((self._source_address(cfg), 0))
-                await asyncio.wait_for(loop.sock_connect(sock, (str(cfg.address), cfg.port)), CONNECT_TIMEOUT)
+                await asyncio.wait_for(
+                    loop.sock_connect(sock, (str(cfg.address), cfg.port)), CONNECT_TIMEOUT
+                )
                 conn = BGPConnection(self._session_config(cfg), self._on_event, upstream.log)
                 upstream.conn = conn
-                await loop.create_connection(lambda conn=conn: conn, sock=sock)
-            except (OSError, asyncio.TimeoutError) as exc:
+                await loop.create_connection(functools.partial(_same, conn), sock=sock)
+            except (TimeoutError, OSError) as exc:
                 sock.close()
                 upstream.detail = f"connect failed: {exc}"
                 upstream.log.debug("connect to %s:%d failed: %s", cfg.address, cfg.port, exc)
@@ -132,11 +141,16 @@ class NativeEngine(Engine):
         if isinstance(event, UpdateReceived):
             update = event.update
             if update.treat_as_withdraw is not None:
-                upstream.log.warning("malformed UPDATE treated as withdraw: %s", update.treat_as_withdraw)
+                upstream.log.warning(
+                    "malformed UPDATE treated as withdraw: %s", update.treat_as_withdraw
+                )
             for family, prefixes in update.withdrawals():
                 core.post(core.upstream_withdraw, name, family, prefixes, now)
             for family, attrs, next_hop, prefixes in update.announcements():
                 core.post(core.upstream_announce, name, family, attrs, next_hop, prefixes, now)
+            if core.congested():
+                conn.pause_reading()
+                core.when_drained(conn.resume_reading)
         elif isinstance(event, SessionEstablished):
             upstream.established_at = now
             upstream.detail = ""
@@ -171,7 +185,9 @@ class NativeEngine(Engine):
                 packed[key] = pack_announce(family, attributes, next_hop, prefixes, *key)
             upstream.conn.send(packed[key])
 
-    def withdraw(self, upstreams: Sequence[str], family: Family, prefixes: Sequence[Prefix]) -> None:
+    def withdraw(
+        self, upstreams: Sequence[str], family: Family, prefixes: Sequence[Prefix]
+    ) -> None:
         packed: dict[int, list[bytes]] = {}
         for name in upstreams:
             upstream = self.upstreams[name]
@@ -191,10 +207,14 @@ class NativeEngine(Engine):
         out = []
         for name, upstream in self.upstreams.items():
             conn = upstream.conn
-            state = conn.session.state.name if conn is not None and not conn.closed else "IDLE"
-            stats = dict(conn.session.stats) if conn is not None and isinstance(conn.session.stats, dict) else {}
-            out.append(UpstreamStatus(name, state, upstream.established_at, upstream.detail, stats))
+            live = conn is not None and not conn.closed
+            state = conn.session.state.name if conn is not None and live else "IDLE"
+            out.append(UpstreamStatus(name, state, upstream.established_at, upstream.detail))
         return out
+
+
+def _same(conn: BGPConnection) -> BGPConnection:
+    return conn
 
 
 log = logging.getLogger("bgpmux.engines.native")

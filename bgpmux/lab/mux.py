@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any
 
@@ -16,7 +17,9 @@ from .wait import wait_until
 class Bgpmux(Daemon):
     config_name = "bgpmux.yaml"
 
-    def __init__(self, host: Host, name: str, config: dict[str, Any], metrics_port: int = 9479) -> None:
+    def __init__(
+        self, host: Host, name: str, config: dict[str, Any], metrics_port: int = 9479
+    ) -> None:
         node = config["node"]
         super().__init__(host, name, node["asn"], node["router_id"], [])
         self.config = dict(config)
@@ -43,11 +46,17 @@ class Bgpmux(Daemon):
     def neighbor_state(self, address: str) -> str:
         """State of the session named ``address`` (a client or upstream name), RFC spelling."""
         state = self.sessions()[address]["state"]
-        return str(state).replace("_", "").title().replace("Openconfirm", "OpenConfirm").replace(
-            "Opensent", "OpenSent"
+        return (
+            str(state)
+            .replace("_", "")
+            .title()
+            .replace("Openconfirm", "OpenConfirm")
+            .replace("Opensent", "OpenSent")
         )
 
-    def routes(self, client: str | None = None, upstream: str | None = None) -> dict[str, dict[str, Any]]:
+    def routes(
+        self, client: str | None = None, upstream: str | None = None
+    ) -> dict[str, dict[str, Any]]:
         request: dict[str, Any] = {"cmd": "routes"}
         if client is not None:
             request["client"] = client
@@ -65,7 +74,8 @@ class Bgpmux(Daemon):
             "import sys, urllib.request, urllib.error\n"
             f"url = 'http://{self.metrics_address}{path}'\n"
             "try:\n"
-            "    r = urllib.request.urlopen(url, timeout=10); print(r.status); print(r.read().decode())\n"
+            "    r = urllib.request.urlopen(url, timeout=10)\n"
+            "    print(r.status); print(r.read().decode())\n"
             "except urllib.error.HTTPError as e:\n"
             "    print(e.code); print(e.read().decode())\n"
         )
@@ -92,10 +102,13 @@ class Bgpmux(Daemon):
                 return float(value)
         return None
 
+    def _is_established(self, name: str) -> bool:
+        return bool(self.sessions().get(name, {}).get("state") == "ESTABLISHED")
+
     def wait_established(self, *names: str, timeout: float = 30.0) -> None:
         for name in names:
             wait_until(
-                lambda name=name: self.sessions().get(name, {}).get("state") == "ESTABLISHED",
+                functools.partial(self._is_established, name),
                 timeout=timeout,
                 what=f"bgpmux session {name} established",
                 logs_of=[self],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -47,8 +47,45 @@ class PrefixList:
                 hi = rule.le if rule.le is not None else (rule.ge if rule.ge is not None else plen)
                 if rule.ge is not None and rule.le is None:
                     hi = bits  # "ge N" alone means N..max, as in BIRD and FRR
-                compiled.append(_Compiled(shift, int(rule.network.network_address) >> shift, lo, hi))
+                compiled.append(
+                    _Compiled(shift, int(rule.network.network_address) >> shift, lo, hi)
+                )
             self._by_afi[afi] = tuple(compiled)
+
+    def split(
+        self, family: Family, prefixes: Sequence[Prefix]
+    ) -> tuple[list[Prefix], list[Prefix]]:
+        """(matching, not matching), in order: the batch form of ``matches`` for the hot path."""
+        rules = self._by_afi.get(family.afi)
+        if not rules:
+            return [], list(prefixes)
+        accepted: list[Prefix] = []
+        refused: list[Prefix] = []
+        size = 4 if family.afi == AFI.IPV4 else 16
+        from_bytes = int.from_bytes
+        if len(rules) == 1:
+            rule = rules[0]
+            shift, value, lo, hi = rule.shift, rule.value, rule.min_len, rule.max_len
+            for prefix in prefixes:
+                plen = prefix[0]
+                if (
+                    lo <= plen <= hi
+                    and from_bytes(prefix[1:].ljust(size, b"\0"), "big") >> shift == value
+                ):
+                    accepted.append(prefix)
+                else:
+                    refused.append(prefix)
+            return accepted, refused
+        for prefix in prefixes:
+            plen = prefix[0]
+            addr = from_bytes(prefix[1:].ljust(size, b"\0"), "big")
+            for rule in rules:
+                if rule.min_len <= plen <= rule.max_len and addr >> rule.shift == rule.value:
+                    accepted.append(prefix)
+                    break
+            else:
+                refused.append(prefix)
+        return accepted, refused
 
     def matches(self, family: Family, prefix: Prefix) -> bool:
         rules = self._by_afi.get(family.afi)

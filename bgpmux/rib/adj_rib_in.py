@@ -46,7 +46,7 @@ class AdjRibIn:
         for family, table in self.live.items():
             if not table:
                 continue
-            if family in self.stale and self.stale[family]:
+            if self.stale.get(family):
                 self.stale[family].update(table)
             else:
                 self.stale[family] = table

@@ -72,11 +72,21 @@ class BGPConnection(asyncio.Protocol):
         self.session.send_updates(messages, self.loop.time())
         self._pump()
 
-    def shutdown(self, notification: Notification, reason: DownReason = DownReason.ADMIN_SHUTDOWN) -> None:
+    def shutdown(
+        self, notification: Notification, reason: DownReason = DownReason.ADMIN_SHUTDOWN
+    ) -> None:
         if self.closed:
             return
         self.session.stop(self.loop.time(), notification, reason)
         self._pump()
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self.closed and self.transport.is_reading():
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.closed and not self.transport.is_reading():
+            self.transport.resume_reading()
 
     def abort(self) -> None:
         """Drop the TCP connection without a NOTIFICATION (a graceful restart of the peer)."""

@@ -6,6 +6,7 @@ and tell the core what happened. Several clients may share a listen address when
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,13 @@ from ..config import Client, Config
 from ..core import Core
 from ..logs import peer_logger
 from ..session import DownReason, SessionConfig, SessionStats, State, cease_shutdown
-from ..session.events import RouteRefreshReceived, SessionDown, SessionEstablished, StateChanged, UpdateReceived
+from ..session.events import (
+    RouteRefreshReceived,
+    SessionDown,
+    SessionEstablished,
+    StateChanged,
+    UpdateReceived,
+)
 from ..wire.constants import SUPPORTED_FAMILIES
 from ..wire.errors import CeaseSubcode, ErrorCode
 from ..wire.messages import Notification, encode_notification
@@ -23,7 +30,11 @@ from .connection import BGPConnection
 log = logging.getLogger("bgpmux.transport")
 
 # Session ends after which a client that negotiated graceful restart keeps its routes as stale.
-GRACEFUL_REASONS = {DownReason.CONNECTION_LOST, DownReason.HOLD_TIMER_EXPIRED, DownReason.PEER_RESTARTED}
+GRACEFUL_REASONS = {
+    DownReason.CONNECTION_LOST,
+    DownReason.HOLD_TIMER_EXPIRED,
+    DownReason.PEER_RESTARTED,
+}
 # What bgpmux offers its clients: the graceful-restart capability (so they may restart
 # gracefully, RFC 4724 §3: both sides must advertise it) with our own restart time.
 CLIENT_RESTART_TIME = 120
@@ -57,7 +68,7 @@ class ClientServer:
             endpoint = clients[0].listen
             host, port = str(endpoint.host), endpoint.port
             server = await loop.create_server(
-                lambda clients=clients: _Accepting(self, clients), host, port, reuse_address=True
+                functools.partial(_Accepting, self, clients), host, port, reuse_address=True
             )
             self.servers.append(server)
             log.info("listening on %s for %s", listen, ", ".join(c.name for c in clients))
@@ -130,11 +141,15 @@ class ClientServer:
             negotiated = existing.session.negotiated
             if state is State.ESTABLISHED:
                 if negotiated is not None and negotiated.peer_graceful_restart is not None:
-                    conn.log.info("new connection while established with graceful restart: "
-                                  "treating it as a restart of the client")
+                    conn.log.info(
+                        "new connection while established with graceful restart: "
+                        "treating it as a restart of the client"
+                    )
                     existing.abort()
                 else:
-                    return Notification(ErrorCode.CEASE, CeaseSubcode.CONNECTION_COLLISION_RESOLUTION)
+                    return Notification(
+                        ErrorCode.CEASE, CeaseSubcode.CONNECTION_COLLISION_RESOLUTION
+                    )
             else:
                 existing.shutdown(
                     Notification(ErrorCode.CEASE, CeaseSubcode.CONNECTION_COLLISION_RESOLUTION),
@@ -151,15 +166,19 @@ class ClientServer:
         now = conn.loop.time()
         if isinstance(event, UpdateReceived):
             core.post(core.client_update, name, event.update, now)
+            if core.congested():
+                conn.pause_reading()
+                core.when_drained(conn.resume_reading)
         elif isinstance(event, SessionEstablished):
-            neg = event.negotiated
+            negotiated = event.negotiated
             self.established_at[name] = now
-            gr = neg.peer_graceful_restart is not None
+            gr = negotiated.peer_graceful_restart is not None
             conn.log.info(
                 "session established (hold %ds, families %s%s%s)",
-                neg.hold_time, ", ".join(str(f) for f in neg.families),
+                negotiated.hold_time,
+                ", ".join(str(f) for f in negotiated.families),
                 ", graceful restart" if gr else "",
-                ", ADD-PATH declined" if neg.peer_offered_add_path else "",
+                ", ADD-PATH declined" if negotiated.peer_offered_add_path else "",
             )
             core.post(core.client_up, name, conn, gr, now)
         elif isinstance(event, SessionDown):
@@ -167,12 +186,18 @@ class ClientServer:
             was_up = name in self.established_at and self.current.get(name) is conn
             detail = f" ({event.detail})" if event.detail else ""
             notification = f": {event.notification.describe()}" if event.notification else ""
-            conn.log.warning("session down: %s%s%s", event.reason.name.lower(), notification, detail)
+            conn.log.warning(
+                "session down: %s%s%s", event.reason.name.lower(), notification, detail
+            )
             if was_up:
                 del self.established_at[name]
                 neg = conn.session.negotiated
                 stale_time = None
-                if neg is not None and neg.peer_graceful_restart is not None and event.reason in GRACEFUL_REASONS:
+                if (
+                    neg is not None
+                    and neg.peer_graceful_restart is not None
+                    and event.reason in GRACEFUL_REASONS
+                ):
                     stale_time = neg.peer_graceful_restart.restart_time or None
                 core.post(core.client_down, name, stale_time, now)
         elif isinstance(event, RouteRefreshReceived):
@@ -213,8 +238,9 @@ class _Accepting(asyncio.Protocol):
         if client is None:
             self.server.refused += 1
             log.warning("refused a BGP connection from %s: no client configured for it", peer_ip)
-            transport.write(encode_notification(
-                Notification(ErrorCode.CEASE, CeaseSubcode.CONNECTION_REJECTED)))
+            transport.write(
+                encode_notification(Notification(ErrorCode.CEASE, CeaseSubcode.CONNECTION_REJECTED))
+            )
             transport.close()
             return
         logger = peer_logger(client.name, "client")

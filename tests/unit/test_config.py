@@ -79,7 +79,7 @@ def test_examples_parse(name: str) -> None:
 def test_demo_values() -> None:
     config = load_config(EXAMPLES / "demo.yaml", env={})
     calico, metallb = config.clients
-    assert str(calico.listen) == "10.0.0.2:1790"
+    assert str(calico.listen) == "127.0.0.1:1790"
     assert [str(r) for r in metallb.accept] == ["198.51.100.0/24 le 32", "2001:db8:100::/48 le 128"]
     assert (metallb.priority, metallb.max_prefixes) == (50, 500)
     assert str(config.metrics.listen) == "127.0.0.1:9479"

@@ -1,4 +1,4 @@
-"""The core with a fake engine and in-memory client links: no sockets, no asyncio, time passed in."""
+"""The core with a fake engine and in-memory client links: no sockets, no asyncio."""
 
 from __future__ import annotations
 
@@ -72,9 +72,15 @@ def attrs(as_path: tuple[int, ...] = (), **kw: object) -> PathAttributes:
 def announce(*prefixes: str, nh: str = "10.0.0.2", **kw: object) -> Update:
     v4 = [prefix_from_str(p)[1] for p in prefixes if ":" not in p]
     v6 = [prefix_from_str(p)[1] for p in prefixes if ":" in p]
-    mp = MpReach(IPV6_UNICAST, ipaddress.ip_address("2001:db8:ff::2").packed, tuple(v6)) if v6 else None
+    mp = (
+        MpReach(IPV6_UNICAST, ipaddress.ip_address("2001:db8:ff::2").packed, tuple(v6))
+        if v6
+        else None
+    )
     return Update(
-        attributes=attrs(next_hop=ipaddress.ip_address(nh).packed, **kw), nlri=tuple(v4), mp_reach=mp
+        attributes=attrs(next_hop=ipaddress.ip_address(nh).packed, **kw),
+        nlri=tuple(v4),
+        mp_reach=mp,
     )
 
 
@@ -116,10 +122,14 @@ def test_accepted_routes_reach_the_upstream_rewritten(setup) -> None:
 
 def test_prefix_outside_accept_list_is_rejected_and_counted(setup) -> None:
     core, engine, _calico, _metallb = setup
-    core.client_update("metallb", announce("198.51.100.10/32", "203.0.113.7/32", as_path=(64514,)), 1.0)
+    core.client_update(
+        "metallb", announce("198.51.100.10/32", "203.0.113.7/32", as_path=(64514,)), 1.0
+    )
     core.flush(1.0)
     assert set(engine.table(IPV4_UNICAST)) == {"198.51.100.10/32"}
-    rejected = {prefix_to_str(f, p): r.value for (f, p), r in core.clients["metallb"].rejected.items()}
+    rejected = {
+        prefix_to_str(f, p): r.value for (f, p), r in core.clients["metallb"].rejected.items()
+    }
     assert rejected == {"203.0.113.7/32": "not_in_accept_list"}
     # the client's AS is not shown upstream, its tag community is added
     exported, _ = engine.table(IPV4_UNICAST)["198.51.100.10/32"]
@@ -170,12 +180,12 @@ def test_graceful_restart_keeps_stale_routes_until_end_of_rib(setup) -> None:
     core.flush(2.0)
     assert set(engine.table(IPV4_UNICAST)) == {"10.244.1.0/26", "10.244.2.0/26"}
     assert core.clients["calico"].rib.stale_count() == 2
-    withdrawals_before = len(engine.withdrawals)
+    withdrawals_before = len(engine.withdraws)
     link = FakeLink()
     core.client_up("calico", link, True, 3.0)
     core.client_update("calico", announce("10.244.1.0/26"), 3.0)
     core.flush(3.0)
-    assert len(engine.withdrawals) == withdrawals_before  # nothing withdrawn before End-of-RIB
+    assert len(engine.withdraws) == withdrawals_before  # nothing withdrawn before End-of-RIB
     core.client_update("calico", EOR_V4, 4.0)
     core.flush(4.0)
     assert set(engine.table(IPV4_UNICAST)) == {"10.244.1.0/26"}
@@ -217,7 +227,9 @@ def test_upstream_routes_go_to_receiving_clients_only(setup) -> None:
 def test_new_client_gets_upstream_table_and_end_of_rib(setup) -> None:
     core, _engine, _calico, _metallb = setup
     tor_attrs = attrs((65000,), next_hop=ipaddress.ip_address("10.0.0.1").packed)
-    core.upstream_announce("tor", IPV4_UNICAST, tor_attrs, tor_attrs.next_hop, [prefix_from_str("0.0.0.0/0")[1]], 1.0)
+    core.upstream_announce(
+        "tor", IPV4_UNICAST, tor_attrs, tor_attrs.next_hop, [prefix_from_str("0.0.0.0/0")[1]], 1.0
+    )
     core.flush(1.0)
     link = FakeLink()
     core.client_down("calico", None, 2.0)
@@ -241,7 +253,7 @@ def test_end_of_rib_upstream_waits_for_clients(setup) -> None:
     core.client_update("calico", EOR_V4, 2.0)
     core.client_update("calico", EOR_V6, 2.0)
     core.flush(2.0)
-    assert sorted(str(f) for _u, f in engine.eors) == ["ipv4-unicast", "ipv6-unicast"]
+    assert sorted(str(e.family) for e in engine.eors) == ["ipv4-unicast", "ipv6-unicast"]
 
 
 def test_end_of_rib_upstream_after_timeout(setup) -> None:

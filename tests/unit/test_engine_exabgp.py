@@ -207,7 +207,9 @@ def test_lines_are_split_below_the_limit() -> None:
     words = [w for line in lines for w in line.split()[5:]]
     assert words == [f"10.{i >> 8}.{i & 255}.0/24" for i in range(3000)]
     # the default: 100,000 /32s in lines under 500 KiB
-    many = [prefix_from_str(f"10.{i >> 16}.{(i >> 8) & 255}.{i & 255}/32")[1] for i in range(100_000)]
+    many = [
+        prefix_from_str(f"10.{i >> 16}.{(i >> 8) & 255}.{i & 255}/32")[1] for i in range(100_000)
+    ]
     big = text.format_announce(["10.0.0.1"], IPV4_UNICAST, FULL, bytes(4), many)
     assert 2 <= len(big) <= 5
     assert all(len(line) <= text.MAX_LINE for line in big)
@@ -327,7 +329,10 @@ def test_non_compact_prefixes_and_unknown_attributes() -> None:
         "attribute-0x99-0xE0": "0xc0ffee",
         "attribute-0x9B-0x80": "0x01",  # optional non-transitive: not passed on
     }
-    update = {"attribute": attrs, "announce": {"ipv4 unicast": {"10.0.0.1": [{"nlri": "10.1.0.0/16"}]}}}
+    update = {
+        "attribute": attrs,
+        "announce": {"ipv4 unicast": {"10.0.0.1": [{"nlri": "10.1.0.0/16"}]}},
+    }
     msg = text._routes("10.0.0.1", update)
     [(_family, got, _nh, prefixes)] = msg.announced
     assert prefixes == p("10.1.0.0/16")
@@ -371,7 +376,7 @@ def test_engine_turns_messages_into_core_posts(tmp_path: Path) -> None:
     names = [name for name, _args in core.posts]
     assert names == ["upstream_up", "upstream_announce", "upstream_withdraw"]  # none before up
     assert core.posts[0][1] == ("tor-a", 2)
-    _name, (upstream, family, attrs, nh, prefixes, now) = core.posts[1]
+    _name, (upstream, family, _attrs, nh, prefixes, now) = core.posts[1]
     assert (upstream, family, nh, prefixes, now) == ("tor-a", IPV4_UNICAST, bytes([10, 0, 0, 1]),
                                                      p("203.0.113.0/24"), 3)  # fmt: skip
     assert engine.status()[0].state == "ESTABLISHED"
@@ -385,7 +390,9 @@ def test_engine_turns_messages_into_core_posts(tmp_path: Path) -> None:
 
 def test_engine_queues_commands_by_upstream_address(tmp_path: Path) -> None:
     engine = ExaBGPEngine(config(), RecordingCore(), tmp_path)  # type: ignore[arg-type]
-    engine.announce(["tor-a"], IPV4_UNICAST, PathAttributes(), bytes([10, 0, 0, 2]), p("10.1.0.0/16"))
+    engine.announce(
+        ["tor-a"], IPV4_UNICAST, PathAttributes(), bytes([10, 0, 0, 2]), p("10.1.0.0/16")
+    )
     engine.withdraw(["tor-a"], IPV4_UNICAST, p("10.1.0.0/16"))
     engine.end_of_rib("tor-a", IPV4_UNICAST)
     engine.announce([], IPV4_UNICAST, PathAttributes(), bytes(4), p("10.1.0.0/16"))  # nobody
