@@ -16,7 +16,7 @@ from pathlib import Path
 
 _FINAL = re.compile(rb"^(\d{4}) ", re.MULTILINE)
 _ROUTES = re.compile(r"Routes:\s+(\d+) imported")
-CONNECT_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 2.0
 
 
 class BirdCtlError(RuntimeError):

@@ -118,7 +118,7 @@ class ApiServer:
             ]
             rejected = [
                 {"prefix": prefix_to_str(f, p), "family": str(f), "rejected": reason.value}
-                for (f, p), reason in state.rejected.items()
+                for (f, p), (reason, _path) in state.rejected.items()
             ]
             return {"routes": routes, "rejected": rejected}
         if upstream is not None:

@@ -39,7 +39,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     setup_logging(config.log.level, config.log.format)
     # Imported late: the daemon pulls in the engines and the asyncio machinery.
     daemon = importlib.import_module("bgpmux.daemon")
-    exit_code: int = daemon.run(config)
+    exit_code: int = daemon.run(config, args.config)
     return exit_code
 
 

@@ -73,7 +73,10 @@ class ClientState:
     tag: Tagger
     export: ClientExport
     rib: AdjRibIn = field(default_factory=AdjRibIn)
-    rejected: dict[tuple[Family, Prefix], RejectReason] = field(default_factory=dict)
+    # refused prefixes, with what the client sent, so a policy reload can look at them again
+    rejected: dict[tuple[Family, Prefix], tuple[RejectReason, Path | None]] = field(
+        default_factory=dict
+    )
     link: ClientLink | None = None
     stale_deadline: float | None = None
     awaiting_eor: set[Family] = field(default_factory=set)
@@ -115,10 +118,9 @@ class Core:
         self.interner = PathInterner()
         self.clients: dict[str, ClientState] = {}
         for order, cfg in enumerate(config.clients):
-            source = Source(cfg.name, False, cfg.priority, order)
             self.clients[cfg.name] = ClientState(
                 config=cfg,
-                source=source,
+                source=Source(cfg.name, False, cfg.priority, order),
                 accept=PrefixList(cfg.accept),
                 tag=Tagger(tuple(cfg.add_communities), tuple(cfg.add_large_communities)),
                 export=ClientExport(node.asn, ibgp=cfg.asn == node.asn),
@@ -213,16 +215,16 @@ class Core:
         prefixes: Sequence[Prefix],
         touched: list[Prefix],
     ) -> None:
+        path = self.interner.get(client.source, attrs, next_hop)
         if family not in self.next_hops:
             for prefix in prefixes:
-                self._reject(client, family, prefix, RejectReason.NO_IPV6_NEXT_HOP)
+                self._reject(client, family, prefix, RejectReason.NO_IPV6_NEXT_HOP, path)
             return
-        path = self.interner.get(client.source, client.tag(attrs), next_hop)
         accepted, refused = client.accept.split(family, prefixes)
         for prefix in refused:
             if client.rib.remove(family, prefix) is not None:
                 touched.append(prefix)
-            self._reject(client, family, prefix, RejectReason.NOT_ACCEPTED)
+            self._reject(client, family, prefix, RejectReason.NOT_ACCEPTED, path)
         table = client.rib.table(family)
         stale = client.rib.stale_table(family)
         if stale:
@@ -235,12 +237,18 @@ class Core:
         touched.extend(accepted)
 
     def _reject(
-        self, client: ClientState, family: Family, prefix: Prefix, reason: RejectReason
+        self,
+        client: ClientState,
+        family: Family,
+        prefix: Prefix,
+        reason: RejectReason,
+        path: Path | None = None,
     ) -> None:
         key = (family, prefix)
-        if client.rejected.get(key) is reason:
-            return
-        client.rejected[key] = reason
+        previous = client.rejected.get(key)
+        client.rejected[key] = (reason, path)
+        if previous is not None and previous[0] is reason:
+            return  # logged once per prefix and reason
         self._log_batch(
             logging.WARNING,
             client.source.name,
@@ -369,6 +377,75 @@ class Core:
             reason,
             extra={"peer": best.source.name},
         )
+
+    # ------------------------------------------------------------------ reload
+
+    def reconfigure(self, config: Config, now: float) -> list[str]:
+        """Apply a new configuration's client policies without touching any session.
+
+        Policy fields (accept, max_prefixes, priority, receive_upstream_routes, tagging,
+        keep_client_as_path) take effect at once: every route the client sent, accepted or
+        not, is judged again. Anything else (node, engine, upstreams, listeners, a client's AS
+        or address, clients added or removed) is a session's identity: returned as needing a
+        restart, and not applied.
+        """
+        pending: list[str] = [
+            section
+            for section in ("node", "engine", "gobgp", "exabgp", "upstreams", "metrics", "api")
+            if getattr(config, section) != getattr(self.config, section)
+        ]
+        if [c.name for c in config.clients] != [c.name for c in self.config.clients]:
+            pending.append("clients (added, removed or reordered)")
+            return pending
+        for index, new in enumerate(config.clients):
+            client = self.clients[new.name]
+            identity, running = _identity(new), _identity(self.config.clients[index])
+            changed = sorted(k for k in identity if identity[k] != running[k])
+            if changed:
+                pending.append(f"clients[{index}] ({new.name}): " + ", ".join(changed))
+            elif new != client.config:
+                self._apply_policy(client, new, now)
+        return pending
+
+    def _apply_policy(self, client: ClientState, new: Client, now: float) -> None:
+        log.info("applying the new import policy", extra={"peer": new.name})
+        routes = list(client.rib.items())
+        refused = [(f, p, path) for (f, p), (_r, path) in client.rejected.items() if path]
+        was_receiving = client.config.receive_upstream_routes
+        client.config = new
+        client.source = Source(new.name, False, new.priority, client.source.order)
+        client.accept = PrefixList(new.accept)
+        client.tag = Tagger(tuple(new.add_communities), tuple(new.add_large_communities))
+        client.rib = AdjRibIn()
+        client.rejected = {}
+        touched: dict[Family, list[Prefix]] = defaultdict(list)
+        groups: dict[tuple[Family, PathAttributes, bytes, bool], list[Prefix]] = defaultdict(list)
+        for family, prefix, path, stale in routes:
+            groups[(family, path.attributes, path.next_hop, stale)].append(prefix)
+            touched[family].append(prefix)
+        for family, prefix, path in refused:
+            groups[(family, path.attributes, path.next_hop, False)].append(prefix)
+        for (family, attrs, next_hop, stale), prefixes in groups.items():
+            if stale:  # still waiting for the client to send them again
+                keep, _drop = client.accept.split(family, prefixes)
+                path = self.interner.get(client.source, attrs, next_hop)
+                client.rib.stale.setdefault(family, {}).update(dict.fromkeys(keep, path))
+            else:
+                self._import(client, family, attrs, next_hop, prefixes, touched[family])
+        if client.rib.count() + len(client.rejected) > new.max_prefixes:
+            self._cut_off(client)
+            return
+        for family, changed in touched.items():
+            self._recompute_clients(family, changed)
+        if client.link is not None and new.receive_upstream_routes != was_receiving:
+            if new.receive_upstream_routes:
+                self._send_full_table(client, end_of_rib=False)
+            else:
+                for family in client.link.families:
+                    withdrawn = list(self.down_rib.get(family, {}))
+                    client.link.send(
+                        pack_withdraw(family, withdrawn, client.link.options.max_message_len)
+                    )
 
     # ------------------------------------------------------------------ upstreams
 
@@ -528,8 +605,8 @@ class Core:
         transform = self._export[ebgp]
         by_attrs: dict[PathAttributes, list[Prefix]] = {}
         for path, prefixes in by_path.items():
-            keep = self.clients[path.source.name].config.keep_client_as_path
-            attrs = transform(path.attributes, keep)
+            client = self.clients[path.source.name]
+            attrs = transform(client.tag(path.attributes), client.config.keep_client_as_path)
             if attrs in by_attrs:
                 by_attrs[attrs].extend(prefixes)
             else:
@@ -655,3 +732,21 @@ class Core:
             handler(*args)
         except Exception:
             log.exception("core handler %s failed", getattr(handler, "__name__", handler))
+
+
+POLICY_FIELDS = frozenset(
+    {
+        "accept",
+        "max_prefixes",
+        "priority",
+        "receive_upstream_routes",
+        "keep_client_as_path",
+        "add_communities",
+        "add_large_communities",
+    }
+)
+
+
+def _identity(client: Client) -> dict[str, Any]:
+    """The fields of a client that define its session (changing them needs a new session)."""
+    return {k: v for k, v in client.model_dump().items() if k not in POLICY_FIELDS}

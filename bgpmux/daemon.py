@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import tempfile
+import time
 from pathlib import Path
 
 from .api import ApiServer
-from .config import Config
+from .config import Config, ConfigError, check_files, load_config
 from .core import Core
 from .engines.base import Engine
+from .logs import setup_logging
 from .metrics import MetricsServer
 from .transport.listeners import ClientServer
 
@@ -27,19 +28,41 @@ def make_engine(config: Config, core: Core) -> Engine:
     if config.engine == "exabgp":
         from .engines.exabgp import ExaBGPEngine
 
-        workdir = Path(tempfile.mkdtemp(prefix="bgpmux-exabgp-"))
-        return ExaBGPEngine(config, core, workdir)
+        # next to the API socket: /run/bgpmux/exabgp by default
+        return ExaBGPEngine(config, core, config.api.path.parent / "exabgp")
     raise SystemExit(f"engine {config.engine!r} is not available in this build")
 
 
-def run(config: Config) -> int:
+def reload(core: Core, path: Path) -> None:
+    """SIGHUP: read the file again; client policies apply at once, sessions are not reset."""
     try:
-        return asyncio.run(_main(config))
+        config = load_config(path)
+        check_files(config)
+    except ConfigError as exc:
+        log.error("SIGHUP: %s not reloaded:\n%s", path, exc)
+        return
+    setup_logging(config.log.level, config.log.format)
+    core.post(_reconfigure, core, config, path)
+
+
+def _reconfigure(core: Core, config: Config, path: Path) -> None:
+    pending = core.reconfigure(config, time.monotonic())
+    if pending:
+        log.warning(
+            "SIGHUP: %s reloaded; these changes need a restart: %s", path, "; ".join(pending)
+        )
+    else:
+        log.info("SIGHUP: %s reloaded", path)
+
+
+def run(config: Config, config_path: Path | None = None) -> int:
+    try:
+        return asyncio.run(_main(config, config_path))
     except KeyboardInterrupt:
         return 0
 
 
-async def _main(config: Config) -> int:
+async def _main(config: Config, config_path: Path | None) -> int:
     loop = asyncio.get_running_loop()
     core = Core(config, engine=None, now=loop.time())  # type: ignore[arg-type]
     engine = make_engine(config, core)
@@ -70,10 +93,8 @@ async def _main(config: Config) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(
-        signal.SIGHUP,
-        lambda: log.warning("SIGHUP: live reload is not supported yet; restart to apply changes"),
-    )
+    if config_path is not None:
+        loop.add_signal_handler(signal.SIGHUP, reload, core, Path(config_path))
     await stop.wait()
     log.info("shutting down")
     await clients.stop()

@@ -102,7 +102,7 @@ class BgpmuxCollector(Collector):
             labels=labels,
         )
         for name, client in core.clients.items():
-            reasons = Counter(reason.value for reason in client.rejected.values())
+            reasons = Counter(reason.value for reason, _path in client.rejected.values())
             received_p.add_metric([name], client.rib.count() + len(client.rejected))
             accepted.add_metric([name], client.rib.count())
             stale.add_metric([name], client.rib.stale_count())

@@ -241,7 +241,13 @@ class Rack:
     # ---------------------------------------------------------------- the node's side
 
     def wait_sessions(self, *names: str, timeout: float = 30) -> None:
-        self.mux.wait_established(*names, timeout=timeout)
+        for name in names:
+            wait_until(
+                lambda name=name: self.mux_state(name) == "ESTABLISHED",
+                timeout=timeout,
+                what=f"bgpmux session {name} Established ({self.key})",
+                logs_of=self.daemons,
+            )
 
     def mux_state(self, name: str) -> str:
         return str(self.mux.sessions()[name]["state"])

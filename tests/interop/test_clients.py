@@ -45,7 +45,6 @@ CALICO = ClientCase(
         Announce("10.244.1.64/32"),
         Announce(
             "2001:db8:244:1::/64",
-            next_hop=NODE_V6,
             communities=((64512, 106),),
             large_communities=((64512, 6, 6),),
             med=60,

@@ -275,3 +275,27 @@ def test_treat_as_withdraw_removes_the_route(setup) -> None:
     core.client_update("calico", bad, 2.0)
     core.flush(2.0)
     assert engine.table(IPV4_UNICAST) == {}
+
+
+def test_reload_applies_policy_without_touching_sessions(setup) -> None:
+    core, engine, calico, _metallb = setup
+    core.client_update("metallb", announce("198.51.100.10/32", "203.0.113.7/32"), 1.0)
+    core.flush(1.0)
+    assert set(engine.table(IPV4_UNICAST)) == {"198.51.100.10/32"}
+    widened = CONFIG.replace('"198.51.100.0/24 le 32", "2001:db8:100::/48 le 128"]',
+                             '"198.51.100.0/24 le 32", "203.0.113.0/24 le 32"]')  # fmt: skip
+    pending = core.reconfigure(parse_config(widened, env={}), 2.0)
+    core.flush(2.0)
+    assert pending == []
+    assert set(engine.table(IPV4_UNICAST)) == {"198.51.100.10/32", "203.0.113.7/32"}
+    assert core.clients["metallb"].rejected == {}
+    assert core.clients["calico"].link is calico  # no session was reset
+
+
+def test_reload_reports_identity_changes_without_applying_them(setup) -> None:
+    core, _engine, _calico, _metallb = setup
+    changed = CONFIG.replace(
+        'listen: "127.0.0.1:1791", asn: 64514', 'listen: "127.0.0.1:1792", asn: 64514'
+    )
+    pending = core.reconfigure(parse_config(changed, env={}), 1.0)
+    assert pending == ["clients[1] (metallb): listen"]

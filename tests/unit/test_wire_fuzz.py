@@ -133,7 +133,7 @@ def mutated(draw: st.DrawFn) -> tuple[bytes, bool]:
     return bytes(data), fix
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 @given(case=mutated(), options=OPTIONS)
 def test_mutated_valid_messages(case: tuple[bytes, bool], options: DecodeOptions) -> None:
     data, fix = case
