@@ -7,6 +7,7 @@ session (wrong AS, refused source, SIGKILL) use clients of their own and run las
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from bgpmux.lab import Announce, Bgpmux, Bird, Daemon, ExaBgp, Frr, GoBgp, Neigh
 from .conftest import NODE_AS, NODE_V4, NODE_V6, Rack, notifications_sent, raw_session, text_of
 
 LOOPBACK = "127.0.0.1"
+MAPPED_LOOPBACK = str(ipaddress.ip_address("::ffff:127.0.0.1"))
 FRR_AS, GOBGP_AS, EXABGP_AS, BAD_AS = 64514, 64515, 64516, 64999
 
 
@@ -68,9 +70,10 @@ METALLB = ClientCase(
             large_communities=((64514, 2, 2), (64514, 2, 3)),
             med=20,
         ),
-        Announce("2001:db8:100::/64", next_hop=NODE_V6, communities=((64514, 206),), med=26),
+        Announce("2001:db8:100::/64", communities=((64514, 206),), med=26),
     ),
-    expected_next_hops={"198.51.100.10/32": LOOPBACK, "2001:db8:100::/64": NODE_V6},
+    # eBGP from 127.0.0.1: FRR sets next hop self, for IPv6 the IPv4-mapped address.
+    expected_next_hops={"198.51.100.10/32": LOOPBACK, "2001:db8:100::/64": MAPPED_LOOPBACK},
     accept=("198.51.100.0/24 le 32", "2001:db8:100::/48 le 128"),
 )
 GOBGP = ClientCase(
@@ -272,15 +275,17 @@ def test_calico_capabilities_graceful_restart_and_add_path_declined(lab: Lab) ->
     calico = lab.daemons["calico"]
     assert isinstance(calico, Bird)
     info = calico.protocol_info(calico.protocol_name(LOOPBACK))
-    local_caps = _line(info, "Local capabilities")
-    neighbor_caps = _line(info, "Neighbor capabilities")
+    local_caps = _block(info, "Local capabilities")
+    neighbor_caps = _block(info, "Neighbor capabilities")
     # BIRD offered ADD-PATH; bgpmux's OPEN does not carry it, so it is not in use.
     assert "ADD-PATH" in local_caps, info
     assert "ADD-PATH" not in neighbor_caps, info
     assert "Graceful restart" in neighbor_caps, info
     assert "4-octet AS numbers" in neighbor_caps, info
     assert "Route refresh" in neighbor_caps, info
-    assert "Session:" in info and "internal" in _line(info, "Session"), info
+    assert "Graceful restart" in local_caps, info
+    session = next(line for line in info.splitlines() if line.strip().startswith("Session:"))
+    assert "internal" in session.split(), info  # iBGP, as Calico peers with bgpmux
     log = text_of(lab.mux.log_path)
     assert any(
         "[peer=calico]" in line and "ADD-PATH declined" in line and "graceful restart" in line
@@ -288,18 +293,19 @@ def test_calico_capabilities_graceful_restart_and_add_path_declined(lab: Lab) ->
     ), log[-3000:]
 
 
-def _line(text: str, key: str) -> str:
-    """The value of ``key:`` in birdc output, with its continuation lines."""
+def _block(text: str, header: str) -> list[str]:
+    """The indented lines under ``header`` in `birdc show protocols all` output."""
     lines = text.splitlines()
     for index, line in enumerate(lines):
-        if line.strip().startswith(f"{key}:"):
-            parts = [line.split(":", 1)[1]]
+        if line.strip() == header:
+            indent = len(line) - len(line.lstrip())
+            block = []
             for more in lines[index + 1 :]:
-                if ":" in more:
+                if len(more) - len(more.lstrip()) <= indent:
                     break
-                parts.append(more)
-            return " ".join(part.strip() for part in parts)
-    raise AssertionError(f"no {key!r} in:\n{text}")
+                block.append(more.strip())
+            return block
+    raise AssertionError(f"no {header!r} in:\n{text}")
 
 
 @pytest.mark.interop

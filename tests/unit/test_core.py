@@ -128,7 +128,8 @@ def test_prefix_outside_accept_list_is_rejected_and_counted(setup) -> None:
     core.flush(1.0)
     assert set(engine.table(IPV4_UNICAST)) == {"198.51.100.10/32"}
     rejected = {
-        prefix_to_str(f, p): r.value for (f, p), r in core.clients["metallb"].rejected.items()
+        prefix_to_str(f, p): r.value
+        for (f, p), (r, _path) in core.clients["metallb"].rejected.items()
     }
     assert rejected == {"203.0.113.7/32": "not_in_accept_list"}
     # the client's AS is not shown upstream, its tag community is added
