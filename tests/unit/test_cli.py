@@ -87,16 +87,20 @@ def test_run_hands_the_config_to_the_daemon(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[Config] = []
+    paths: list[Path] = []
     fake = types.ModuleType("bgpmux.daemon")
 
-    def run(config: Config) -> int:
+    def run(config: Config, config_path: Path) -> int:
         seen.append(config)
+        paths.append(Path(config_path))
         return 7
 
     fake.run = run  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "bgpmux.daemon", fake)
-    assert main(["run", "-c", str(write(tmp_path, GOOD))]) == 7
+    path = write(tmp_path, GOOD)
+    assert main(["run", "-c", str(path)]) == 7
     assert [c.log.format for c in seen] == ["json"]
+    assert paths == [path]  # kept for SIGHUP reloads
 
 
 def test_run_refuses_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
