@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -200,13 +201,14 @@ class Scenario:
             lambda: BirdCtl(self.tor.socket_path).connect(), timeout=15, what="ToR BIRD's socket", logs_of=daemons
         )
         for ctl, proto, who in ((self.inj_ctl, self.inj_proto, "injector"), (self.tor_ctl, self.tor_proto, "ToR")):
-            wait_until(
-                lambda ctl=ctl, proto=proto: ctl.state(proto) == "Established",
-                timeout=ESTABLISH_TIMEOUT,
-                interval=0.1,
-                what=f"{self.mux_kind}: {who} session Established",
-                logs_of=daemons,
-            )
+            deadline = time.monotonic() + ESTABLISH_TIMEOUT
+            while ctl.state(proto) != "Established":
+                dead = [d for d in daemons if not d.running]
+                if dead or time.monotonic() > deadline:
+                    why = f"{dead[0]} exited" if dead else f"not within {ESTABLISH_TIMEOUT:g} s"
+                    tails = "\n".join(f"--- {d.name} ---\n{d.log_tail(15)}" for d in daemons)
+                    raise RuntimeError(f"{who} session not Established: {why}\n{tails}")
+                time.sleep(0.1)
 
     def _make_mux(self) -> Daemon:
         a = self.addr
@@ -217,7 +219,7 @@ class Scenario:
                 [],
                 [
                     _bgp(
-                        "inj", a.mux_inj4, NODE_AS, a.inj4, 179, NODE_AS, "passive on;",
+                        "inj", a.mux_inj4, NODE_AS, a.inj4, 179, NODE_AS, "passive on; direct;",
                         "ipv4 { import all; export where source = RTS_BGP; gateway direct; };",
                         "ipv6 { import all; export where source = RTS_BGP; gateway direct;"
                         f" next hop address {a.mux_inj6}; }};",

@@ -94,6 +94,7 @@ class UpstreamState:
     rib: AdjRibIn = field(default_factory=AdjRibIn)
     up: bool = False
     eor_sent: bool = False
+    eor_received: set[Family] = field(default_factory=set)
     established_at: float | None = None
     flaps: int = 0
 
@@ -149,6 +150,11 @@ class Core:
         self.conflicts_total = 0
         self.sync_deadline = now + config.node.initial_sync_timeout
         self.initial_sync_done = False
+        # Clients that receive upstream routes get End-of-RIB once the upstreams have sent their
+        # tables (or the sync timeout passed): a gracefully restarting Calico keeps the ToR's
+        # routes until then, instead of flushing them when bgpmux itself restarts.
+        self.upstreams_synced = False
+        self._eor_owed: set[str] = set()
         self.propagation_observer: Callable[[float], None] | None = None
         self._batch = _Batch()
         self._queue: asyncio.Queue[tuple[Callable[..., None], tuple[Any, ...]]] | None = None
@@ -274,6 +280,7 @@ class Core:
     def client_down(self, name: str, stale_time: float | None, now: float) -> None:
         """The client's session ended; ``stale_time`` is set when it may come back gracefully."""
         client = self.clients[name]
+        self._eor_owed.discard(name)
         if client.link is not None:
             client.flaps += 1
         client.link = None
@@ -459,6 +466,24 @@ class Core:
             self._send_table(upstream, family)
         self._maybe_send_eor(now)
 
+    def upstream_end_of_rib(self, name: str, family: Family, now: float) -> None:
+        upstream = self.upstreams[name]
+        upstream.eor_received.add(family)
+        self._check_upstream_sync(now)
+
+    def _check_upstream_sync(self, now: float) -> None:
+        if self.upstreams_synced:
+            return
+        done = all(u.up and set(self.families) <= u.eor_received for u in self._upstream_list)
+        if not done and now < self.sync_deadline:
+            return
+        self.upstreams_synced = True
+        for name in sorted(self._eor_owed):
+            client = self.clients[name]
+            if client.link is not None:
+                client.link.send([pack_end_of_rib(f) for f in client.link.families])
+        self._eor_owed.clear()
+
     def upstream_down(self, name: str, now: float) -> None:
         upstream = self.upstreams[name]
         if upstream.up:
@@ -466,6 +491,7 @@ class Core:
             log.warning("upstream session down", extra={"peer": name})
         upstream.up = False
         upstream.eor_sent = False
+        upstream.eor_received.clear()
         upstream.established_at = None
         dropped = upstream.rib.clear()
         by_family: dict[Family, list[Prefix]] = defaultdict(list)
@@ -517,7 +543,7 @@ class Core:
 
     def get_timer(self) -> float | None:
         deadlines = [c.stale_deadline for c in self._client_list if c.stale_deadline is not None]
-        if not self.initial_sync_done:
+        if not self.initial_sync_done or not self.upstreams_synced:
             deadlines.append(self.sync_deadline)
         return min(deadlines) if deadlines else None
 
@@ -534,6 +560,7 @@ class Core:
                     )
                     self._drop(swept)
         self._maybe_send_eor(now)
+        self._check_upstream_sync(now)
 
     def _maybe_send_eor(self, now: float) -> None:
         if not self.initial_sync_done:
@@ -673,8 +700,11 @@ class Core:
                 for prefix, path in self.down_rib.get(family, {}).items():
                     by_path[path].append(prefix)
                 self._send_to_client(client, family, by_path, [])
-            if end_of_rib:
-                link.send([pack_end_of_rib(family)])
+        if end_of_rib:
+            if client.config.receive_upstream_routes and not self.upstreams_synced:
+                self._eor_owed.add(client.source.name)
+            else:
+                link.send([pack_end_of_rib(f) for f in link.families])
 
     def _log_batch(self, level: int, peer: str, msg: str, *args: object) -> None:
         batch = self._batch

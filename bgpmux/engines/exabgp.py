@@ -389,6 +389,9 @@ class ExaBGPEngine(Engine):
             return
         if self._states[name] != "ESTABLISHED":
             return
+        if isinstance(message, text.EndOfRib):
+            core.post(core.upstream_end_of_rib, name, message.family, now)
+            return
         for family, prefixes in message.withdrawn:
             self._received[name] += len(prefixes)
             core.post(core.upstream_withdraw, name, family, prefixes, now)

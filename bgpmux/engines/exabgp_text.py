@@ -264,15 +264,21 @@ class RoutesReceived:
 
 
 @dataclass(frozen=True)
+class EndOfRib:
+    peer: str
+    family: Family
+
+
+@dataclass(frozen=True)
 class Shutdown:
     """ExaBGP tells its processes it is going away."""
 
 
-Message = StateChange | RoutesReceived | Shutdown
+Message = StateChange | RoutesReceived | EndOfRib | Shutdown
 
 
 def parse_message(line: str | bytes) -> Message | None:
-    """One JSON line from ExaBGP; None for what bgpmux does not use (End-of-RIB, ...).
+    """One JSON line from ExaBGP; None for what bgpmux does not use.
 
     Raises ValueError on a line that is not what ExaBGP 5.0 writes.
     """
@@ -290,7 +296,11 @@ def parse_message(line: str | bytes) -> Message | None:
         return StateChange(peer, str(neighbor.get("state", "")), str(neighbor.get("reason", "")))
     if kind == "update":
         message = neighbor.get("message", {})
-        if "update" not in message:  # End-of-RIB comes as {"message": {"eor": {...}}}
+        if "eor" in message:  # End-of-RIB: {"message": {"eor": {"afi": .., "safi": ..}}}
+            eor = message["eor"]
+            family = _FAMILY_BY_WORDS.get(f"{eor.get('afi')} {eor.get('safi')}")
+            return EndOfRib(peer, family) if family is not None else None
+        if "update" not in message:
             return None
         return _routes(peer, message["update"])
     return None

@@ -140,6 +140,10 @@ class NativeEngine(Engine):
         now = conn.loop.time()
         if isinstance(event, UpdateReceived):
             update = event.update
+            eor = update.end_of_rib()
+            if eor is not None:
+                core.post(core.upstream_end_of_rib, name, eor, now)
+                return
             if update.treat_as_withdraw is not None:
                 upstream.log.warning(
                     "malformed UPDATE treated as withdraw: %s", update.treat_as_withdraw

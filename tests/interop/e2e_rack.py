@@ -338,6 +338,8 @@ def _start_tor(kind: str, host: Host) -> Daemon:
     if kind == "gobgp":
         return GoBgp(host, "tor", TOR_AS, TOR_V4, neighbors, announce, api_port=50051).start()
     if kind == "bird":
+        # BIRD picks the next hops itself (the session address; for IPv6 the interface's).
+        announce = [Announce(TOR_ROUTE_V4), Announce(TOR_ROUTE_V6)]
         return Bird(host, "tor", TOR_AS, TOR_V4, neighbors, announce).start()
     if kind == "frr":
         return Frr(host, "tor", TOR_AS, TOR_V4, neighbors, announce).start()
@@ -380,6 +382,14 @@ def build_rack(key: RackKey) -> Rack:
             tor_host, [f"{TOR_V4}/30", f"{TOR_V6}/64"], node, [f"{NODE_V4}/30", f"{NODE_V6}/64"]
         )
         tor = _start_tor(key.tor, tor_host)
+        # bgpmux dials the ToR (the native engine retries only every 5 s): let it listen first.
+        wait_until(
+            lambda: ":179 " in tor_host.run(["ss", "-Hltn", "sport = :179"]).stdout,
+            timeout=15,
+            interval=0.1,
+            what="the ToR listening on :179",
+            logs_of=[tor],
+        )
         mux = Bgpmux(node, "bgpmux", mux_config(key.engine))
         mux.start()
         wait_until(

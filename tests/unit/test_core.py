@@ -196,6 +196,7 @@ def test_graceful_restart_timer_sweeps_stale_routes(setup) -> None:
     core, engine, _calico, _metallb = setup
     core.client_update("calico", announce("10.244.1.0/26"), 1.0)
     core.flush(1.0)
+    core.handle_timer(30.0)  # past the initial sync
     core.client_down("calico", 120, 2.0)
     assert core.get_timer() == pytest.approx(122.0)
     core.handle_timer(121.0)
@@ -235,6 +236,9 @@ def test_new_client_gets_upstream_table_and_end_of_rib(setup) -> None:
     link = FakeLink()
     core.client_down("calico", None, 2.0)
     core.client_up("calico", link, False, 2.0)
+    assert {u.end_of_rib() for u in link.updates()} == {None}  # the ToR has not sent its table
+    core.upstream_end_of_rib("tor", IPV4_UNICAST, 3.0)
+    core.upstream_end_of_rib("tor", IPV6_UNICAST, 3.0)
     updates = link.updates()
     assert set(link.table()) == {"0.0.0.0/0"}
     assert {u.end_of_rib() for u in updates} >= {IPV4_UNICAST, IPV6_UNICAST}
@@ -300,3 +304,11 @@ def test_reload_reports_identity_changes_without_applying_them(setup) -> None:
     )
     pending = core.reconfigure(parse_config(changed, env={}), 1.0)
     assert pending == ["clients[1] (metallb): listen"]
+
+
+def test_end_of_rib_to_receiving_client_waits_for_the_upstreams_or_the_timeout(setup) -> None:
+    core, _engine, calico, metallb = setup
+    assert not any(u.end_of_rib() for u in calico.updates())
+    assert {u.end_of_rib() for u in metallb.updates()} == {IPV4_UNICAST, IPV6_UNICAST}
+    core.handle_timer(30.0)  # initial_sync_timeout
+    assert {u.end_of_rib() for u in calico.updates()} == {IPV4_UNICAST, IPV6_UNICAST}

@@ -316,7 +316,7 @@ def test_withdraws_and_eor() -> None:
     msg = text.parse_message(WITHDRAW_V6)
     assert isinstance(msg, text.RoutesReceived)
     assert msg.withdrawn == [(IPV6_UNICAST, p("2001:db8:10::/48"))]
-    assert text.parse_message(EOR) is None
+    assert text.parse_message(EOR) == text.EndOfRib("10.0.0.1", IPV4_UNICAST)
 
 
 def test_non_compact_prefixes_and_unknown_attributes() -> None:
@@ -363,6 +363,7 @@ class RecordingCore:
     def upstream_down(self, *args: Any) -> None: ...
     def upstream_announce(self, *args: Any) -> None: ...
     def upstream_withdraw(self, *args: Any) -> None: ...
+    def upstream_end_of_rib(self, *args: Any) -> None: ...
 
 
 def test_engine_turns_messages_into_core_posts(tmp_path: Path) -> None:
@@ -374,7 +375,12 @@ def test_engine_turns_messages_into_core_posts(tmp_path: Path) -> None:
         if message is not None:
             engine._handle(message, now)
     names = [name for name, _args in core.posts]
-    assert names == ["upstream_up", "upstream_announce", "upstream_withdraw"]  # none before up
+    assert names == [  # nothing before the session is up
+        "upstream_up",
+        "upstream_announce",
+        "upstream_withdraw",
+        "upstream_end_of_rib",
+    ]
     assert core.posts[0][1] == ("tor-a", 2)
     _name, (upstream, family, _attrs, nh, prefixes, now) = core.posts[1]
     assert (upstream, family, nh, prefixes, now) == ("tor-a", IPV4_UNICAST, bytes([10, 0, 0, 1]),
@@ -385,7 +391,7 @@ def test_engine_turns_messages_into_core_posts(tmp_path: Path) -> None:
     assert [n for n, _a in core.posts].count("upstream_down") == 1
     assert engine.status()[0].state == "IDLE"
     engine._handle(text.StateChange("10.9.9.9", "up"), 8)  # not ours: ignored
-    assert len(core.posts) == 4
+    assert len(core.posts) == 5
 
 
 def test_engine_queues_commands_by_upstream_address(tmp_path: Path) -> None:
