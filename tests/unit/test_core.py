@@ -197,13 +197,13 @@ def test_graceful_restart_timer_sweeps_stale_routes(setup) -> None:
     core.client_update("calico", announce("10.244.1.0/26"), 1.0)
     core.flush(1.0)
     core.handle_timer(30.0)  # past the initial sync
-    core.client_down("calico", 120, 2.0)
-    assert core.get_timer() == pytest.approx(122.0)
-    core.handle_timer(121.0)
-    core.flush(121.0)
+    core.client_down("calico", 120, 31.0)
+    assert core.get_timer() == pytest.approx(151.0)
+    core.handle_timer(150.0)
+    core.flush(150.0)
     assert "10.244.1.0/26" in engine.table(IPV4_UNICAST)
-    core.handle_timer(122.0)
-    core.flush(122.0)
+    core.handle_timer(151.0)
+    core.flush(151.0)
     assert engine.table(IPV4_UNICAST) == {}
 
 
