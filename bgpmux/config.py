@@ -310,6 +310,13 @@ class Config(_Model):
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
         errors: list[tuple[tuple[str | int, ...], str]] = []
+        if self.engine == "gobgp":
+            msg = "the gobgp engine is not available in this version; use exabgp or native"
+            errors.append((("engine",), msg))
+        for i, upstream in enumerate(self.upstreams):
+            if upstream.address.version == 6 and self.node.address_v6 is None:
+                msg = "an IPv6 upstream needs node.address_v6 (the session's source address)"
+                errors.append((("upstreams", i, "address"), msg))
         for section in ("upstreams", "clients"):
             seen: dict[str, int] = {}
             for i, peer in enumerate(getattr(self, section)):

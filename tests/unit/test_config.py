@@ -426,3 +426,13 @@ def test_check_files(tmp_path: Path) -> None:
     assert "is empty" in errors["upstreams[1].password_file"]
     assert "No such file or directory" in errors["upstreams[2].password_file"]
     check_files(parse(minimal(upstreams=[upstream(password_file=str(good))])))
+
+
+def test_gobgp_engine_is_refused_with_a_clear_message() -> None:
+    message = "the gobgp engine is not available in this version; use exabgp or native"
+    assert errors_of(minimal(engine="gobgp")) == {"engine": message}
+
+
+def test_ipv6_upstream_needs_a_node_ipv6_address() -> None:
+    upstreams = [{"name": "tor", "address": "2001:db8:ff::1", "asn": 65000}]
+    assert "upstreams[0].address" in errors_of(minimal(upstreams=upstreams))
