@@ -181,7 +181,7 @@ def announced_prefixes(message: BgpMessage) -> list[str]:
 def first_announcements(
     path: Path, wanted: set[str], *, src: str | None = None, dst: str | None = None
 ) -> dict[str, float]:
-    """Per wanted prefix, the timestamp of the first UPDATE (from `src` / to `dst`) announcing it."""
+    """Per wanted prefix, the time of the first UPDATE (from `src` / to `dst`) announcing it."""
     found: dict[str, float] = {}
     for message in bgp_messages(path):
         if message.kind != UPDATE or (src and message.src != src) or (dst and message.dst != dst):
@@ -190,4 +190,3 @@ def first_announcements(
             if prefix in wanted and prefix not in found:
                 found[prefix] = message.ts
     return found
-

@@ -39,14 +39,18 @@ class RouteSet:
 def injector_set(family: str, count: int) -> RouteSet:
     base = {"ipv4": {10_000: "10.140.0.0", 100_000: "10.128.0.0"},
             "ipv6": {10_000: "2001:db8:a100::", 100_000: "2001:db8:a000::"}}  # fmt: skip
-    return RouteSet(f"inj_{family[-1]}_{count}", family, base[family].get(count, base[family][100_000]), count)
+    return RouteSet(
+        f"inj_{family[-1]}_{count}", family, base[family].get(count, base[family][10_000]), count
+    )
 
 
 # Announced by the ToR (the reverse direction).
 def tor_set(family: str, count: int) -> RouteSet:
     base = {"ipv4": {10_000: "10.180.0.0", 100_000: "10.160.0.0"},
             "ipv6": {10_000: "2001:db8:a300::", 100_000: "2001:db8:a200::"}}  # fmt: skip
-    return RouteSet(f"tor_{family[-1]}_{count}", family, base[family].get(count, base[family][100_000]), count)
+    return RouteSet(
+        f"tor_{family[-1]}_{count}", family, base[family].get(count, base[family][10_000]), count
+    )
 
 
 PROBE_BASE = "10.150.0.1"
@@ -56,5 +60,6 @@ def probe_sets(count: int) -> list[RouteSet]:
     """One single-route static protocol per latency probe: 10.150.0.1/32, 10.150.0.2/32, ..."""
     start = int(ipaddress.IPv4Address(PROBE_BASE))
     return [
-        RouteSet(f"probe{i}", "ipv4", str(ipaddress.IPv4Address(start + i)), 1) for i in range(count)
+        RouteSet(f"probe{i}", "ipv4", str(ipaddress.IPv4Address(start + i)), 1)
+        for i in range(count)
     ]

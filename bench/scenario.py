@@ -68,9 +68,15 @@ def _bird_config(router_id: str, sets: list[RouteSet], protocols: list[str]) -> 
     return "\n\n".join([*parts, *protocols]) + "\n"
 
 
-def _bgp(name: str, local: str, local_as: int, peer: str, port: int, peer_as: int, *lines: str) -> str:
+def _bgp(
+    name: str, local: str, local_as: int, peer: str, port: int, peer_as: int, *lines: str
+) -> str:
     body = "\n".join(
-        [f"  local {local} as {local_as};", f"  neighbor {peer} port {port} as {peer_as};", f"  {TIMERS}"]
+        [
+            f"  local {local} as {local_as};",
+            f"  neighbor {peer} port {port} as {peer_as};",
+            f"  {TIMERS}",
+        ]
         + [f"  {line}" for line in lines]
     )
     return f"protocol bgp {name} {{\n{body}\n}}"
@@ -166,7 +172,8 @@ class Scenario:
                 _bgp(
                     self.tor_proto, a.tor4, TOR_AS, a.mux_tor4, 179, NODE_AS, "passive on;",
                     "ipv4 { import all; export filter only_static; };",
-                    f"ipv6 {{ import all; export filter only_static; next hop address {a.tor6}; }};",
+                    "ipv6 { import all; export filter only_static;"
+                    f" next hop address {a.tor6}; }};",
                 )
             ],
         )  # fmt: skip
@@ -186,7 +193,8 @@ class Scenario:
                 _bgp(
                     self.inj_proto, a.inj4, NODE_AS, a.mux_inj4, port, peer_as,
                     "ipv4 { import all; export filter only_static; };",
-                    f"ipv6 {{ import all; export filter only_static; next hop address {a.inj6}; }};",
+                    "ipv6 { import all; export filter only_static;"
+                    f" next hop address {a.inj6}; }};",
                 )
             ],
         )  # fmt: skip
@@ -195,12 +203,21 @@ class Scenario:
 
         daemons = [d for d in (self.injector, self.mux, self.tor) if d is not None]
         self.inj_ctl = wait_until(
-            lambda: BirdCtl(self.injector.socket_path).connect(), timeout=15, what="injector BIRD's socket", logs_of=daemons
+            lambda: BirdCtl(self.injector.socket_path).connect(),
+            timeout=15,
+            what="injector BIRD's socket",
+            logs_of=daemons,
         )
         self.tor_ctl = wait_until(
-            lambda: BirdCtl(self.tor.socket_path).connect(), timeout=15, what="ToR BIRD's socket", logs_of=daemons
+            lambda: BirdCtl(self.tor.socket_path).connect(),
+            timeout=15,
+            what="ToR BIRD's socket",
+            logs_of=daemons,
         )
-        for ctl, proto, who in ((self.inj_ctl, self.inj_proto, "injector"), (self.tor_ctl, self.tor_proto, "ToR")):
+        for ctl, proto, who in (
+            (self.inj_ctl, self.inj_proto, "injector"),
+            (self.tor_ctl, self.tor_proto, "ToR"),
+        ):
             deadline = time.monotonic() + ESTABLISH_TIMEOUT
             while ctl.state(proto) != "Established":
                 dead = [d for d in daemons if not d.running]
@@ -239,7 +256,9 @@ class Scenario:
                 Neighbor(a.inj4, NODE_AS, passive=True, source=a.mux_inj4, families=families),
                 Neighbor(a.tor4, TOR_AS, source=a.mux_tor4, families=families),
             ]
-            return GoBgp(host, "mux", NODE_AS, a.mux_tor4, neighbors, listen_port=179)
+            return _GoBgpMux(
+                host, "mux", NODE_AS, a.mux_tor4, neighbors, listen_port=179, next_hop6=a.mux_tor6
+            )
         engine = self.mux_kind.removeprefix("bgpmux-")
         config: dict[str, Any] = {
             "node": {
@@ -284,6 +303,57 @@ class Scenario:
         return found
 
 
+class _GoBgpMux(GoBgp):
+    """GoBGP as the mux. On an IPv4 session GoBGP's own next hop for IPv6 routes is the IPv4
+    address (as ::ffff:a.b.c.d), which the ToR cannot use: a global export policy for the ToR
+    (the last neighbor) sets the node's IPv6 address instead, as BIRD's `next hop address`
+    does."""
+
+    def __init__(self, *args: Any, next_hop6: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.next_hop6 = next_hop6
+
+    def config_text(self) -> str:
+        text = (
+            super()
+            .config_text()
+            .replace(
+                '  default-export-policy = "accept-route"\n',
+                '  default-export-policy = "accept-route"\n'
+                '  export-policy-list = ["v6-next-hop"]\n',
+                1,
+            )
+        )
+        return text + "\n".join(
+            [
+                "",
+                "[[defined-sets.neighbor-sets]]",
+                '  neighbor-set-name = "tor"',
+                f'  neighbor-info-list = ["{self.neighbors[-1].address}"]',
+                "",
+                "[[defined-sets.prefix-sets]]",
+                '  prefix-set-name = "all-v6"',
+                "  [[defined-sets.prefix-sets.prefix-list]]",
+                '    ip-prefix = "::/0"',
+                '    masklength-range = "0..128"',
+                "",
+                "[[policy-definitions]]",
+                '  name = "v6-next-hop"',
+                "  [[policy-definitions.statements]]",
+                '    name = "v6"',
+                "    [policy-definitions.statements.conditions.match-prefix-set]",
+                '      prefix-set = "all-v6"',
+                "    [policy-definitions.statements.conditions.match-neighbor-set]",
+                '      neighbor-set = "tor"',
+                "    [policy-definitions.statements.actions]",
+                '      route-disposition = "accept-route"',
+                "    [policy-definitions.statements.actions.bgp-actions]",
+                f'      set-next-hop = "{self.next_hop6}"',
+                "",
+            ]
+        )
+
+
 class _EnvBgpmux(Bgpmux):
     """The lab's bgpmux driver, with extra environment (for example a profiler hook)."""
 
@@ -315,15 +385,21 @@ def _descendants(pid: int) -> list[int]:
 
 
 def _comm(pid: int) -> str:
+    """A short name for a mux process: bgpmux, exabgp, exabgp_relay, or the program's name."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return "?"
     words = [w.decode(errors="replace") for w in cmdline if w]
-    # "python -m bgpmux run", ".../exabgp server ...", "python -m bgpmux.engines.exabgp_relay"
-    for word in words[1:3] if words else []:
-        if word.startswith("bgpmux") or word == "server":
-            return "exabgp" if word == "server" else word.rsplit(".", 1)[-1]
+    for word in words:
+        if word.endswith("exabgp_relay"):
+            return "exabgp_relay"
+    for word in words:
+        if Path(word).name == "exabgp" or word == "exabgp":
+            return "exabgp"
+    for word in words:
+        if word == "bgpmux" or Path(word).name == "bgpmux":
+            return "bgpmux"
     return Path(words[0]).name if words else "?"
 
 

@@ -14,7 +14,7 @@ import logging
 import struct
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -277,8 +277,15 @@ class Core:
         if not client.rib.stale_count():
             client.stale_deadline = None
 
-    def client_down(self, name: str, stale_time: float | None, now: float) -> None:
-        """The client's session ended; ``stale_time`` is set when it may come back gracefully."""
+    def client_down(
+        self,
+        name: str,
+        stale_time: float | None,
+        now: float,
+        stale_families: Collection[Family] | None = None,
+    ) -> None:
+        """The client's session ended. With ``stale_time`` it may come back gracefully: its
+        routes of ``stale_families`` (default: all) stay, stale; the others are withdrawn."""
         client = self.clients[name]
         self._eor_owed.discard(name)
         if client.link is not None:
@@ -287,7 +294,10 @@ class Core:
         client.established_at = None
         client.awaiting_eor.clear()
         if stale_time and client.rib.count():
-            count = client.rib.mark_stale()
+            dropped = client.rib.mark_stale(stale_families)
+            if dropped:
+                self._drop(dropped)
+            count = client.rib.stale_count()
             client.stale_deadline = now + stale_time
             log.info(
                 "session down, keeping %d routes as stale for %ds (graceful restart)",

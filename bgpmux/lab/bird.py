@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from .daemon import Daemon, require_binary
-from .model import Announce, Neighbor, Route, announcements_for
+from .model import Announce, Neighbor, Route
 from .netns import Host
 
 _ORIGINS = {"IGP": "igp", "EGP": "egp", "Incomplete": "incomplete", "?": "incomplete"}
@@ -88,11 +88,11 @@ class Bird(Daemon):
             lines.append(f'password "{neighbor.password}";')
         if neighbor.graceful_restart is not None:
             lines.append(f"graceful restart on; graceful restart time {neighbor.graceful_restart};")
-        # Originated routes carry a next hop only when an Announce names one.
-        if any(a.next_hop for a in announcements_for(neighbor, self.announce)):
-            lines.append("next hop keep;")
         for family in neighbor.afis:
             channel = ["import all;", "export filter export_originated;"]
+            # Originated routes carry a next hop of their own only when an Announce names one.
+            if any(a.next_hop and a.family == family for a in self.announce):
+                channel.append("next hop keep;")
             if neighbor.add_path:
                 channel.append("add paths on;")
             if family in self.next_hop_address:

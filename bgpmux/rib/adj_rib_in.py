@@ -7,7 +7,7 @@ or when the restart timer ends is swept.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 from ..wire.constants import Family
 from ..wire.prefix import Prefix
@@ -41,17 +41,21 @@ class AdjRibIn:
             old = old or stale_old
         return old
 
-    def mark_stale(self) -> int:
-        """Every live route becomes stale; returns how many are stale now."""
+    def mark_stale(self, families: Collection[Family] | None = None) -> list[tuple[Family, Prefix]]:
+        """The live routes of ``families`` (default: all) become stale. Live routes of other
+        families are removed and returned: the peer cannot restart gracefully for them."""
+        dropped: list[tuple[Family, Prefix]] = []
         for family, table in self.live.items():
             if not table:
                 continue
-            if self.stale.get(family):
+            if families is not None and family not in families:
+                dropped.extend((family, prefix) for prefix in table)
+            elif self.stale.get(family):
                 self.stale[family].update(table)
             else:
                 self.stale[family] = table
         self.live = {}
-        return self.stale_count()
+        return dropped
 
     def sweep(self, family: Family | None = None) -> list[tuple[Family, Prefix]]:
         """Drop the stale routes (of one family, or all); returns what was dropped."""

@@ -21,12 +21,10 @@ from bgpmux.wire import (
     Update,
 )
 from bgpmux.wire.constants import (
-    HEADER_LEN,
-    MAX_EXTENDED_MESSAGE_LEN,
     MAX_MESSAGE_LEN,
     MessageType,
 )
-from bgpmux.wire.errors import ErrorCode, HeaderSubcode, OpenSubcode
+from bgpmux.wire.errors import ErrorCode, OpenSubcode
 from bgpmux.wire.messages import DEFAULT_OPTIONS, decode_body, encode_message, encode_update
 
 from .config import SessionConfig, local_open
@@ -78,7 +76,6 @@ class Session:
         self._auto_restart = False  # active role, started and not stopped: redial on failure
         # Per connection; reset by _reset_connection.
         self._framer = Framer()
-        self._max_body = MAX_MESSAGE_LEN - HEADER_LEN
         self._negotiated: Negotiated | None = None
         self._options = DEFAULT_OPTIONS
         self._reset_connection()
@@ -242,15 +239,7 @@ class Session:
     def _receive_frames(self, frames: list[tuple[int, bytes]], now: float) -> None:
         received = self.stats.messages_received
         events = self._events
-        max_body = self._max_body
         for kind, body in frames:
-            if len(body) > max_body:
-                raise BGPError(
-                    ErrorCode.MESSAGE_HEADER,
-                    HeaderSubcode.BAD_MESSAGE_LENGTH,
-                    (len(body) + HEADER_LEN).to_bytes(2, "big"),
-                    f"length {len(body) + HEADER_LEN} without extended messages",
-                )
             received[_NAMES[kind]] += 1
             if self._state is State.ESTABLISHED:
                 if kind == _UPDATE:
@@ -263,7 +252,6 @@ class Session:
             self._receive_other(kind, body, now)
             if self._state is State.IDLE:
                 return
-            max_body = self._max_body
 
     def _receive_other(self, kind: int, body: bytes, now: float) -> None:
         state = self._state
@@ -298,7 +286,10 @@ class Session:
             return
         neg = negotiate(self._local_open, peer)
         self._negotiated = neg
-        self._max_body = neg.options.max_message_len - HEADER_LEN
+        # Raised only now: until both sides agree, a header over 4096 octets is refused as
+        # soon as it arrives (RFC 4271 §6.1). The peer cannot send a larger message before it
+        # has our KEEPALIVE, which goes out below, after this.
+        self._framer.max_message_len = neg.options.max_message_len
         self._send(MessageType.KEEPALIVE, _KEEPALIVE_BYTES)
         self._arm_keepalive(now)
         self._set_state(State.OPEN_CONFIRM)
@@ -386,8 +377,6 @@ class Session:
         return float(neg.hold_time)
 
     def _reset_connection(self) -> None:
-        cfg = self.config
-        self._framer = Framer(MAX_EXTENDED_MESSAGE_LEN if cfg.extended_message else MAX_MESSAGE_LEN)
-        self._max_body = MAX_MESSAGE_LEN - HEADER_LEN
+        self._framer = Framer(MAX_MESSAGE_LEN)
         self._negotiated = None
         self._options = DEFAULT_OPTIONS

@@ -14,7 +14,14 @@ from typing import Any
 from ..config import Client, Config
 from ..core import Core
 from ..logs import peer_logger
-from ..session import DownReason, SessionConfig, SessionStats, State, cease_shutdown
+from ..session import (
+    DownReason,
+    Negotiated,
+    SessionConfig,
+    SessionStats,
+    State,
+    cease_shutdown,
+)
 from ..session.events import (
     RouteRefreshReceived,
     SessionDown,
@@ -22,7 +29,7 @@ from ..session.events import (
     StateChanged,
     UpdateReceived,
 )
-from ..wire.constants import SUPPORTED_FAMILIES
+from ..wire.constants import SUPPORTED_FAMILIES, Family
 from ..wire.errors import CeaseSubcode, ErrorCode
 from ..wire.messages import Notification, encode_notification
 from .connection import BGPConnection
@@ -172,7 +179,7 @@ class ClientServer:
         elif isinstance(event, SessionEstablished):
             negotiated = event.negotiated
             self.established_at[name] = now
-            gr = negotiated.peer_graceful_restart is not None
+            gr = bool(graceful_families(negotiated))
             conn.log.info(
                 "session established (hold %ds, families %s%s%s)",
                 negotiated.hold_time,
@@ -191,19 +198,30 @@ class ClientServer:
             )
             if was_up:
                 del self.established_at[name]
-                neg = conn.session.negotiated
-                stale_time = None
-                if (
-                    neg is not None
-                    and neg.peer_graceful_restart is not None
-                    and event.reason in GRACEFUL_REASONS
-                ):
-                    stale_time = neg.peer_graceful_restart.restart_time or None
-                core.post(core.client_down, name, stale_time, now)
+                core.post(core.client_down, name, stale_time_after(conn, event), now,
+                          graceful_families(conn.session.negotiated))  # fmt: skip
         elif isinstance(event, RouteRefreshReceived):
             core.post(core.client_refresh, name, now)
         elif isinstance(event, StateChanged):
             conn.log.debug("state %s -> %s", event.old.name, event.new.name)
+
+
+def stale_time_after(conn: BGPConnection, event: SessionDown) -> int | None:
+    """How long the client's routes stay when its session ended this way (None: not at all)."""
+    negotiated = conn.session.negotiated
+    if event.reason not in GRACEFUL_REASONS or not graceful_families(negotiated):
+        return None
+    assert negotiated is not None and negotiated.peer_graceful_restart is not None
+    return negotiated.peer_graceful_restart.restart_time or None
+
+
+def graceful_families(negotiated: Negotiated | None) -> frozenset[Family]:
+    """Families the peer can restart gracefully for (RFC 4724 §4.2): those its capability
+    lists. FRR's helper-only capability lists none, so its routes go at once when it drops."""
+    if negotiated is None or negotiated.peer_graceful_restart is None:
+        return frozenset()
+    listed = {family for family, _forwarding in negotiated.peer_graceful_restart.families}
+    return frozenset(listed & set(negotiated.families))
 
 
 def add_stats(total: SessionStats, more: SessionStats) -> None:

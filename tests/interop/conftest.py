@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,7 +191,3 @@ def notifications_sent(mux: Bgpmux, peer: str, code: int, subcode: int) -> float
         "bgpmux_notifications_sent_total", peer=peer, code=str(code), subcode=str(subcode)
     )
     return value or 0.0
-
-
-def elapsed_since(start: float) -> float:
-    return time.monotonic() - start

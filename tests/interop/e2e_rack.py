@@ -50,7 +50,11 @@ TOR_ROUTE_V4, TOR_ROUTE_V6 = "10.99.0.0/16", "2001:db8:99::/48"
 # Calico's pod blocks.
 CALICO_V4, CALICO_V6 = "10.244.1.0/26", "2001:db8:244:1::/64"
 # MetalLB's service addresses; 203.0.113.66/32 is outside its accept list.
-METALLB_V4, METALLB_V6, METALLB_OUTSIDE = "198.51.100.10/32", "2001:db8:100::10/128", "203.0.113.66/32"
+METALLB_V4, METALLB_V6, METALLB_OUTSIDE = (
+    "198.51.100.10/32",
+    "2001:db8:100::10/128",
+    "203.0.113.66/32",
+)
 # A prefix both Calico and MetalLB may announce (conflict test).
 SHARED_V4 = "198.51.100.77/32"
 
@@ -277,12 +281,6 @@ class Rack:
         out = bird.birdc_cmd("configure")
         assert "Reconfigured" in out or "Reconfiguration in progress" in out, out
 
-    def frr_config(self, frr: Frr, *lines: str) -> None:
-        argv = [frr.vtysh, "--vty_socket", str(frr.vty_dir), "-d", "bgpd", "-c", "configure terminal"]
-        for line in lines:
-            argv += ["-c", line]
-        self.node.run(argv) if frr.host is self.node else frr.host.run(argv)
-
     def raw_exchange(self, port: int, payload: bytes, timeout: float = 10) -> bytes:
         """Connect to ``127.0.0.1:port`` from inside the node namespace, send ``payload``, and
         return everything received until the peer closes (or ``timeout``)."""
@@ -329,6 +327,14 @@ def notifications(data: bytes) -> list[tuple[int, int]]:
 # -------------------------------------------------------------------- building
 
 
+def frr_configure(frr: Frr, *lines: str) -> str:
+    """Apply configuration lines to a running bgpd (`vtysh -c 'configure terminal' -c …`)."""
+    argv = [frr.vtysh, "--vty_socket", str(frr.vty_dir), "-d", "bgpd", "-c", "configure terminal"]
+    for line in lines:
+        argv += ["-c", line]
+    return frr.host.run(argv).stdout
+
+
 def _start_tor(kind: str, host: Host) -> Daemon:
     neighbors = [Neighbor(NODE_V4, NODE_AS, passive=True, families=("ipv4", "ipv6"))]
     announce = [
@@ -342,7 +348,22 @@ def _start_tor(kind: str, host: Host) -> Daemon:
         announce = [Announce(TOR_ROUTE_V4), Announce(TOR_ROUTE_V6)]
         return Bird(host, "tor", TOR_AS, TOR_V4, neighbors, announce).start()
     if kind == "frr":
-        return Frr(host, "tor", TOR_AS, TOR_V4, neighbors, announce).start()
+        frr = Frr(host, "tor", TOR_AS, TOR_V4, neighbors, announce)
+        frr.start()
+        # Without zebra bgpd knows no interface address: over the IPv4 session it would send
+        # the IPv4-mapped ::ffff:10.0.0.1 as IPv6 next hop. Name the global one explicitly.
+        wait_until(lambda: frr.vtysh_cmd("show bgp summary") is not None, timeout=15,
+                   what="FRR ToR vty", logs_of=[frr])  # fmt: skip
+        frr_configure(
+            frr,
+            "route-map TOR-OUT-V6 permit 10",
+            f"set ipv6 next-hop global {TOR_V6}",
+            "exit",
+            f"router bgp {TOR_AS}",
+            "address-family ipv6 unicast",
+            f"neighbor {NODE_V4} route-map TOR-OUT-V6 out",
+        )
+        return frr
     raise ValueError(kind)
 
 
@@ -421,7 +442,9 @@ def bgpmux_argv() -> list[str]:
     return [sys.executable, "-m", "bgpmux"]
 
 
-def run_bgpmux(host: Host, args: list[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def run_bgpmux(
+    host: Host, args: list[str], timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
     return host.run([*bgpmux_argv(), *args], check=False, timeout=timeout)
 
 
@@ -431,9 +454,7 @@ def promtool_check(text: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def poll_while(
-    probe: Any, duration: float, interval: float = 0.2
-) -> list[tuple[float, Any]]:
+def poll_while(probe: Any, duration: float, interval: float = 0.2) -> list[tuple[float, Any]]:
     """Call ``probe()`` every ``interval`` for ``duration`` seconds; the (time, value) samples."""
     samples = []
     start = time.monotonic()
@@ -441,4 +462,3 @@ def poll_while(
         samples.append((time.monotonic() - start, probe()))
         time.sleep(interval)
     return samples
-

@@ -160,10 +160,6 @@ class Lab:
     daemons: dict[str, Daemon]  # bgpmux client name -> the daemon dialling it
     bad_frr: Frr
 
-    @property
-    def all(self) -> list[Daemon]:
-        return [self.mux, *self.daemons.values(), self.bad_frr, self.rack.tor]
-
 
 @pytest.fixture(scope="module")
 def lab(rack: Rack) -> Iterator[Lab]:
@@ -254,6 +250,27 @@ def test_client_established(lab: Lab, name: str) -> None:
     assert session["role"] == "client"
     assert session["state"] == "ESTABLISHED"
     assert lab.mux.metric("bgpmux_session_up", peer=name, role="client") == 1.0
+    # What was negotiated, as bgpmux logs it: both families; graceful restart and a declined
+    # ADD-PATH for the two daemons that offer them (BIRD as configured, FRR by default).
+    offers = ", graceful restart, ADD-PATH declined" if name in ("calico", "metallb") else ""
+    established = f"session established (hold 9s, families ipv4-unicast, ipv6-unicast{offers})"
+    lines = [line for line in text_of(lab.mux.log_path).splitlines() if f"[peer={name}]" in line]
+    assert any(line.endswith(established) for line in lines), "\n".join(lines[-10:])
+
+
+@pytest.mark.interop
+def test_frr_capabilities_negotiated(lab: Lab) -> None:
+    """FRR's view: both families, 4-octet AS and graceful restart in both directions; ADD-PATH
+    receive offered by FRR and not returned by bgpmux."""
+    metallb = lab.daemons["metallb"]
+    assert isinstance(metallb, Frr)
+    caps = metallb.neighbors_info()[LOOPBACK]["neighborCapabilities"]
+    assert caps["4byteAs"] == "advertisedAndReceived"
+    assert caps["gracefulRestart"] == "advertisedAndReceived"
+    assert caps["routeRefresh"].startswith("advertisedAndReceived")
+    for family in ("ipv4Unicast", "ipv6Unicast"):
+        assert caps["multiprotocolExtensions"][family] == {"advertisedAndReceived": True}
+        assert caps["addPath"][family] == {"rxAdvertised": True}, caps["addPath"]
 
 
 @pytest.mark.interop
@@ -420,14 +437,5 @@ def test_killed_client_without_graceful_restart_is_withdrawn(lab: Lab) -> None:
 
 
 @pytest.mark.interop
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bgpmux bug: FRR (MetalLB) sends a helper-only graceful-restart capability (restart time "
-        "120, no AFI/SAFI). RFC 4724 4.2 retains only the families listed in the capability, so "
-        "its routes must be withdrawn at once; bgpmux keeps them all stale for 120 s "
-        "(transport/listeners.py ClientServer.on_event ignores GracefulRestart.families)"
-    ),
-)
 def test_killed_frr_with_helper_only_graceful_restart_is_withdrawn(lab: Lab) -> None:
     kill_and_expect_withdrawal(lab, "metallb", timeout=6)

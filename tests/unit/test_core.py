@@ -312,3 +312,13 @@ def test_end_of_rib_to_receiving_client_waits_for_the_upstreams_or_the_timeout(s
     assert {u.end_of_rib() for u in metallb.updates()} == {IPV4_UNICAST, IPV6_UNICAST}
     core.handle_timer(30.0)  # initial_sync_timeout
     assert {u.end_of_rib() for u in calico.updates()} == {IPV4_UNICAST, IPV6_UNICAST}
+
+
+def test_graceful_restart_keeps_only_the_families_the_client_can_restart(setup) -> None:
+    core, engine, _calico, _metallb = setup
+    core.client_update("calico", announce("10.244.1.0/26", "2001:db8:244:1::/64"), 1.0)
+    core.flush(1.0)
+    core.client_down("calico", 120, 2.0, frozenset({IPV4_UNICAST}))
+    core.flush(2.0)
+    assert set(engine.table(IPV4_UNICAST)) == {"10.244.1.0/26"}
+    assert engine.table(IPV6_UNICAST) == {}
