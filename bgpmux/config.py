@@ -254,6 +254,10 @@ class Upstream(_Model):
     password_file: Path | None = None
     hold_time: HoldTime = 90
     graceful_restart: int = Field(default=120, ge=0, le=4095)
+    # Routes from an eBGP upstream whose AS_PATH holds node.asn are loops and are dropped
+    # (RFC 4271 §9.1.2). Set this where every node shares one AS and the ToR does not
+    # rewrite it (no as-override), so that other nodes' routes still come down.
+    allow_node_as: bool = False
 
 
 class Client(_Model):

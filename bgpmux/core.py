@@ -97,6 +97,8 @@ class UpstreamState:
     eor_received: set[Family] = field(default_factory=set)
     established_at: float | None = None
     flaps: int = 0
+    allow_node_as: bool = False
+    looped: set[tuple[Family, Prefix]] = field(default_factory=set)  # dropped: AS_PATH loop
 
 
 @dataclass
@@ -130,7 +132,9 @@ class Core:
         self.upstreams: dict[str, UpstreamState] = {}
         for order, ucfg in enumerate(config.upstreams):
             source = Source(ucfg.name, True, -order, order)
-            self.upstreams[ucfg.name] = UpstreamState(ucfg.name, source, ebgp=ucfg.asn != node.asn)
+            self.upstreams[ucfg.name] = UpstreamState(
+                ucfg.name, source, ebgp=ucfg.asn != node.asn, allow_node_as=ucfg.allow_node_as
+            )
         self._upstream_list = list(self.upstreams.values())
         self._export = {
             True: UpstreamExport(node.asn, True),
@@ -502,6 +506,7 @@ class Core:
         upstream.up = False
         upstream.eor_sent = False
         upstream.eor_received.clear()
+        upstream.looped.clear()
         upstream.established_at = None
         dropped = upstream.rib.clear()
         by_family: dict[Family, list[Prefix]] = defaultdict(list)
@@ -520,6 +525,22 @@ class Core:
         now: float,
     ) -> None:
         upstream = self.upstreams[name]
+        if upstream.ebgp and not upstream.allow_node_as and self.node_asn in attrs.as_path_flat():
+            new = [p for p in prefixes if (family, p) not in upstream.looped]
+            if new:
+                upstream.looped.update((family, p) for p in new)
+                self._log_batch(
+                    logging.INFO,
+                    name,
+                    "ignoring %d routes whose AS path holds the node AS %d (a loop), e.g. %s",
+                    len(new),
+                    self.node_asn,
+                    prefix_to_str(family, new[0]),
+                )
+            self.upstream_withdraw(name, family, prefixes, now, looped=True)
+            return
+        if upstream.looped:
+            upstream.looped.difference_update((family, p) for p in prefixes)
         path = self.interner.get(upstream.source, attrs, next_hop)
         table = upstream.rib.table(family)
         for prefix in prefixes:
@@ -527,9 +548,17 @@ class Core:
         self._recompute_upstreams(family, prefixes)
 
     def upstream_withdraw(
-        self, name: str, family: Family, prefixes: Sequence[Prefix], now: float
+        self,
+        name: str,
+        family: Family,
+        prefixes: Sequence[Prefix],
+        now: float,
+        looped: bool = False,
     ) -> None:
-        table = self.upstreams[name].rib.table(family)
+        upstream = self.upstreams[name]
+        if upstream.looped and not looped:
+            upstream.looped.difference_update((family, p) for p in prefixes)
+        table = upstream.rib.table(family)
         for prefix in prefixes:
             table.pop(prefix, None)
         self._recompute_upstreams(family, prefixes)

@@ -121,13 +121,19 @@ class BgpmuxCollector(Collector):
             "Prefixes an upstream sent us",
             labels=["upstream", "family"],
         )
+        looped = GaugeMetricFamily(
+            "bgpmux_upstream_prefixes_rejected",
+            "Prefixes from an upstream dropped (reason as_loop: the node AS is in the AS path)",
+            labels=["upstream", "reason"],
+        )
         for name, upstream in core.upstreams.items():
+            looped.add_metric([name, "as_loop"], len(upstream.looped))
             for family in core.families:
                 advertised.add_metric(
                     [name, str(family)], len(core.loc_rib[family]) if upstream.up else 0
                 )
                 learned.add_metric([name, str(family)], upstream.rib.count_family(family))
-        yield from (advertised, learned)
+        yield from (advertised, learned, looped)
 
         conflicts = GaugeMetricFamily(
             "bgpmux_conflicts", "Prefixes announced by more than one client now"

@@ -333,9 +333,16 @@ def _routes(peer: str, update: dict[str, Any]) -> RoutesReceived:
             family = _FAMILY_BY_WORDS.get(words)
             if family is None:
                 continue
+            hops = {
+                key: ipaddress.ip_address(str(key).split()[0].split(",")[0]) for key in by_next_hop
+            }
+            # ExaBGP lists an IPv6 NLRI under its global and again under its link-local next
+            # hop: the link-local one is only usable on the upstream's link, so keep the global.
+            has_global = any(not address.is_link_local for address in hops.values())
             for next_hop, items in by_next_hop.items():
-                # an IPv6 next hop may come as "global" or with a link-local: keep the global
-                address = ipaddress.ip_address(str(next_hop).split()[0].split(",")[0])
+                address = hops[next_hop]
+                if address.is_link_local and has_global:
+                    continue
                 received.announced.append((family, attrs, address.packed, _prefixes(family, items)))
     return received
 

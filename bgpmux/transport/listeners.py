@@ -64,7 +64,8 @@ class ClientServer:
         for client in config.clients:
             self.by_listen.setdefault(str(client.listen), []).append(client)
         self.servers: list[asyncio.base_events.Server] = []
-        self.current: dict[str, BGPConnection] = {}  # client name -> its newest connection
+        self.current: dict[str, BGPConnection] = {}  # client name -> its session's connection
+        self.takeovers: dict[str, BGPConnection] = {}  # a restarted client's new connection
         self.established_at: dict[str, float] = {}
         self.finished: dict[str, SessionStats] = {}  # counters of a client's closed sessions
         self.refused = 0
@@ -147,12 +148,12 @@ class ClientServer:
             state = existing.session.state
             negotiated = existing.session.negotiated
             if state is State.ESTABLISHED:
-                if negotiated is not None and negotiated.peer_graceful_restart is not None:
-                    conn.log.info(
-                        "new connection while established with graceful restart: "
-                        "treating it as a restart of the client"
-                    )
-                    existing.abort()
+                if graceful_families(negotiated):
+                    # RFC 4724 §4.2: the client restarted. The old session is given up only
+                    # once the new one is Established, so a stray connection cannot flap it.
+                    conn.log.info("new connection while established: the client may have restarted")
+                    self.takeovers[client.name] = conn
+                    return None
                 else:
                     return Notification(
                         ErrorCode.CEASE, CeaseSubcode.CONNECTION_COLLISION_RESOLUTION
@@ -164,6 +165,13 @@ class ClientServer:
                 )
         self.current[client.name] = conn
         return None
+
+    def _client_gone(self, name: str, conn: BGPConnection, reason: DownReason, now: float) -> None:
+        """Tell the core the client's session ended, and whether its routes may stay stale."""
+        self.established_at.pop(name, None)
+        families = graceful_families(conn.session.negotiated)
+        stale_time = stale_time_after(conn, reason)
+        self.core.post(self.core.client_down, name, stale_time, now, families)
 
     # --------------------------------------------------------------------- events
 
@@ -178,6 +186,13 @@ class ClientServer:
                 core.when_drained(conn.resume_reading)
         elif isinstance(event, SessionEstablished):
             negotiated = event.negotiated
+            if self.takeovers.get(name) is conn:
+                del self.takeovers[name]
+                old = self.current.get(name)
+                if old is not None and not old.closed:
+                    self._client_gone(name, old, DownReason.PEER_RESTARTED, now)
+                    old.abort()
+                self.current[name] = conn
             self.established_at[name] = now
             gr = bool(graceful_families(negotiated))
             conn.log.info(
@@ -196,20 +211,20 @@ class ClientServer:
             conn.log.warning(
                 "session down: %s%s%s", event.reason.name.lower(), notification, detail
             )
+            if self.takeovers.get(name) is conn:
+                del self.takeovers[name]
             if was_up:
-                del self.established_at[name]
-                core.post(core.client_down, name, stale_time_after(conn, event), now,
-                          graceful_families(conn.session.negotiated))  # fmt: skip
+                self._client_gone(name, conn, event.reason, now)
         elif isinstance(event, RouteRefreshReceived):
             core.post(core.client_refresh, name, now)
         elif isinstance(event, StateChanged):
             conn.log.debug("state %s -> %s", event.old.name, event.new.name)
 
 
-def stale_time_after(conn: BGPConnection, event: SessionDown) -> int | None:
+def stale_time_after(conn: BGPConnection, reason: DownReason) -> int | None:
     """How long the client's routes stay when its session ended this way (None: not at all)."""
     negotiated = conn.session.negotiated
-    if event.reason not in GRACEFUL_REASONS or not graceful_families(negotiated):
+    if reason not in GRACEFUL_REASONS or not graceful_families(negotiated):
         return None
     assert negotiated is not None and negotiated.peer_graceful_restart is not None
     return negotiated.peer_graceful_restart.restart_time or None

@@ -322,3 +322,18 @@ def test_graceful_restart_keeps_only_the_families_the_client_can_restart(setup) 
     core.flush(2.0)
     assert set(engine.table(IPV4_UNICAST)) == {"10.244.1.0/26"}
     assert engine.table(IPV6_UNICAST) == {}
+
+
+def test_upstream_routes_with_the_node_as_in_the_path_are_loops(setup) -> None:
+    core, _engine, calico, _metallb = setup
+    calico.sent.clear()
+    looped = attrs((65000, 64512), next_hop=ipaddress.ip_address("10.0.0.1").packed)
+    fine = attrs((65000,), next_hop=ipaddress.ip_address("10.0.0.1").packed)
+    prefix = prefix_from_str("10.244.1.0/26")[1]
+    core.upstream_announce("tor", IPV4_UNICAST, fine, fine.next_hop, [prefix], 1.0)
+    core.flush(1.0)
+    assert set(calico.table()) == {"10.244.1.0/26"}
+    core.upstream_announce("tor", IPV4_UNICAST, looped, looped.next_hop, [prefix], 2.0)
+    core.flush(2.0)
+    assert calico.table() == {}  # the reflected route replaced the old one: withdrawn
+    assert core.upstreams["tor"].looped == {(IPV4_UNICAST, prefix)}

@@ -3,6 +3,7 @@ the FakeEngine. The real ExaBGP is exercised in tests/integration/test_exabgp_en
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import subprocess
@@ -469,3 +470,16 @@ def test_fake_engine_records_and_nets_out() -> None:
     assert engine.eor_sent("tor-a", IPV4_UNICAST) and not engine.eor_sent("tor-b", IPV4_UNICAST)
     engine.clear()
     assert engine.table(IPV4_UNICAST) == {} and not engine.eors
+
+
+def test_ipv6_route_listed_under_global_and_link_local_next_hops_keeps_the_global() -> None:
+    line = HEAD % "update" + (
+        '"direction": "receive", "message": { "update": { "attribute": { "origin": "igp", '
+        '"as-path": [ 65000 ] }, "announce": { "ipv6 unicast": { '
+        '"2001:db8:ff::1": [ "2001:db8:99::/48" ], "fe80::1": [ "2001:db8:99::/48" ] } } } } } }'
+    )
+    msg = text.parse_message(line)
+    assert isinstance(msg, text.RoutesReceived)
+    assert [(f, nh) for f, _a, nh, _p in msg.announced] == [
+        (IPV6_UNICAST, ipaddress.ip_address("2001:db8:ff::1").packed)
+    ]
