@@ -72,7 +72,8 @@ def timed_count(
 ) -> float:
     """Run `trigger`, then poll `protocol`'s imported count of `channel`; the time from the
     trigger until the first poll that saw `target`. Polls are `poll` seconds apart, after a
-    denser start (5, 10, 20, 40 ms) so that fast muxes are not all rounded up to one interval."""
+    denser start (polls 5, 15, 35, 75 ms after the trigger) so that fast muxes are not all
+    rounded up to one interval."""
     start = time.monotonic()
     trigger()
     due = 0.0
@@ -131,8 +132,11 @@ def _phases(scenario: Scenario, plan: Plan, result: RunResult, log: Callable[[st
         except Exception as error:
             reason = _short(error)
             result.failures[metric] = reason
-            result.failures["aborted"] = f"not measured: an earlier phase failed ({metric})"
             log(f"  {scenario.mux_kind}: {metric}: failed: {reason}")
+            trouble = recover(scenario, plan)
+            if trouble:
+                result.failures["aborted"] = f"not measured: {trouble} after {metric} failed"
+                log(f"  {scenario.mux_kind}: giving up this run: {trouble}")
             return False
         result.values[metric] = value
         unit = "ms" if metric.startswith("latency") else "MiB" if metric.startswith("rss") else "s"
@@ -149,9 +153,14 @@ def _phases(scenario: Scenario, plan: Plan, result: RunResult, log: Callable[[st
 
     if measure("latency_p50_ms", probe):
         result.values["latency_p99_ms"] = percentile(latencies, 99)
+    else:
+        result.failures["latency_p99_ms"] = result.failures["latency_p50_ms"]
 
     def step(metric: str, src: BirdCtl, command: str, dst: BirdCtl, proto: str, family: str,
-             target: int, timeout: float) -> None:  # fmt: skip
+             target: int, timeout: float, after: str | None = None) -> None:  # fmt: skip
+        if after is not None and after not in result.values:
+            result.failures[metric] = f"not measured: {after} failed"
+            return
         trigger = functools.partial(src.cmd, command)
         count = functools.partial(
             timed_count, trigger, dst, proto, family, target, poll=plan.poll, timeout=timeout
@@ -166,9 +175,9 @@ def _phases(scenario: Scenario, plan: Plan, result: RunResult, log: Callable[[st
             phase_timeout(n),
         )
         step(f"up_v4_{n}", inj, f"enable {forward}", tor, tp, "ipv4", n, limit)
-        step(f"down_v4_{n}", inj, f"disable {forward}", tor, tp, "ipv4", 0, limit)
+        step(f"down_v4_{n}", inj, f"disable {forward}", tor, tp, "ipv4", 0, limit, f"up_v4_{n}")
         step(f"rev_v4_{n}", tor, f"enable {reverse}", inj, ip, "ipv4", n, limit)
-        step(f"revdown_v4_{n}", tor, f"disable {reverse}", inj, ip, "ipv4", 0, limit)
+        step(f"revdown_v4_{n}", tor, f"disable {reverse}", inj, ip, "ipv4", 0, limit, f"rev_v4_{n}")
         if n == max(plan.sizes) and scenario.mux is not None:
             measure(f"rss_mib_{n}", lambda: read_rss(scenario, result))
 
@@ -176,8 +185,36 @@ def _phases(scenario: Scenario, plan: Plan, result: RunResult, log: Callable[[st
     for n in plan.v6_sizes if scenario.mux_kind in plan.v6_muxes else []:
         forward, limit = injector_set("ipv6", n).name, phase_timeout(n)
         step(f"up_v6_{n}", inj, f"enable {forward}", tor, tp, "ipv6", n, limit)
-        step(f"down_v6_{n}", inj, f"disable {forward}", tor, tp, "ipv6", 0, limit)
+        step(f"down_v6_{n}", inj, f"disable {forward}", tor, tp, "ipv6", 0, limit, f"up_v6_{n}")
     result.failures.pop("aborted", None)
+
+
+RECOVER_TIMEOUT = 60.0
+
+
+def recover(scenario: Scenario, plan: Plan) -> str | None:
+    """After a failed phase: withdraw everything and wait for empty tables on both sessions.
+    None when the lab is usable again, else why not."""
+    inj, tor = scenario.inj_ctl, scenario.tor_ctl
+    assert inj is not None and tor is not None
+    try:
+        for ctl, sets in ((inj, plan.injector_sets()), (tor, plan.tor_sets())):
+            for route_set in sets:
+                ctl.cmd(f"disable {route_set.name}")
+        deadline = time.monotonic() + RECOVER_TIMEOUT
+        for ctl, proto in ((inj, scenario.inj_proto), (tor, scenario.tor_proto)):
+            while True:
+                state = ctl.state(proto)
+                if state != "Established":
+                    return f"session {proto} is {state}"
+                if not ctl.imported(proto, "ipv4") and not ctl.imported(proto, "ipv6"):
+                    break
+                if time.monotonic() > deadline:
+                    return f"tables not empty {RECOVER_TIMEOUT:.0f} s after withdrawing everything"
+                time.sleep(0.2)
+    except Exception as error:
+        return f"recovery failed: {_short(error)}"
+    return None
 
 
 def read_rss(scenario: Scenario, result: RunResult) -> float:
@@ -216,7 +253,7 @@ def probe_latencies(scenario: Scenario, plan: Plan) -> list[float]:
                 tor, scenario.tor_proto, "ipv4", i, poll=0.005, timeout=20,
             )  # fmt: skip
             time.sleep(0.03)
-        time.sleep(0.2)  # let the last packets reach the capture files
+        time.sleep(0.5)  # let the last packets reach the capture files
     finally:
         for proc, _path in captures.values():
             end_process(proc)
@@ -241,8 +278,8 @@ def _start_tcpdump(
     path = host.workdir / f"probes-{iface}.pcap"
     log_name = f"tcpdump-{iface}.log"
     argv = [
-        scenario.tcpdump_binary(), "-i", iface, "-n", "-U", "-s", "0", "-Z", "root",
-        "--time-stamp-precision=nano", "-w", str(path), TCPDUMP_FILTER,
+        scenario.tcpdump_binary(), "-i", iface, "-n", "-U", "--immediate-mode", "-s", "0",
+        "-Z", "root", "--time-stamp-precision=nano", "-w", str(path), TCPDUMP_FILTER,
     ]  # fmt: skip
     proc = host.spawn(argv, log_name)
     log_path = host.workdir / log_name

@@ -157,8 +157,9 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Each cell: median (min-max) over {runs} run(s); times in seconds from the injector's "
         f"`birdc enable/disable` until the receiver's imported count first reached the target "
-        f"(polled at 5, 10, 20, 40 ms, then every {report['poll_ms']:g} ms); latency from "
-        "packet timestamps (tcpdump on the injector's and the ToR's veth), "
+        f"(polled 5, 15, 35 and 75 ms after the trigger, then every {report['poll_ms']:g} ms, so "
+        "times below ~0.1 s are at the polling resolution and their ratios say little); "
+        "latency from packet timestamps (tcpdump on the injector's and the ToR's veth), "
         f"{report['probes']} probes per run; peak RSS is VmHWM of the mux's processes "
         "(bgpmux: itself plus its children) after the IPv4 phases.",
         "",

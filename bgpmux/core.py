@@ -163,6 +163,7 @@ class Core:
         self._batch = _Batch()
         self._queue: asyncio.Queue[tuple[Callable[..., None], tuple[Any, ...]]] | None = None
         self._drain_waiters: list[Callable[[], None]] = []
+        self._timer_fired = False
 
     # ------------------------------------------------------------------ clients
 
@@ -771,15 +772,18 @@ class Core:
         self._queue = asyncio.Queue()
         loop = asyncio.get_running_loop()
         timer: asyncio.TimerHandle | None = None
+        armed_for: float | None = None
         queue = self._queue
         while True:
             deadline = self.get_timer()
-            if timer is not None:
-                timer.cancel()
+            if deadline != armed_for or self._timer_fired:
+                self._timer_fired = False
+                if timer is not None:
+                    timer.cancel()
                 timer = None
-            if deadline is not None:
-                delay = max(0.0, deadline - time.monotonic())
-                timer = loop.call_later(delay, self._post_timer)
+                if deadline is not None:
+                    timer = loop.call_at(deadline, self._post_timer)
+                armed_for = deadline
             handler, args = await queue.get()
             self._call(handler, args)
             for _ in range(10_000):
@@ -794,6 +798,7 @@ class Core:
                     resume()
 
     def _post_timer(self) -> None:
+        self._timer_fired = True
         self.post(self.handle_timer, time.monotonic())
 
     def _call(self, handler: Callable[..., None], args: tuple[Any, ...]) -> None:

@@ -87,7 +87,7 @@ def mux_config(engine: str) -> dict[str, Any]:
             "address": NODE_V4,
             "address_v6": NODE_V6,
             # Clients the tests start later (noisy, plain) must not hold End-of-RIB for 30 s.
-            "initial_sync_timeout": 5,
+            "initial_sync_timeout": 2,
         },
         "engine": engine,
         "upstreams": [{"name": "tor", "address": TOR_V4, "asn": TOR_AS, "hold_time": 30}],
