@@ -26,7 +26,7 @@ from typing import Any
 from ..config import Config, Upstream
 from ..wire.attributes import AsPathSegment, PathAttributes
 from ..wire.constants import IPV4_UNICAST, IPV6_UNICAST, AttrFlag, Family, Origin, SegmentType
-from ..wire.prefix import Prefix, prefix_from_str, prefix_to_str
+from ..wire.prefix import Prefix, prefix_from_text, prefix_to_str
 
 # ExaBGP refuses a command line over 1 MiB; stay well below it.
 MAX_LINE = 500 * 1024
@@ -311,13 +311,10 @@ def _prefix_text(item: Any) -> str:
 
 
 def _prefixes(family: Family, items: list[Any]) -> list[Prefix]:
-    out = []
-    for item in items:
-        got_family, prefix = prefix_from_str(_prefix_text(item))
-        if got_family != family:
-            raise ValueError(f"{_prefix_text(item)} in {family}")
-        out.append(prefix)
-    return out
+    try:
+        return [prefix_from_text(family, _prefix_text(item)) for item in items]
+    except OSError as exc:  # inet_pton: not an address of this family
+        raise ValueError(f"a prefix that is not {family}: {exc}") from None
 
 
 def _routes(peer: str, update: dict[str, Any]) -> RoutesReceived:

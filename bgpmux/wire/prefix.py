@@ -8,6 +8,7 @@ cleared: hashable, compact, and re-encoded by concatenation. Its family is known
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 from .constants import AFI, Family
 from .errors import UpdateSubcode, update_error
@@ -54,6 +55,24 @@ def prefix_from_str(text: str) -> tuple[Family, Prefix]:
 
     net = ipaddress.ip_network(text, strict=False)
     return (IPV4_UNICAST if net.version == 4 else IPV6_UNICAST), prefix_from_network(net)
+
+
+def prefix_from_text(family: Family, text: str) -> Prefix:
+    """``"10.1.0.0/16"`` in ``family`` to wire form, without building an ``ip_network``.
+
+    Raises ValueError on text that is not an address/length of that family.
+    """
+    address, _, length = text.partition("/")
+    packed = socket.inet_pton(
+        socket.AF_INET if family.afi == AFI.IPV4 else socket.AF_INET6, address
+    )
+    plen = int(length) if length else len(packed) * 8
+    if not 0 <= plen <= len(packed) * 8:
+        raise ValueError(f"prefix length {plen} in {text!r}")
+    significant = bytearray(packed[: (plen + 7) >> 3])
+    if plen & 7:
+        significant[-1] &= (0xFF << (8 - (plen & 7))) & 0xFF
+    return bytes((plen,)) + bytes(significant)
 
 
 def prefix_to_network(family: Family, prefix: Prefix) -> IPNetwork:
