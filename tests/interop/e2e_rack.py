@@ -21,7 +21,6 @@ import json
 import struct
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -246,8 +245,12 @@ class Rack:
 
     def wait_sessions(self, *names: str, timeout: float = 30) -> None:
         for name in names:
+
+            def established(name: str = name) -> bool:
+                return self.mux_state(name) == "ESTABLISHED"
+
             wait_until(
-                lambda name=name: self.mux_state(name) == "ESTABLISHED",
+                established,
                 timeout=timeout,
                 what=f"bgpmux session {name} Established ({self.key})",
                 logs_of=self.daemons,
@@ -452,13 +455,3 @@ def promtool_check(text: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
     )
-
-
-def poll_while(probe: Any, duration: float, interval: float = 0.2) -> list[tuple[float, Any]]:
-    """Call ``probe()`` every ``interval`` for ``duration`` seconds; the (time, value) samples."""
-    samples = []
-    start = time.monotonic()
-    while time.monotonic() - start < duration:
-        samples.append((time.monotonic() - start, probe()))
-        time.sleep(interval)
-    return samples

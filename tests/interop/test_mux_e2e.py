@@ -14,11 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
-from bgpmux.lab import Announce, Topology, wait_until
+from bgpmux.lab import Announce, Route, Topology, wait_until
 
 from .e2e_rack import (
     CALICO_ANNOUNCE,
+    CALICO_PORT,
     CALICO_V4,
     CALICO_V6,
     ENGINES,
@@ -59,17 +61,6 @@ RACKS = [RackKey(engine, tor) for engine in ENGINES for tor in TOR_KINDS]
 EXABGP_RACKS = RACKS[: len(TOR_KINDS)]
 assert all(key.engine == "exabgp" for key in EXABGP_RACKS)
 
-# Known bgpmux bugs, by rack (see the report at the end of each reason).
-LOOPED_ROUTES_BUG = (
-    "bgpmux keeps routes from an upstream whose AS_PATH holds node.asn (no RFC 4271 9.1.2 loop "
-    "check): an FRR ToR reflects the node's own routes back, and bgpmux passes them to Calico"
-)
-EXABGP_LINK_LOCAL_BUG = (
-    "exabgp engine: for an IPv6 UPDATE with global + link-local next hop ExaBGP lists the NLRI "
-    "under both; exabgp_text._routes() keeps the last (link-local) one, so Calico gets "
-    "2001:db8:99::/48 via fe80::… and BIRD cannot use it"
-)
-
 
 @pytest.fixture(scope="module", params=RACKS, ids=str)
 def rack(request: pytest.FixtureRequest) -> Iterator[Rack]:
@@ -88,11 +79,6 @@ def clean_rack(rack: Rack) -> Iterator[Rack]:
     yield rack
     rack.wait_sessions("tor", "calico", "metallb", timeout=30)
     rack.wait_baseline(timeout=30)
-
-
-def xfail_if(request: pytest.FixtureRequest, condition: bool, reason: str) -> None:
-    if condition:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
 
 
 # ------------------------------------------------------------------------ client -> ToR
@@ -132,11 +118,10 @@ def test_route_outside_accept_list_never_reaches_tor(clean_rack: Rack) -> None:
 # ------------------------------------------------------------------------ ToR -> clients
 
 
-def test_tor_route_reaches_calico_and_not_metallb(
-    clean_rack: Rack, request: pytest.FixtureRequest
-) -> None:
+def test_tor_route_reaches_calico_and_not_metallb(clean_rack: Rack) -> None:
+    """Calico gets the ToR's routes with their next hop kept (for IPv6 the global one, though
+    a BIRD ToR also sends a link-local); MetalLB (receive_upstream_routes: false) gets none."""
     rack = clean_rack
-    xfail_if(request, rack.key == RackKey("exabgp", "bird"), EXABGP_LINK_LOCAL_BUG)
     v4 = wait_until(
         lambda: rack.calico.routes_of("ipv4").get(TOR_ROUTE_V4),
         timeout=10,
@@ -155,13 +140,10 @@ def test_tor_route_reaches_calico_and_not_metallb(
     assert v6.next_hop == TOR_V6 and v6.as_path == [TOR_AS], v6
 
 
-def test_routes_reflected_by_the_tor_are_not_looped_back(
-    clean_rack: Rack, request: pytest.FixtureRequest
-) -> None:
+def test_routes_reflected_by_the_tor_are_not_looped_back(clean_rack: Rack) -> None:
     """A ToR may send the node's own routes back (FRR does, with AS_PATH 65000 64512): bgpmux
     must drop them (RFC 4271 9.1.2), so a client never receives its own routes back."""
     rack = clean_rack
-    xfail_if(request, rack.key.tor == "frr", LOOPED_ROUTES_BUG)
     time.sleep(1)  # whatever the ToR reflects comes right after our UPDATEs
     from_tor = rack.mux.routes(upstream="tor")
     looped = {prefix: r["as_path"] for prefix, r in from_tor.items() if NODE_AS in r["as_path"]}
@@ -280,7 +262,25 @@ def test_client_without_graceful_restart_withdrawn_within_2s(clean_rack: Rack) -
             logs_of=rack.daemons,
         )
         elapsed = time.monotonic() - started
-        assert elapsed <= 2.0, f"withdrawn after {elapsed:.2f}s"
+        assert elapsed <= 2.0, f"withdrawn after {elapsed:.2f}s (SIGTERM)"
+
+        # Killed outright: no NOTIFICATION, just a closed connection. BIRD's default
+        # (`graceful restart aware`) offers the capability without preserving any family, so
+        # bgpmux must not keep the routes as stale either.
+        plain.start()
+        rack.wait_sessions("plain")
+        rack.wait_tor_has(prefix)
+        started = time.monotonic()
+        plain.kill9()
+        wait_until(
+            lambda: norm(prefix) not in rack.tor_prefixes("ipv4"),
+            timeout=5,
+            interval=0.05,
+            what=f"{prefix} withdrawn at the ToR after SIGKILL",
+            logs_of=rack.daemons,
+        )
+        elapsed = time.monotonic() - started
+        assert elapsed <= 2.0, f"withdrawn after {elapsed:.2f}s (SIGKILL)"
     finally:
         plain.stop()
         rack.extra.remove(plain)
@@ -366,11 +366,6 @@ def _cmdline(pid: int) -> bytes:
 
 
 JUNK = b"GET / HTTP/1.1\r\nHost: bgpmux\r\n\r\n" + b"\x00" * 40
-GRACEFUL_TAKEOVER_BUG = (
-    "a new TCP connection to the port of a client established with graceful restart aborts "
-    "that session at once (ClientServer.admit), before the newcomer sent a valid OPEN: any "
-    "local process sending junk to :1791 flaps MetalLB's session (FRR offers GR by default)"
-)
 PEERS = (("calico", "client"), ("metallb", "client"), ("tor", "upstream"))
 
 
@@ -381,7 +376,7 @@ def _flaps(rack: Rack) -> dict[str, float]:
     }
 
 
-def _assert_unaffected(rack: Rack, flaps: dict[str, float], table: dict[str, object]) -> None:
+def _assert_unaffected(rack: Rack, flaps: dict[str, float], table: dict[str, Route | None]) -> None:
     time.sleep(1)
     for name, _role in PEERS:
         assert rack.mux_state(name) == "ESTABLISHED", name
@@ -402,12 +397,15 @@ def test_junk_gets_notification_and_others_unaffected(clean_rack: Rack) -> None:
     _assert_unaffected(rack, flaps, table)
 
 
-@pytest.mark.xfail(strict=True, reason=GRACEFUL_TAKEOVER_BUG)
 def test_junk_on_an_established_clients_port_leaves_that_client_alone(clean_rack: Rack) -> None:
+    """Junk to MetalLB's and to Calico's port while they are Established: the junk connection
+    gets a NOTIFICATION; the established sessions (Calico's with graceful restart, where a new
+    connection may mean a restarted peer) are neither reset nor flapped."""
     rack = clean_rack
     flaps, table = _flaps(rack), {p: rack.tor_route(p) for p in rack.baseline()}
-    reply = rack.raw_exchange(METALLB_PORT, JUNK)
-    assert notifications(reply), reply.hex()
+    for port in (METALLB_PORT, CALICO_PORT):
+        reply = rack.raw_exchange(port, JUNK)
+        assert notifications(reply), (port, reply.hex())
     _assert_unaffected(rack, flaps, table)
 
 
@@ -416,8 +414,6 @@ def test_malformed_config_refused_naming_the_field(engine: str) -> None:
     config = mux_config(engine)
     config["clients"][1]["accept"] = ["198.51.100.0/33"]
     config["upstreams"][0]["hold_time"] = 2
-    import yaml
-
     with Topology(tag="cfg") as topo:
         host = topo.add_host("node")
         path = host.workdir / "bad.yaml"
