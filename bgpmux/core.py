@@ -35,6 +35,8 @@ log = logging.getLogger("bgpmux.core")
 
 STALE_PATH_TIME = 360.0  # how long stale routes may wait for End-of-RIB once a client is back
 LOG_LINES_PER_BATCH = 10  # per-prefix log lines per batch; the rest are summarised
+UPSTREAM_QUIET_TIME = 1.0  # an upstream that sends no End-of-RIB is taken as synced this long
+# after its last UPDATE (ToRs without graceful restart, e.g. GoBGP and FRR by default, send none)
 QUEUE_HIGH_WATER = 512  # queued calls above which sessions stop reading until the core catches up
 
 
@@ -99,6 +101,7 @@ class UpstreamState:
     flaps: int = 0
     allow_node_as: bool = False
     looped: set[tuple[Family, Prefix]] = field(default_factory=set)  # dropped: AS_PATH loop
+    last_update_at: float | None = None
 
 
 @dataclass
@@ -486,10 +489,21 @@ class Core:
         upstream.eor_received.add(family)
         self._check_upstream_sync(now)
 
+    def _upstream_synced_at(self, upstream: UpstreamState) -> float | None:
+        """When an established upstream's table counts as complete: its End-of-RIB, or a quiet
+        moment after its last UPDATE."""
+        if upstream.established_at is None:
+            return None
+        if set(self.families) <= upstream.eor_received:
+            return upstream.established_at
+        last = max(upstream.established_at, upstream.last_update_at or 0.0)
+        return last + UPSTREAM_QUIET_TIME
+
     def _check_upstream_sync(self, now: float) -> None:
         if self.upstreams_synced:
             return
-        done = all(u.up and set(self.families) <= u.eor_received for u in self._upstream_list)
+        up = [self._upstream_synced_at(u) for u in self._upstream_list if u.up]
+        done = bool(up) and all(t is not None and t <= now for t in up)
         if not done and now < self.sync_deadline:
             return
         self.upstreams_synced = True
@@ -508,6 +522,7 @@ class Core:
         upstream.eor_sent = False
         upstream.eor_received.clear()
         upstream.looped.clear()
+        upstream.last_update_at = None
         upstream.established_at = None
         dropped = upstream.rib.clear()
         by_family: dict[Family, list[Prefix]] = defaultdict(list)
@@ -526,6 +541,7 @@ class Core:
         now: float,
     ) -> None:
         upstream = self.upstreams[name]
+        upstream.last_update_at = now
         if upstream.ebgp and not upstream.allow_node_as and self.node_asn in attrs.as_path_flat():
             new = [p for p in prefixes if (family, p) not in upstream.looped]
             if new:
@@ -557,6 +573,7 @@ class Core:
         looped: bool = False,
     ) -> None:
         upstream = self.upstreams[name]
+        upstream.last_update_at = now
         if upstream.looped and not looped:
             upstream.looped.difference_update((family, p) for p in prefixes)
         table = upstream.rib.table(family)
@@ -585,6 +602,10 @@ class Core:
         deadlines = [c.stale_deadline for c in self._client_list if c.stale_deadline is not None]
         if not self.initial_sync_done or not self.upstreams_synced:
             deadlines.append(self.sync_deadline)
+        if not self.upstreams_synced and self._eor_owed:
+            deadlines += [
+                t for u in self._upstream_list if u.up and (t := self._upstream_synced_at(u))
+            ]
         return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float) -> None:

@@ -337,3 +337,16 @@ def test_upstream_routes_with_the_node_as_in_the_path_are_loops(setup) -> None:
     core.flush(2.0)
     assert calico.table() == {}  # the reflected route replaced the old one: withdrawn
     assert core.upstreams["tor"].looped == {(IPV4_UNICAST, prefix)}
+
+
+def test_upstream_without_end_of_rib_counts_as_synced_after_a_quiet_moment(setup) -> None:
+    core, _engine, calico, _metallb = setup  # the ToR came up at 0.0 and sends no End-of-RIB
+    tor_attrs = attrs((65000,), next_hop=ipaddress.ip_address("10.0.0.1").packed)
+    default = [prefix_from_str("0.0.0.0/0")[1]]
+    core.upstream_announce("tor", IPV4_UNICAST, tor_attrs, tor_attrs.next_hop, default, 0.5)
+    core.flush(0.5)
+    assert core.get_timer() == pytest.approx(1.5)
+    core.handle_timer(1.2)
+    assert not any(u.end_of_rib() for u in calico.updates())
+    core.handle_timer(1.5)
+    assert {u.end_of_rib() for u in calico.updates()} >= {IPV4_UNICAST, IPV6_UNICAST}
