@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from .config import Client, Config
 from .policy.prefix_list import PrefixList
 from .policy.transforms import ClientExport, RejectReason, Tagger, UpstreamExport
-from .rib.adj_rib_in import AdjRibIn
+from .rib.adj_rib_in import AdjRibIn, compacted
 from .rib.decision import best_path, explain
 from .rib.paths import Path, PathInterner, Source
 from .wire.attributes import PathAttributes
@@ -661,6 +661,17 @@ class Core:
                 self.propagation_observer(now - received)
         if not self.initial_sync_done:
             self._maybe_send_eor(now)
+        self._compact()
+
+    def _compact(self) -> None:
+        """Give back the memory of tables that mass withdrawals left mostly empty."""
+        for tables in (self.loc_rib, self.down_rib):
+            for family, table in tables.items():
+                tables[family] = compacted(table)
+        for client in self._client_list:
+            client.rib.compact()
+        for upstream in self._upstream_list:
+            upstream.rib.compact()
 
     def _upstream_groups(self) -> dict[bool, list[str]]:
         groups: dict[bool, list[str]] = defaultdict(list)

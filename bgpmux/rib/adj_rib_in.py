@@ -7,11 +7,24 @@ or when the restart timer ends is swept.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Collection, Iterator
 
 from ..wire.constants import Family
 from ..wire.prefix import Prefix
 from .paths import Path
+
+
+def compacted(table: dict[Prefix, Path]) -> dict[Prefix, Path]:
+    """``table``, or a fresh copy of it when most of its memory holds deleted entries.
+
+    Python dicts never shrink: after a client withdraws 100k routes its table would keep
+    megabytes for nothing. Copying costs O(len), and only happens once the table is mostly empty.
+    """
+    size = sys.getsizeof(table)
+    if size > 1 << 16 and size > 8 * 64 * (len(table) + 1):
+        return dict(table)
+    return table
 
 
 class AdjRibIn:
@@ -72,6 +85,11 @@ class AdjRibIn:
         dropped += self.sweep()
         self.live = {}
         return dropped
+
+    def compact(self) -> None:
+        for tables in (self.live, self.stale):
+            for family, table in tables.items():
+                tables[family] = compacted(table)
 
     def count(self) -> int:
         return sum(len(t) for t in self.live.values()) + self.stale_count()
