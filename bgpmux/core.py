@@ -199,10 +199,14 @@ class Core:
         rejected = client.rejected
         withdrawn: Sequence[Prefix]
         for family, withdrawn in update.withdrawals():
-            table = touched[family]
+            changed = touched[family]
+            live: dict[Prefix, Path] = client.rib.live.get(family) or {}
+            stale: dict[Prefix, Path] = client.rib.stale_table(family) or {}
             for prefix in withdrawn:
-                if client.rib.remove(family, prefix) is not None:
-                    table.append(prefix)
+                if live.pop(prefix, None) is not None:
+                    changed.append(prefix)
+                elif stale and stale.pop(prefix, None) is not None:
+                    changed.append(prefix)
                 elif rejected:
                     rejected.pop((family, prefix), None)
         for family, attrs, next_hop, prefixes in update.announcements():
@@ -347,41 +351,55 @@ class Core:
             self._recompute_clients(family, prefixes)
 
     def _recompute_clients(self, family: Family, prefixes: Sequence[Prefix]) -> None:
-        loc = self.loc_rib[family]
-        pending = self._pending_up[family]
-        holders = [c.rib for c in self._client_list if c.rib.count_family(family)]
+        ribs = [c.rib for c in self._client_list]
+        self._redecide(family, prefixes, ribs, self.loc_rib[family], self._pending_up[family], True)
+
+    def _redecide(
+        self,
+        family: Family,
+        prefixes: Sequence[Prefix],
+        ribs: list[AdjRibIn],
+        best_table: dict[Prefix, Path],
+        pending: dict[Prefix, Path | None],
+        clients: bool,
+    ) -> None:
+        """Decide ``prefixes`` again among ``ribs``; changed winners go to ``best_table`` and
+        ``pending``. Clients' prefixes held by more than one client are conflicts."""
+        holders = [r for r in ribs if r.count_family(family)]
+        conflicts = self.conflicts if clients else None
+        best: Path | None
         if len(holders) <= 1:
-            # One client holds routes of this family: its route is the best, no conflicts.
-            rib = holders[0] if holders else None
-            live = rib.live.get(family, {}) if rib else {}
-            stale = (rib.stale.get(family) if rib else None) or {}
-            conflicts = self.conflicts
+            # The common case: one source holds this family, so its route is the best.
+            live = holders[0].live.get(family, {}) if holders else {}
+            stale = (holders[0].stale_table(family) if holders else None) or {}
+            live_get, stale_get, best_get = live.get, stale.get, best_table.get
             for prefix in prefixes:
-                best = live.get(prefix) or stale.get(prefix)
+                best = live_get(prefix) or (stale_get(prefix) if stale else None)
                 if conflicts:
                     conflicts.discard((family, prefix))
-                if best is not loc.get(prefix):
+                if best is not best_get(prefix):
                     if best is None:
-                        del loc[prefix]
+                        del best_table[prefix]
                     else:
-                        loc[prefix] = best
+                        best_table[prefix] = best
                     pending[prefix] = best
             return
         for prefix in prefixes:
             candidates = [p for r in holders if (p := r.get(family, prefix)) is not None]
             if len(candidates) > 1:
                 best = best_path(candidates)
-                self._note_conflict(family, prefix, candidates, best)
+                if clients:
+                    self._note_conflict(family, prefix, candidates, best)
             else:
                 best = candidates[0] if candidates else None
-                if self.conflicts:
-                    self.conflicts.discard((family, prefix))
-            if best is loc.get(prefix):
+                if conflicts:
+                    conflicts.discard((family, prefix))
+            if best is best_table.get(prefix):
                 continue
             if best is None:
-                del loc[prefix]
+                del best_table[prefix]
             else:
-                loc[prefix] = best
+                best_table[prefix] = best
             pending[prefix] = best
 
     def _note_conflict(
@@ -582,19 +600,10 @@ class Core:
         self._recompute_upstreams(family, prefixes)
 
     def _recompute_upstreams(self, family: Family, prefixes: Sequence[Prefix]) -> None:
-        down = self.down_rib[family]
-        pending = self._pending_down[family]
         ribs = [u.rib for u in self._upstream_list]
-        for prefix in prefixes:
-            candidates = [p for r in ribs if (p := r.get(family, prefix)) is not None]
-            best = best_path(candidates)
-            if best is down.get(prefix):
-                continue
-            if best is None:
-                down.pop(prefix, None)
-            else:
-                down[prefix] = best
-            pending[prefix] = best
+        self._redecide(
+            family, prefixes, ribs, self.down_rib[family], self._pending_down[family], False
+        )
 
     # ------------------------------------------------------------------ time
 
