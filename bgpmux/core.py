@@ -14,11 +14,12 @@ import logging
 import struct
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .config import Client, Config
+from .engines.base import Engine
 from .policy.prefix_list import PrefixList
 from .policy.transforms import ClientExport, RejectReason, Tagger, UpstreamExport
 from .rib.adj_rib_in import AdjRibIn, compacted
@@ -48,23 +49,6 @@ class ClientLink(Protocol):
 
     def send(self, messages: list[bytes]) -> None: ...
     def shutdown(self, notification: Notification) -> None: ...
-
-
-class Engine(Protocol):
-    """The core's view of whatever speaks BGP to the upstreams."""
-
-    def announce(
-        self,
-        upstreams: Sequence[str],
-        family: Family,
-        attributes: PathAttributes,
-        next_hop: bytes,
-        prefixes: Sequence[Prefix],
-    ) -> None: ...
-    def withdraw(
-        self, upstreams: Sequence[str], family: Family, prefixes: Sequence[Prefix]
-    ) -> None: ...
-    def end_of_rib(self, upstream: str, family: Family) -> None: ...
 
 
 @dataclass
@@ -203,9 +187,9 @@ class Core:
             live: dict[Prefix, Path] = client.rib.live.get(family) or {}
             stale: dict[Prefix, Path] = client.rib.stale_table(family) or {}
             for prefix in withdrawn:
-                if live.pop(prefix, None) is not None:
-                    changed.append(prefix)
-                elif stale and stale.pop(prefix, None) is not None:
+                if live.pop(prefix, None) is not None or (
+                    stale and stale.pop(prefix, None) is not None
+                ):
                     changed.append(prefix)
                 elif rejected:
                     rejected.pop((family, prefix), None)
@@ -693,13 +677,7 @@ class Core:
         groups = self._upstream_groups()
         if not groups:
             return
-        by_path: dict[Path, list[Prefix]] = defaultdict(list)
-        withdrawn: list[Prefix] = []
-        for prefix, path in changes.items():
-            if path is None:
-                withdrawn.append(prefix)
-            else:
-                by_path[path].append(prefix)
+        by_path, withdrawn = group_by_path(changes)
         next_hop = self.next_hops[family]
         for ebgp, names in groups.items():
             if withdrawn:
@@ -722,9 +700,7 @@ class Core:
         return by_attrs
 
     def _send_table(self, upstream: UpstreamState, family: Family) -> None:
-        by_path: dict[Path, list[Prefix]] = defaultdict(list)
-        for prefix, path in self.loc_rib[family].items():
-            by_path[path].append(prefix)
+        by_path, _none = group_by_path(self.loc_rib[family])
         next_hop = self.next_hops[family]
         for attrs, prefixes in self._export_groups(by_path, upstream.ebgp).items():
             self.engine.announce([upstream.name], family, attrs, next_hop, prefixes)
@@ -738,13 +714,7 @@ class Core:
         receivers = self._receivers()
         if not receivers:
             return
-        by_path: dict[Path, list[Prefix]] = defaultdict(list)
-        withdrawn: list[Prefix] = []
-        for prefix, path in changes.items():
-            if path is None:
-                withdrawn.append(prefix)
-            else:
-                by_path[path].append(prefix)
+        by_path, withdrawn = group_by_path(changes)
         for client in receivers:
             self._send_to_client(client, family, by_path, withdrawn)
 
@@ -777,9 +747,7 @@ class Core:
             return
         for family in link.families:
             if client.config.receive_upstream_routes:
-                by_path: dict[Path, list[Prefix]] = defaultdict(list)
-                for prefix, path in self.down_rib.get(family, {}).items():
-                    by_path[path].append(prefix)
+                by_path, _none = group_by_path(self.down_rib.get(family, {}))
                 self._send_to_client(client, family, by_path, [])
         if end_of_rib:
             if client.config.receive_upstream_routes and not self.upstreams_synced:
@@ -847,6 +815,20 @@ class Core:
             handler(*args)
         except Exception:
             log.exception("core handler %s failed", getattr(handler, "__name__", handler))
+
+
+def group_by_path(
+    changes: Mapping[Prefix, Path | None],
+) -> tuple[dict[Path, list[Prefix]], list[Prefix]]:
+    """Prefixes grouped by their (interned) path, and those withdrawn (path None)."""
+    by_path: dict[Path, list[Prefix]] = defaultdict(list)
+    withdrawn: list[Prefix] = []
+    for prefix, path in changes.items():
+        if path is None:
+            withdrawn.append(prefix)
+        else:
+            by_path[path].append(prefix)
+    return by_path, withdrawn
 
 
 POLICY_FIELDS = frozenset(
