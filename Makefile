@@ -47,6 +47,7 @@ demo: deps
 	$(BIN)/python -m bgpmux.demo
 
 bench: deps
+	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m bench
 
 clean:
