@@ -179,11 +179,13 @@ class Core:
         if eor is not None:
             self._client_end_of_rib(client, eor)
             return
-        touched: dict[Family, list[Prefix]] = defaultdict(list)
+        # (family, prefixes, the path they now have from this client, or None: removed)
+        changes: list[tuple[Family, list[Prefix], Path | None]] = []
         rejected = client.rejected
         withdrawn: Sequence[Prefix]
         for family, withdrawn in update.withdrawals():
-            changed = touched[family]
+            changed: list[Prefix] = []
+            changes.append((family, changed, None))
             live: dict[Prefix, Path] = client.rib.live.get(family) or {}
             stale: dict[Prefix, Path] = client.rib.stale_table(family) or {}
             for prefix in withdrawn:
@@ -194,7 +196,7 @@ class Core:
                 elif rejected:
                     rejected.pop((family, prefix), None)
         for family, attrs, next_hop, prefixes in update.announcements():
-            self._import(client, family, attrs, next_hop, prefixes, touched[family])
+            changes += self._import(client, family, attrs, next_hop, prefixes)
         if update.treat_as_withdraw is not None:
             self._log_batch(
                 logging.WARNING,
@@ -205,8 +207,9 @@ class Core:
         if client.rib.count() + len(rejected) > client.config.max_prefixes:
             self._cut_off(client)
             return
-        for family, changed in touched.items():
-            self._recompute_clients(family, changed)
+        for family, changed_prefixes, path in changes:
+            if changed_prefixes:
+                self._recompute_clients(family, changed_prefixes, client.rib, path)
 
     def _import(
         self,
@@ -215,17 +218,20 @@ class Core:
         attrs: PathAttributes,
         next_hop: bytes,
         prefixes: Sequence[Prefix],
-        touched: list[Prefix],
-    ) -> None:
+    ) -> list[tuple[Family, list[Prefix], Path | None]]:
+        """Run the import policy; returns the prefixes removed (None) and set (their path)."""
         path = self.interner.get(client.source, attrs, next_hop)
+        removed: list[Prefix] = []
         if family not in self.next_hops:
             for prefix in prefixes:
+                if client.rib.remove(family, prefix) is not None:
+                    removed.append(prefix)
                 self._reject(client, family, prefix, RejectReason.NO_IPV6_NEXT_HOP, path)
-            return
+            return [(family, removed, None)]
         accepted, refused = client.accept.split(family, prefixes)
         for prefix in refused:
             if client.rib.remove(family, prefix) is not None:
-                touched.append(prefix)
+                removed.append(prefix)
             self._reject(client, family, prefix, RejectReason.NOT_ACCEPTED, path)
         table = client.rib.table(family)
         stale = client.rib.stale_table(family)
@@ -236,7 +242,7 @@ class Core:
             for prefix in accepted:
                 client.rejected.pop((family, prefix), None)
         table.update(dict.fromkeys(accepted, path))
-        touched.extend(accepted)
+        return [(family, removed, None), (family, accepted, path)]
 
     def _reject(
         self,
@@ -334,9 +340,24 @@ class Core:
         for family, prefixes in by_family.items():
             self._recompute_clients(family, prefixes)
 
-    def _recompute_clients(self, family: Family, prefixes: Sequence[Prefix]) -> None:
+    def _recompute_clients(
+        self,
+        family: Family,
+        prefixes: Sequence[Prefix],
+        source: AdjRibIn | None = None,
+        path: Path | None = None,
+    ) -> None:
         ribs = [c.rib for c in self._client_list]
-        self._redecide(family, prefixes, ribs, self.loc_rib[family], self._pending_up[family], True)
+        self._redecide(
+            family,
+            prefixes,
+            ribs,
+            self.loc_rib[family],
+            self._pending_up[family],
+            True,
+            source,
+            path,
+        )
 
     def _redecide(
         self,
@@ -346,12 +367,30 @@ class Core:
         best_table: dict[Prefix, Path],
         pending: dict[Prefix, Path | None],
         clients: bool,
+        source: AdjRibIn | None = None,
+        path: Path | None = None,
     ) -> None:
         """Decide ``prefixes`` again among ``ribs``; changed winners go to ``best_table`` and
-        ``pending``. Clients' prefixes held by more than one client are conflicts."""
+        ``pending``. Clients' prefixes held by more than one client are conflicts.
+
+        With ``source``: these prefixes were just set to ``path`` in that RIB (or removed from
+        it, ``path`` None). When no other RIB holds this family, that settles them in bulk.
+        """
         holders = [r for r in ribs if r.count_family(family)]
         conflicts = self.conflicts if clients else None
         best: Path | None
+        if source is not None and (not holders or holders == [source]):
+            if conflicts:
+                conflicts.difference_update([(family, p) for p in prefixes])
+            if path is not None:
+                best_get = best_table.get
+                changed = [p for p in prefixes if best_get(p) is not path]
+                best_table.update(dict.fromkeys(changed, path))
+                pending.update(dict.fromkeys(changed, path))
+            else:
+                best_pop = best_table.pop
+                pending.update(dict.fromkeys(p for p in prefixes if best_pop(p, None) is not None))
+            return
         if len(holders) <= 1:
             # The common case: one source holds this family, so its route is the best.
             live = holders[0].live.get(family, {}) if holders else {}
@@ -458,7 +497,10 @@ class Core:
                 path = self.interner.get(client.source, attrs, next_hop)
                 client.rib.stale.setdefault(family, {}).update(dict.fromkeys(keep, path))
             else:
-                self._import(client, family, attrs, next_hop, prefixes, touched[family])
+                for _family, changed, _path in self._import(
+                    client, family, attrs, next_hop, prefixes
+                ):
+                    touched[family] += changed
         if client.rib.count() + len(client.rejected) > new.max_prefixes:
             self._cut_off(client)
             return
@@ -561,10 +603,8 @@ class Core:
         if upstream.looped:
             upstream.looped.difference_update((family, p) for p in prefixes)
         path = self.interner.get(upstream.source, attrs, next_hop)
-        table = upstream.rib.table(family)
-        for prefix in prefixes:
-            table[prefix] = path
-        self._recompute_upstreams(family, prefixes)
+        upstream.rib.table(family).update(dict.fromkeys(prefixes, path))
+        self._recompute_upstreams(family, prefixes, upstream.rib, path)
 
     def upstream_withdraw(
         self,
@@ -578,16 +618,21 @@ class Core:
         upstream.last_update_at = now
         if upstream.looped and not looped:
             upstream.looped.difference_update((family, p) for p in prefixes)
-        table = upstream.rib.table(family)
+        table_pop = upstream.rib.table(family).pop
         for prefix in prefixes:
-            table.pop(prefix, None)
-        self._recompute_upstreams(family, prefixes)
+            table_pop(prefix, None)
+        self._recompute_upstreams(family, prefixes, upstream.rib, None)
 
-    def _recompute_upstreams(self, family: Family, prefixes: Sequence[Prefix]) -> None:
+    def _recompute_upstreams(
+        self,
+        family: Family,
+        prefixes: Sequence[Prefix],
+        source: AdjRibIn | None = None,
+        path: Path | None = None,
+    ) -> None:
         ribs = [u.rib for u in self._upstream_list]
-        self._redecide(
-            family, prefixes, ribs, self.down_rib[family], self._pending_down[family], False
-        )
+        down, pending = self.down_rib[family], self._pending_down[family]
+        self._redecide(family, prefixes, ribs, down, pending, False, source, path)
 
     # ------------------------------------------------------------------ time
 

@@ -19,6 +19,8 @@ from ..wire.constants import SUPPORTED_FAMILIES, Family
 from ..wire.messages import DEFAULT_OPTIONS, DecodeOptions, Notification
 
 EventHandler = Callable[["BGPConnection", Any], None]
+FEED_SLICE = 32 * 1024
+UNFED_LIMIT = 1024 * 1024  # stop reading the socket while this much waits to be fed
 
 
 class BGPConnection(asyncio.Protocol):
@@ -41,6 +43,9 @@ class BGPConnection(asyncio.Protocol):
         self.options: DecodeOptions = DEFAULT_OPTIONS
         self.families: tuple[Family, ...] = SUPPORTED_FAMILIES
         self.closed = False
+        self._unfed = bytearray()  # read from the socket, not yet fed to the session
+        self._feeding = False
+        self._paused_for: set[str] = set()
 
     # asyncio.Protocol ---------------------------------------------------------------
 
@@ -54,11 +59,35 @@ class BGPConnection(asyncio.Protocol):
         self._pump()
 
     def data_received(self, data: bytes) -> None:
-        self.session.receive_data(data, self.loop.time())
+        self._unfed += data
+        if len(self._unfed) > UNFED_LIMIT:
+            self.pause_reading("unfed")
+        if not self._feeding:
+            self._feed()
+
+    def _feed(self) -> None:
+        """Feed the session one slice, then yield to the loop: the core forwards the first
+        routes of a large read while the rest are still waiting to be decoded."""
+        if self.closed:
+            return
+        chunk = bytes(self._unfed[:FEED_SLICE])
+        del self._unfed[:FEED_SLICE]
+        self.session.receive_data(chunk, self.loop.time())
         self._pump()
+        self._feeding = bool(self._unfed) and not self.closed
+        if self._feeding:
+            self.loop.call_soon(self._feed)
+        else:
+            self._unfed.clear()
+            self.resume_reading("unfed")
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._unfed:  # what the peer sent before closing (a NOTIFICATION, say) comes first
+            self.session.receive_data(bytes(self._unfed), self.loop.time())
+            self._unfed.clear()
+            self._pump(flush=False)
         self.closed = True
+        self._feeding = False
         if self._timer is not None:
             self._timer.cancel()
         self.session.connection_lost(self.loop.time())
@@ -80,12 +109,17 @@ class BGPConnection(asyncio.Protocol):
         self.session.stop(self.loop.time(), notification, reason)
         self._pump()
 
-    def pause_reading(self) -> None:
+    def pause_reading(self, reason: str = "core") -> None:
+        """Stop reading from the socket until ``resume_reading`` with every reason given."""
+        self._paused_for.add(reason)
         if self.transport is not None and not self.closed and self.transport.is_reading():
             self.transport.pause_reading()
 
-    def resume_reading(self) -> None:
-        if self.transport is not None and not self.closed and not self.transport.is_reading():
+    def resume_reading(self, reason: str = "core") -> None:
+        self._paused_for.discard(reason)
+        if self._paused_for or self.transport is None or self.closed:
+            return
+        if not self.transport.is_reading():
             self.transport.resume_reading()
 
     def abort(self) -> None:
