@@ -14,22 +14,25 @@ import logging
 import struct
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
+from . import reload
 from .config import Client, Config
 from .engines.base import Engine
+from .export import Exporter
+from .peers import ClientLink, ClientState, UpstreamState, group_by_path
 from .policy.prefix_list import PrefixList
-from .policy.transforms import ClientExport, RejectReason, Tagger, UpstreamExport
+from .policy.transforms import ClientExport, RejectReason, Tagger
 from .rib.adj_rib_in import AdjRibIn, compacted
 from .rib.decision import best_path, explain
 from .rib.paths import Path, PathInterner, Source
 from .wire.attributes import PathAttributes
 from .wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
 from .wire.errors import CeaseSubcode, ErrorCode
-from .wire.messages import DecodeOptions, Notification, Update
-from .wire.packing import pack_announce, pack_end_of_rib, pack_withdraw
+from .wire.messages import Notification, Update
+from .wire.packing import pack_end_of_rib, pack_withdraw
 from .wire.prefix import Prefix, prefix_to_str
 
 log = logging.getLogger("bgpmux.core")
@@ -39,53 +42,6 @@ LOG_LINES_PER_BATCH = 10  # per-prefix log lines per batch; the rest are summari
 UPSTREAM_QUIET_TIME = 1.0  # an upstream that sends no End-of-RIB is taken as synced this long
 # after its last UPDATE (ToRs without graceful restart, e.g. GoBGP and FRR by default, send none)
 QUEUE_HIGH_WATER = 512  # queued calls above which sessions stop reading until the core catches up
-
-
-class ClientLink(Protocol):
-    """The core's handle on an established client session (provided by the transport)."""
-
-    options: DecodeOptions
-    families: tuple[Family, ...]
-
-    def send(self, messages: list[bytes]) -> None: ...
-    def shutdown(self, notification: Notification) -> None: ...
-
-
-@dataclass
-class ClientState:
-    config: Client
-    source: Source
-    accept: PrefixList
-    tag: Tagger
-    export: ClientExport
-    rib: AdjRibIn = field(default_factory=AdjRibIn)
-    # refused prefixes, with what the client sent, so a policy reload can look at them again
-    rejected: dict[tuple[Family, Prefix], tuple[RejectReason, Path | None]] = field(
-        default_factory=dict
-    )
-    link: ClientLink | None = None
-    stale_deadline: float | None = None
-    awaiting_eor: set[Family] = field(default_factory=set)
-    updates_received: int = 0
-    cutoffs: int = 0
-    flaps: int = 0
-    established_at: float | None = None
-
-
-@dataclass
-class UpstreamState:
-    name: str
-    source: Source
-    ebgp: bool
-    rib: AdjRibIn = field(default_factory=AdjRibIn)
-    up: bool = False
-    eor_sent: bool = False
-    eor_received: set[Family] = field(default_factory=set)
-    established_at: float | None = None
-    flaps: int = 0
-    allow_node_as: bool = False
-    looped: set[tuple[Family, Prefix]] = field(default_factory=set)  # dropped: AS_PATH loop
-    last_update_at: float | None = None
 
 
 @dataclass
@@ -98,7 +54,6 @@ class _Batch:
 class Core:
     def __init__(self, config: Config, engine: Engine, now: float) -> None:
         self.config = config
-        self.engine = engine
         node = config.node
         self.node_asn = node.asn
         self.next_hops: dict[Family, bytes] = {IPV4_UNICAST: node.address.packed}
@@ -123,10 +78,7 @@ class Core:
                 ucfg.name, source, ebgp=ucfg.asn != node.asn, allow_node_as=ucfg.allow_node_as
             )
         self._upstream_list = list(self.upstreams.values())
-        self._export = {
-            True: UpstreamExport(node.asn, True),
-            False: UpstreamExport(node.asn, False),
-        }
+        self.exporter = Exporter(engine, node.asn, self.next_hops, self.clients)
         # Loc-RIB: the best client path per prefix (what the upstreams get), and the best
         # upstream path per prefix (what the clients get).
         self.loc_rib: dict[Family, dict[Prefix, Path]] = {
@@ -151,6 +103,14 @@ class Core:
         self._queue: asyncio.Queue[tuple[Callable[..., None], tuple[Any, ...]]] | None = None
         self._drain_waiters: list[Callable[[], None]] = []
         self._timer_fired = False
+
+    @property
+    def engine(self) -> Engine:
+        return self.exporter.engine
+
+    @engine.setter
+    def engine(self, engine: Engine) -> None:  # the daemon builds the engine after the core
+        self.exporter.engine = engine
 
     # ------------------------------------------------------------------ clients
 
@@ -455,21 +415,10 @@ class Core:
         or address, clients added or removed) is a session's identity: returned as needing a
         restart, and not applied.
         """
-        pending: list[str] = [
-            section
-            for section in ("node", "engine", "gobgp", "exabgp", "upstreams", "metrics", "api")
-            if getattr(config, section) != getattr(self.config, section)
-        ]
-        if [c.name for c in config.clients] != [c.name for c in self.config.clients]:
-            pending.append("clients (added, removed or reordered)")
-            return pending
-        for index, new in enumerate(config.clients):
+        pending, policies = reload.diff(self.config, config)
+        for new in policies:
             client = self.clients[new.name]
-            identity, running = _identity(new), _identity(self.config.clients[index])
-            changed = sorted(k for k in identity if identity[k] != running[k])
-            if changed:
-                pending.append(f"clients[{index}] ({new.name}): " + ", ".join(changed))
-            elif new != client.config:
+            if new != client.config:
                 self._apply_policy(client, new, now)
         return pending
 
@@ -525,7 +474,9 @@ class Core:
         upstream.established_at = now
         log.info("upstream session established", extra={"peer": name})
         for family in self.families:
-            self._send_table(upstream, family)
+            self.exporter.table_to_upstream(
+                upstream.name, upstream.ebgp, family, self.loc_rib[family]
+            )
         self._maybe_send_eor(now)
 
     def upstream_end_of_rib(self, name: str, family: Family, now: float) -> None:
@@ -720,35 +671,8 @@ class Core:
 
     def _export_up(self, family: Family, changes: dict[Prefix, Path | None]) -> None:
         groups = self._upstream_groups()
-        if not groups:
-            return
-        by_path, withdrawn = group_by_path(changes)
-        next_hop = self.next_hops[family]
-        for ebgp, names in groups.items():
-            if withdrawn:
-                self.engine.withdraw(names, family, withdrawn)
-            for attrs, prefixes in self._export_groups(by_path, ebgp).items():
-                self.engine.announce(names, family, attrs, next_hop, prefixes)
-
-    def _export_groups(
-        self, by_path: dict[Path, list[Prefix]], ebgp: bool
-    ) -> dict[PathAttributes, list[Prefix]]:
-        transform = self._export[ebgp]
-        by_attrs: dict[PathAttributes, list[Prefix]] = {}
-        for path, prefixes in by_path.items():
-            client = self.clients[path.source.name]
-            attrs = transform(client.tag(path.attributes), client.config.keep_client_as_path)
-            if attrs in by_attrs:
-                by_attrs[attrs].extend(prefixes)
-            else:
-                by_attrs[attrs] = prefixes
-        return by_attrs
-
-    def _send_table(self, upstream: UpstreamState, family: Family) -> None:
-        by_path, _none = group_by_path(self.loc_rib[family])
-        next_hop = self.next_hops[family]
-        for attrs, prefixes in self._export_groups(by_path, upstream.ebgp).items():
-            self.engine.announce([upstream.name], family, attrs, next_hop, prefixes)
+        if groups:
+            self.exporter.to_upstreams(groups, family, changes)
 
     def _receivers(self) -> list[ClientState]:
         return [
@@ -761,29 +685,7 @@ class Core:
             return
         by_path, withdrawn = group_by_path(changes)
         for client in receivers:
-            self._send_to_client(client, family, by_path, withdrawn)
-
-    def _send_to_client(
-        self,
-        client: ClientState,
-        family: Family,
-        by_path: dict[Path, list[Prefix]],
-        withdrawn: list[Prefix],
-    ) -> None:
-        link = client.link
-        if link is None or family not in link.families:
-            return
-        options = link.options
-        messages: list[bytes] = []
-        if withdrawn:
-            messages += pack_withdraw(family, withdrawn, options.max_message_len)
-        for path, prefixes in by_path.items():
-            attrs = client.export(path.attributes)
-            messages += pack_announce(
-                family, attrs, path.next_hop, prefixes, options.asn4, options.max_message_len
-            )
-        if messages:
-            link.send(messages)
+            self.exporter.to_client(client, family, by_path, withdrawn)
 
     def _send_full_table(self, client: ClientState, end_of_rib: bool) -> None:
         """The upstreams' routes to a client that receives them; End-of-RIB to every client."""
@@ -793,7 +695,7 @@ class Core:
         for family in link.families:
             if client.config.receive_upstream_routes:
                 by_path, _none = group_by_path(self.down_rib.get(family, {}))
-                self._send_to_client(client, family, by_path, [])
+                self.exporter.to_client(client, family, by_path, [])
         if end_of_rib:
             if client.config.receive_upstream_routes and not self.upstreams_synced:
                 self._eor_owed.add(client.source.name)
@@ -860,35 +762,3 @@ class Core:
             handler(*args)
         except Exception:
             log.exception("core handler %s failed", getattr(handler, "__name__", handler))
-
-
-def group_by_path(
-    changes: Mapping[Prefix, Path | None],
-) -> tuple[dict[Path, list[Prefix]], list[Prefix]]:
-    """Prefixes grouped by their (interned) path, and those withdrawn (path None)."""
-    by_path: dict[Path, list[Prefix]] = defaultdict(list)
-    withdrawn: list[Prefix] = []
-    for prefix, path in changes.items():
-        if path is None:
-            withdrawn.append(prefix)
-        else:
-            by_path[path].append(prefix)
-    return by_path, withdrawn
-
-
-POLICY_FIELDS = frozenset(
-    {
-        "accept",
-        "max_prefixes",
-        "priority",
-        "receive_upstream_routes",
-        "keep_client_as_path",
-        "add_communities",
-        "add_large_communities",
-    }
-)
-
-
-def _identity(client: Client) -> dict[str, Any]:
-    """The fields of a client that define its session (changing them needs a new session)."""
-    return {k: v for k, v in client.model_dump().items() if k not in POLICY_FIELDS}
