@@ -294,10 +294,7 @@ class Core:
 
     def _drop(self, routes: list[tuple[Family, Prefix]]) -> None:
         """Re-decide prefixes whose routes a client no longer has."""
-        by_family: dict[Family, list[Prefix]] = defaultdict(list)
-        for family, prefix in routes:
-            by_family[family].append(prefix)
-        for family, prefixes in by_family.items():
+        for family, prefixes in by_family(routes).items():
             self._recompute_clients(family, prefixes)
 
     def _recompute_clients(
@@ -519,11 +516,7 @@ class Core:
         upstream.looped.clear()
         upstream.last_update_at = None
         upstream.established_at = None
-        dropped = upstream.rib.clear()
-        by_family: dict[Family, list[Prefix]] = defaultdict(list)
-        for family, prefix in dropped:
-            by_family[family].append(prefix)
-        for family, prefixes in by_family.items():
+        for family, prefixes in by_family(upstream.rib.clear()).items():
             self._recompute_upstreams(family, prefixes)
 
     def upstream_announce(
@@ -762,3 +755,10 @@ class Core:
             handler(*args)
         except Exception:
             log.exception("core handler %s failed", getattr(handler, "__name__", handler))
+
+
+def by_family(routes: list[tuple[Family, Prefix]]) -> dict[Family, list[Prefix]]:
+    grouped: dict[Family, list[Prefix]] = defaultdict(list)
+    for family, prefix in routes:
+        grouped[family].append(prefix)
+    return grouped
