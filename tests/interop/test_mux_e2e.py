@@ -395,6 +395,34 @@ def test_junk_on_an_established_clients_port_leaves_that_client_alone(clean_rack
     _assert_unaffected(rack, flaps, table)
 
 
+def test_sighup_widens_an_accept_list_without_resetting_any_session(clean_rack: Rack) -> None:
+    """SIGHUP with MetalLB's accept list widened: the prefix it was already sending reaches the
+    ToR and no session flaps; the old file and another SIGHUP take it away again."""
+    rack, mux = clean_rack, clean_rack.mux
+    assert mux.proc is not None
+    flaps = _flaps(rack)
+    original = mux.config_path.read_text()
+    config = yaml.safe_load(original)
+    metallb = next(c for c in config["clients"] if c["name"] == "metallb")
+    metallb["accept"] = [*metallb["accept"], "203.0.113.0/24 le 32"]
+    try:
+        mux.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        mux.host.kill(mux.proc, signal.SIGHUP)
+        rack.wait_tor_has(METALLB_OUTSIDE)
+        assert (
+            rack.metric("bgpmux_prefixes_rejected", client="metallb", reason="not_in_accept_list")
+            == 0
+        )
+    finally:
+        mux.config_path.write_text(original)
+        mux.host.kill(mux.proc, signal.SIGHUP)
+    rack.wait_baseline()
+    assert (
+        rack.metric("bgpmux_prefixes_rejected", client="metallb", reason="not_in_accept_list") == 1
+    )
+    assert _flaps(rack) == flaps
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_malformed_config_refused_naming_the_field(engine: str) -> None:
     config = mux_config(engine)
