@@ -350,7 +350,7 @@ class Driver:
 @pytest.fixture(scope="module")
 def topo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     if os.geteuid() != 0 or not GOBGPD or not GOBGP:
-        pytest.skip("needs root and gobgpd")
+        pytest.fail("these tests need root and gobgpd (make test installs it); not skipped")
     topology = Topology(tmp_path_factory.mktemp("exabgp-engine"))
     try:
         topology.create()
