@@ -120,7 +120,7 @@ class Core:
         client.established_at = now
         if client.rib.stale_count():
             if not graceful_restart:
-                self._drop(client.rib.sweep())  # came back without GR: stale is gone
+                self._drop(client.rib, client.rib.sweep())  # came back without GR: stale is gone
                 client.stale_deadline = None
             else:
                 client.stale_deadline = now + STALE_PATH_TIME
@@ -142,18 +142,10 @@ class Core:
         # (family, prefixes, the path they now have from this client, or None: removed)
         changes: list[tuple[Family, list[Prefix], Path | None]] = []
         rejected = client.rejected
-        withdrawn: Sequence[Prefix]
         for family, withdrawn in update.withdrawals():
-            changed: list[Prefix] = []
-            changes.append((family, changed, None))
-            live: dict[Prefix, Path] = client.rib.live.get(family) or {}
-            stale: dict[Prefix, Path] = client.rib.stale_table(family) or {}
-            for prefix in withdrawn:
-                if live.pop(prefix, None) is not None or (
-                    stale and stale.pop(prefix, None) is not None
-                ):
-                    changed.append(prefix)
-                elif rejected:
+            changes.append((family, client.rib.remove_many(family, withdrawn), None))
+            if rejected:
+                for prefix in withdrawn:
                     rejected.pop((family, prefix), None)
         for family, attrs, next_hop, prefixes in update.announcements():
             changes += self._import(client, family, attrs, next_hop, prefixes)
@@ -193,15 +185,10 @@ class Core:
             if client.rib.remove(family, prefix) is not None:
                 removed.append(prefix)
             self._reject(client, family, prefix, RejectReason.NOT_ACCEPTED, path)
-        table = client.rib.table(family)
-        stale = client.rib.stale_table(family)
-        if stale:
-            for prefix in accepted:
-                stale.pop(prefix, None)
         if client.rejected:
             for prefix in accepted:
                 client.rejected.pop((family, prefix), None)
-        table.update(dict.fromkeys(accepted, path))
+        client.rib.set_many(family, accepted, path)
         return [(family, removed, None), (family, accepted, path)]
 
     def _reject(
@@ -221,7 +208,7 @@ class Core:
             logging.WARNING,
             client.source.name,
             "rejected %s: %s",
-            prefix_to_str(family, prefix),
+            PrefixText(family, prefix),  # formatted only if the line is logged
             reason.value,
         )
 
@@ -235,7 +222,7 @@ class Core:
                 len(swept),
                 extra={"peer": client.source.name},
             )
-            self._drop(swept)
+            self._drop(client.rib, swept)
         if not client.rib.stale_count():
             client.stale_deadline = None
 
@@ -258,7 +245,7 @@ class Core:
         if stale_time and client.rib.count():
             dropped = client.rib.mark_stale(stale_families)
             if dropped:
-                self._drop(dropped)
+                self._drop(client.rib, dropped)
             count = client.rib.stale_count()
             client.stale_deadline = now + stale_time
             log.info(
@@ -273,7 +260,7 @@ class Core:
         client.stale_deadline = None
         if dropped:
             log.info("session down, withdrawing %d routes", len(dropped), extra={"peer": name})
-            self._drop(dropped)
+            self._drop(client.rib, dropped)
 
     def _cut_off(self, client: ClientState) -> None:
         limit = client.config.max_prefixes
@@ -292,10 +279,10 @@ class Core:
                 Notification(ErrorCode.CEASE, CeaseSubcode.MAXIMUM_PREFIXES_REACHED, data)
             )
 
-    def _drop(self, routes: list[tuple[Family, Prefix]]) -> None:
-        """Re-decide prefixes whose routes a client no longer has."""
+    def _drop(self, rib: AdjRibIn, routes: list[tuple[Family, Prefix]]) -> None:
+        """Re-decide prefixes whose routes ``rib`` (a client's) no longer has."""
         for family, prefixes in by_family(routes).items():
-            self._recompute_clients(family, prefixes)
+            self._recompute_clients(family, prefixes, rib, None)
 
     def _recompute_clients(
         self,
@@ -331,7 +318,8 @@ class Core:
         ``pending``. Clients' prefixes held by more than one client are conflicts.
 
         With ``source``: these prefixes were just set to ``path`` in that RIB (or removed from
-        it, ``path`` None). When no other RIB holds this family, that settles them in bulk.
+        it, ``path`` None). When no other RIB holds this family (the common case: one client
+        holds the pod blocks, another the LB addresses) that settles them in bulk.
         """
         holders = [r for r in ribs if r.count_family(family)]
         conflicts = self.conflicts if clients else None
@@ -347,22 +335,6 @@ class Core:
             else:
                 best_pop = best_table.pop
                 pending.update(dict.fromkeys(p for p in prefixes if best_pop(p, None) is not None))
-            return
-        if len(holders) <= 1:
-            # The common case: one source holds this family, so its route is the best.
-            live = holders[0].live.get(family, {}) if holders else {}
-            stale = (holders[0].stale_table(family) if holders else None) or {}
-            live_get, stale_get, best_get = live.get, stale.get, best_table.get
-            for prefix in prefixes:
-                best = live_get(prefix) or (stale_get(prefix) if stale else None)
-                if conflicts:
-                    conflicts.discard((family, prefix))
-                if best is not best_get(prefix):
-                    if best is None:
-                        del best_table[prefix]
-                    else:
-                        best_table[prefix] = best
-                    pending[prefix] = best
             return
         for prefix in prefixes:
             candidates = [p for r in holders if (p := r.get(family, prefix)) is not None]
@@ -517,7 +489,7 @@ class Core:
         upstream.last_update_at = None
         upstream.established_at = None
         for family, prefixes in by_family(upstream.rib.clear()).items():
-            self._recompute_upstreams(family, prefixes)
+            self._recompute_upstreams(family, prefixes, upstream.rib, None)
 
     def upstream_announce(
         self,
@@ -547,7 +519,7 @@ class Core:
         if upstream.looped:
             upstream.looped.difference_update((family, p) for p in prefixes)
         path = self.interner.get(upstream.source, attrs, next_hop)
-        upstream.rib.table(family).update(dict.fromkeys(prefixes, path))
+        upstream.rib.set_many(family, prefixes, path)
         self._recompute_upstreams(family, prefixes, upstream.rib, path)
 
     def upstream_withdraw(
@@ -562,10 +534,8 @@ class Core:
         upstream.last_update_at = now
         if upstream.looped and not looped:
             upstream.looped.difference_update((family, p) for p in prefixes)
-        table_pop = upstream.rib.table(family).pop
-        for prefix in prefixes:
-            table_pop(prefix, None)
-        self._recompute_upstreams(family, prefixes, upstream.rib, None)
+        removed = upstream.rib.remove_many(family, prefixes)
+        self._recompute_upstreams(family, removed, upstream.rib, None)
 
     def _recompute_upstreams(
         self,
@@ -601,7 +571,7 @@ class Core:
                         len(swept),
                         extra={"peer": client.source.name},
                     )
-                    self._drop(swept)
+                    self._drop(client.rib, swept)
         self._maybe_send_eor(now)
         self._check_upstream_sync(now)
 
@@ -762,3 +732,15 @@ def by_family(routes: list[tuple[Family, Prefix]]) -> dict[Family, list[Prefix]]
     for family, prefix in routes:
         grouped[family].append(prefix)
     return grouped
+
+
+class PrefixText:
+    """A prefix that becomes text only when a log line using it is emitted."""
+
+    __slots__ = ("family", "prefix")
+
+    def __init__(self, family: Family, prefix: Prefix) -> None:
+        self.family, self.prefix = family, prefix
+
+    def __str__(self) -> str:
+        return prefix_to_str(self.family, self.prefix)

@@ -8,7 +8,7 @@ or when the restart timer ends is swept.
 from __future__ import annotations
 
 import sys
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 
 from ..wire.constants import Family
 from ..wire.prefix import Prefix
@@ -53,6 +53,25 @@ class AdjRibIn:
             stale_old = self.stale.get(family, {}).pop(prefix, None)
             old = old or stale_old
         return old
+
+    def set_many(self, family: Family, prefixes: Sequence[Prefix], path: Path) -> None:
+        """Every prefix now has ``path`` (and is no longer stale)."""
+        stale = self.stale_table(family)
+        if stale:
+            for prefix in prefixes:
+                stale.pop(prefix, None)
+        self.table(family).update(dict.fromkeys(prefixes, path))
+
+    def remove_many(self, family: Family, prefixes: Sequence[Prefix]) -> list[Prefix]:
+        """Remove the prefixes, live or stale; returns those that were there."""
+        live_pop = self.live.get(family, {}).pop
+        stale = self.stale_table(family)
+        if not stale:
+            return [p for p in prefixes if live_pop(p, None) is not None]
+        stale_pop = stale.pop
+        return [
+            p for p in prefixes if live_pop(p, None) is not None or stale_pop(p, None) is not None
+        ]
 
     def mark_stale(self, families: Collection[Family] | None = None) -> list[tuple[Family, Prefix]]:
         """The live routes of ``families`` (default: all) become stale. Live routes of other
