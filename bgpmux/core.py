@@ -237,6 +237,7 @@ class Core:
         routes of ``stale_families`` (default: all) stay, stale; the others are withdrawn."""
         client = self.clients[name]
         self._eor_owed.discard(name)
+        self.exporter.forget(name)
         if client.link is not None:
             client.flaps += 1
         client.link = None
@@ -441,6 +442,7 @@ class Core:
         upstream.up = True
         upstream.eor_sent = False
         upstream.established_at = now
+        self.exporter.forget(name)
         log.info("upstream session established", extra={"peer": name})
         for family in self.families:
             self.exporter.table_to_upstream(
@@ -488,6 +490,7 @@ class Core:
         upstream.looped.clear()
         upstream.last_update_at = None
         upstream.established_at = None
+        self.exporter.forget(name)
         for family, prefixes in by_family(upstream.rib.clear()).items():
             self._recompute_upstreams(family, prefixes, upstream.rib, None)
 
@@ -710,7 +713,7 @@ class Core:
                     break
                 handler, args = queue.get_nowait()
                 self._call(handler, args)
-            self.flush(time.monotonic())
+            self._call(self.flush, (time.monotonic(),))
             if self._drain_waiters and queue.empty():
                 waiters, self._drain_waiters = self._drain_waiters, []
                 for resume in waiters:

@@ -18,6 +18,7 @@ from .metrics import MetricsServer
 from .transport.listeners import ClientServer
 
 log = logging.getLogger("bgpmux")
+FATAL_EXIT_DELAY = 1.0  # seconds /healthz fails before bgpmux exits after a fatal error
 
 
 def make_engine(config: Config, core: Core) -> Engine:
@@ -91,15 +92,31 @@ async def _main(config: Config, config_path: Path | None) -> int:
         len(config.clients),
     )
     stop = asyncio.Event()
+    failed: list[str] = []
+
+    def core_ended(task: asyncio.Task[None]) -> None:
+        # The core never returns on its own: its end, however it came, is fatal. /healthz fails
+        # and the process exits non-zero, so the kubelet restarts it.
+        if stop.is_set():
+            return
+        error = None if task.cancelled() else task.exception()
+        log.critical("the core task ended; exiting", exc_info=error)
+        metrics.failure = "the core task ended"
+        failed.append("core")
+        stop.set()
+
+    core_task.add_done_callback(core_ended)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if config_path is not None:
         loop.add_signal_handler(signal.SIGHUP, reload, core, Path(config_path))
     await stop.wait()
+    if failed:
+        await asyncio.sleep(FATAL_EXIT_DELAY)  # /healthz says why before the process goes
     log.info("shutting down")
     await clients.stop()
     await engine.stop()
     await api.stop()
     await metrics.stop()
     core_task.cancel()
-    return 0
+    return 1 if failed else 0

@@ -2,11 +2,16 @@
 engine, and upstream routes to the clients as packed UPDATEs.
 
 Every transform here runs once per distinct attribute set, never once per prefix.
+
+Every message is sized against the receiving session's maximum (RFC 8654) before it is sent: a
+route whose attributes leave no room for its prefix is withdrawn from that peer instead, counted
+in ``too_large`` and logged once (until it fits again, is withdrawn or the session ends).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 
 from .engines.base import Engine
 from .peers import ClientState, group_by_path
@@ -15,7 +20,9 @@ from .rib.paths import Path
 from .wire.attributes import PathAttributes
 from .wire.constants import Family
 from .wire.packing import pack_announce, pack_withdraw
-from .wire.prefix import Prefix
+from .wire.prefix import Prefix, prefix_to_str
+
+log = logging.getLogger("bgpmux.export")
 
 
 class Exporter:
@@ -30,6 +37,8 @@ class Exporter:
         self.next_hops = next_hops
         self.clients = clients
         self._transforms = {ebgp: UpstreamExport(node_asn, ebgp) for ebgp in (True, False)}
+        # per peer (upstream or client): routes withheld because no UPDATE could carry them
+        self.too_large: dict[str, set[tuple[Family, Prefix]]] = {}
 
     def to_upstreams(
         self,
@@ -43,8 +52,9 @@ class Exporter:
         for ebgp, names in groups.items():
             if withdrawn:
                 self.engine.withdraw(names, family, withdrawn)
+                self._fits(names, family, withdrawn)
             for attrs, prefixes in self._attribute_groups(by_path, ebgp).items():
-                self.engine.announce(names, family, attrs, next_hop, prefixes)
+                self._announce(names, family, attrs, next_hop, prefixes)
 
     def table_to_upstream(
         self, name: str, ebgp: bool, family: Family, table: Mapping[Prefix, Path]
@@ -53,7 +63,64 @@ class Exporter:
         by_path, _none = group_by_path(table)
         next_hop = self.next_hops[family]
         for attrs, prefixes in self._attribute_groups(by_path, ebgp).items():
-            self.engine.announce([name], family, attrs, next_hop, prefixes)
+            self._announce([name], family, attrs, next_hop, prefixes)
+
+    def _announce(
+        self,
+        names: list[str],
+        family: Family,
+        attrs: PathAttributes,
+        next_hop: bytes,
+        prefixes: list[Prefix],
+    ) -> None:
+        too_large = self.engine.announce(names, family, attrs, next_hop, prefixes)
+        for name, unfit in too_large.items():
+            self.engine.withdraw([name], family, unfit)
+        if too_large or self.too_large:
+            for name in names:
+                self._sent(name, "upstream", family, prefixes, too_large.get(name, ()))
+
+    def _sent(
+        self,
+        peer: str,
+        role: str,
+        family: Family,
+        prefixes: Sequence[Prefix],
+        unfit: Sequence[Prefix],
+    ) -> None:
+        """``prefixes`` went to ``peer`` but for ``unfit``, withdrawn from it instead: record
+        those as withheld (logging the new ones once) and the rest as no longer withheld."""
+        held = self.too_large.get(peer)
+        if not unfit:
+            if held:
+                held.difference_update((family, p) for p in prefixes)
+            return
+        if held is None:
+            held = self.too_large[peer] = set()
+        unfit_keys = {(family, p) for p in unfit}
+        new = [p for p in unfit if (family, p) not in held]
+        held.difference_update((family, p) for p in prefixes)
+        held.update(unfit_keys)
+        if new:
+            log.warning(
+                "%d routes not sent: their attributes leave no room for them in one UPDATE "
+                "(the session's maximum message size); withdrawn from this %s instead, e.g. %s",
+                len(new),
+                role,
+                prefix_to_str(family, new[0]),
+                extra={"peer": peer},
+            )
+
+    def _fits(self, names: Sequence[str], family: Family, prefixes: Sequence[Prefix]) -> None:
+        """These routes were sent to (or withdrawn from) ``names``: none is withheld any more."""
+        for name in names:
+            held = self.too_large.get(name)
+            if held:
+                held.difference_update((family, p) for p in prefixes)
+
+    def forget(self, peer: str) -> None:
+        """``peer``'s session ended: nothing is withheld from it any more."""
+        self.too_large.pop(peer, None)
 
     def _attribute_groups(
         self, by_path: Mapping[Path, list[Prefix]], ebgp: bool
@@ -82,13 +149,21 @@ class Exporter:
         if link is None or family not in link.families:
             return
         options = link.options
+        name = client.source.name
         messages: list[bytes] = []
         if withdrawn:
             messages += pack_withdraw(family, withdrawn, options.max_message_len)
+            if self.too_large:
+                self._fits([name], family, withdrawn)
         for path, prefixes in by_path.items():
             attrs = client.export(path.attributes)
-            messages += pack_announce(
+            packed, too_large = pack_announce(
                 family, attrs, path.next_hop, prefixes, options.asn4, options.max_message_len
             )
+            messages += packed
+            if too_large:
+                messages += pack_withdraw(family, too_large, options.max_message_len)
+            if too_large or self.too_large:
+                self._sent(name, "client", family, prefixes, too_large)
         if messages:
             link.send(messages)

@@ -126,14 +126,24 @@ class BgpmuxCollector(Collector):
             "Prefixes from an upstream dropped (reason as_loop: the node AS is in the AS path)",
             labels=["upstream", "reason"],
         )
+        too_large = GaugeMetricFamily(
+            "bgpmux_prefixes_too_large",
+            "Routes withheld from a peer (and withdrawn from it): with their attributes they fit"
+            " in no UPDATE of the session's maximum message size",
+            labels=["peer", "role"],
+        )
+        withheld = core.exporter.too_large
         for name, upstream in core.upstreams.items():
             looped.add_metric([name, "as_loop"], len(upstream.looped))
+            held = withheld.get(name, set())
+            too_large.add_metric([name, "upstream"], len(held))
             for family in core.families:
-                advertised.add_metric(
-                    [name, str(family)], len(core.loc_rib[family]) if upstream.up else 0
-                )
+                count = len(core.loc_rib[family]) - sum(1 for f, _p in held if f == family)
+                advertised.add_metric([name, str(family)], count if upstream.up else 0)
                 learned.add_metric([name, str(family)], upstream.rib.count_family(family))
-        yield from (advertised, learned, looped)
+        for name in core.clients:
+            too_large.add_metric([name, "client"], len(withheld.get(name, ())))
+        yield from (advertised, learned, looped, too_large)
 
         conflicts = GaugeMetricFamily(
             "bgpmux_conflicts", "Prefixes announced by more than one client now"
@@ -179,6 +189,7 @@ class MetricsServer:
         )
         core.propagation_observer = self.propagation.observe
         self.listening = False
+        self.failure: str | None = None  # why a vital task ended; /healthz fails with it
         self.server: asyncio.base_events.Server | None = None
 
     async def start(self) -> None:
@@ -211,7 +222,11 @@ class MetricsServer:
                     "text/plain; version=0.0.4",
                 )
             elif path == "/healthz":
-                status, body, ctype = "200 OK", b"ok\n", "text/plain"
+                if self.failure is None:
+                    status, body, ctype = "200 OK", b"ok\n", "text/plain"
+                else:
+                    status = "503 Service Unavailable"
+                    body, ctype = (self.failure + "\n").encode(), "text/plain"
             elif path == "/readyz":
                 ok, why = self.ready()
                 status = "200 OK" if ok else "503 Service Unavailable"

@@ -16,7 +16,7 @@ just reports the upstreams down and up again.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..wire.attributes import PathAttributes
@@ -53,7 +53,13 @@ class Engine(abc.ABC):
         attributes: PathAttributes,
         next_hop: bytes,
         prefixes: Sequence[Prefix],
-    ) -> None: ...
+    ) -> Mapping[str, Sequence[Prefix]]:
+        """Queue ``prefixes`` for ``upstreams`` with one attribute set and next hop.
+
+        Returns, per upstream, the prefixes that fit in no UPDATE with these attributes under
+        that session's maximum message length (4096, or 65535 with RFC 8654): they were not
+        sent, and the caller withdraws them. Empty when everything was queued.
+        """
 
     @abc.abstractmethod
     def withdraw(

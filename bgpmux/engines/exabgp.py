@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..wire.attributes import PathAttributes
 from ..wire.constants import Family
+from ..wire.packing import nlri_room, split_too_large
 from ..wire.prefix import Prefix
 from . import exabgp_text as text
 from .base import Engine, UpstreamStatus
@@ -45,6 +46,7 @@ STABLE_RUN = 60.0  # a run this long resets the backoff
 LOG_TAIL = 40
 READ_LIMIT = 64 * 1024 * 1024  # one JSON line (one UPDATE) is far below this
 WRITE_CHUNK = 1024 * 1024
+EXABGP_MAX_MESSAGE = 4096  # the engine's sessions negotiate no extended message (RFC 8654)
 
 
 class ExaBGPEngine(Engine):
@@ -142,10 +144,17 @@ class ExaBGPEngine(Engine):
         attributes: PathAttributes,
         next_hop: bytes,
         prefixes: Sequence[Prefix],
-    ) -> None:
+    ) -> dict[str, list[Prefix]]:
         peers = [self.addresses[name] for name in upstreams]
-        if peers and prefixes:
-            self._send(text.format_announce(peers, family, attributes, next_hop, prefixes))
+        if not peers or not prefixes:
+            return {}
+        # ExaBGP offers no extended message here and silently drops what it cannot fit, so the
+        # size is checked before the command is written, the way ExaBGP will encode it.
+        room = nlri_room(family, attributes, next_hop, asn4=True, max_len=EXABGP_MAX_MESSAGE)
+        fit, too_large = split_too_large(prefixes, room)
+        if fit:
+            self._send(text.format_announce(peers, family, attributes, next_hop, fit))
+        return dict.fromkeys(upstreams, too_large) if too_large else {}
 
     def withdraw(
         self, upstreams: Sequence[str], family: Family, prefixes: Sequence[Prefix]

@@ -98,12 +98,12 @@ def exabgp_config(config: Config, process: Sequence[str]) -> str:
         lines.append("    family {")
         lines += [f"        {words};" for words in families]
         lines.append("    }")
+        # No extended message (RFC 8654): with 4096 octets known as the limit, bgpmux sizes
+        # each announcement before sending it (ExaBGP drops what does not fit, silently).
+        lines += ["    capability {", "        extended-message disable;"]
         if upstream.graceful_restart > 0:
-            lines += [
-                "    capability {",
-                f"        graceful-restart {upstream.graceful_restart};",
-                "    }",
-            ]
+            lines.append(f"        graceful-restart {upstream.graceful_restart};")
+        lines.append("    }")
         lines += [
             "    api {",
             f"        processes [ {PROCESS_NAME} ];",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ..wire.attributes import PathAttributes
 from ..wire.constants import Family
+from ..wire.packing import nlri_room, split_too_large
 from ..wire.prefix import Prefix, prefix_to_str
 from .base import Engine, UpstreamStatus
 
@@ -39,8 +40,9 @@ Call = AnnounceCall | WithdrawCall | EndOfRibCall
 class FakeEngine(Engine):
     name = "fake"
 
-    def __init__(self, upstreams: Sequence[str] = ()) -> None:
+    def __init__(self, upstreams: Sequence[str] = (), max_message_len: int = 4096) -> None:
         self.upstreams = list(upstreams)
+        self.max_message_len = max_message_len  # as if every session negotiated this
         self.calls: list[Call] = []  # every call, in order
         self.announces: list[AnnounceCall] = []
         self.withdraws: list[WithdrawCall] = []
@@ -62,10 +64,14 @@ class FakeEngine(Engine):
         attributes: PathAttributes,
         next_hop: bytes,
         prefixes: Sequence[Prefix],
-    ) -> None:
-        call = AnnounceCall(tuple(upstreams), family, attributes, next_hop, tuple(prefixes))
-        self.calls.append(call)
-        self.announces.append(call)
+    ) -> dict[str, list[Prefix]]:
+        room = nlri_room(family, attributes, next_hop, max_len=self.max_message_len)
+        fit, too_large = split_too_large(prefixes, room)
+        if fit:
+            call = AnnounceCall(tuple(upstreams), family, attributes, next_hop, tuple(fit))
+            self.calls.append(call)
+            self.announces.append(call)
+        return dict.fromkeys(upstreams, too_large) if too_large else {}
 
     def withdraw(
         self, upstreams: Sequence[str], family: Family, prefixes: Sequence[Prefix]

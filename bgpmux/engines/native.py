@@ -25,7 +25,7 @@ from ..transport.connection import BGPConnection
 from ..transport.md5 import set_md5_key
 from ..wire.attributes import PathAttributes
 from ..wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
-from ..wire.packing import pack_announce, pack_end_of_rib, pack_withdraw
+from ..wire.packing import Packed, pack_announce, pack_end_of_rib, pack_withdraw
 from ..wire.prefix import Prefix
 from .base import Engine, UpstreamStatus
 
@@ -177,8 +177,9 @@ class NativeEngine(Engine):
         attributes: PathAttributes,
         next_hop: bytes,
         prefixes: Sequence[Prefix],
-    ) -> None:
-        packed: dict[tuple[bool, int], list[bytes]] = {}
+    ) -> dict[str, list[Prefix]]:
+        packed: dict[tuple[bool, int], Packed] = {}
+        too_large: dict[str, list[Prefix]] = {}
         for name in upstreams:
             upstream = self.upstreams[name]
             if not upstream.ready or upstream.conn is None:
@@ -187,7 +188,12 @@ class NativeEngine(Engine):
             key = (options.asn4, options.max_message_len)
             if key not in packed:
                 packed[key] = pack_announce(family, attributes, next_hop, prefixes, *key)
-            upstream.conn.send(packed[key])
+            messages, unfit = packed[key]
+            if messages:
+                upstream.conn.send(messages)
+            if unfit:
+                too_large[name] = unfit
+        return too_large
 
     def withdraw(
         self, upstreams: Sequence[str], family: Family, prefixes: Sequence[Prefix]

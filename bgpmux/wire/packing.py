@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from .attributes import PathAttributes, encode_attributes
 from .constants import HEADER_LEN, IPV4_UNICAST, MARKER, AttrFlag, AttrType, Family, MessageType
@@ -15,21 +16,36 @@ from .prefix import Prefix
 
 _UPDATE_HEAD = MARKER  # + length + type
 _EMPTY = b"\x00\x00"
+MAX_PREFIX_OCTETS = 17  # an IPv6 /128 in NLRI form: length octet and 16 address octets
 
 
 def _frame(body: bytes) -> bytes:
     return MARKER + struct.pack("!HB", HEADER_LEN + len(body), MessageType.UPDATE) + body
 
 
-def _chunks(prefixes: Sequence[Prefix], room: int) -> list[bytes]:
-    """Join prefixes into runs of at most ``room`` octets."""
-    if room <= 0:
-        raise ValueError("attributes leave no room for NLRI")
+class Packed(NamedTuple):
+    """UPDATE messages for one attribute set, and the prefixes that fit in none of them.
+
+    ``messages``: whole BGP messages, each at most the peer's maximum length.
+    ``too_large``: prefixes that would not fit in a message of that maximum beside these
+    attributes (RFC 4271 §4.3, RFC 8654 §4); the caller withdraws them from the peer instead.
+    """
+
+    messages: list[bytes]
+    too_large: list[Prefix]
+
+
+def _chunks(prefixes: Sequence[Prefix], room: int, too_large: list[Prefix]) -> list[bytes]:
+    """Join prefixes into runs of at most ``room`` octets; those longer than ``room`` go to
+    ``too_large``. No run is empty."""
     out: list[bytes] = []
     run: list[Prefix] = []
     used = 0
     for prefix in prefixes:
         size = len(prefix)
+        if size > room:
+            too_large.append(prefix)
+            continue
         if used + size > room:
             out.append(b"".join(run))
             run, used = [], 0
@@ -40,6 +56,45 @@ def _chunks(prefixes: Sequence[Prefix], room: int) -> list[bytes]:
     return out
 
 
+def _announce_layout(
+    family: Family, attributes: PathAttributes, next_hop: bytes, asn4: bool, max_len: int
+) -> tuple[bytes, bytes, int]:
+    """The encoded path attributes of an announcement, the fixed part of its MP_REACH_NLRI
+    (empty for IPv4 with an IPv4 next hop) and the room left for NLRI in one message (may be
+    negative)."""
+    if family == IPV4_UNICAST and len(next_hop) == 4:
+        if attributes.next_hop != next_hop:
+            attributes = _with_next_hop(attributes, next_hop)
+        attrs = encode_attributes(attributes, asn4)
+        return attrs, b"", max_len - HEADER_LEN - 4 - len(attrs)
+    if attributes.next_hop is not None:
+        attributes = _with_next_hop(attributes, None)
+    attrs = encode_attributes(attributes, asn4)
+    mp_fixed = struct.pack("!HBB", family.afi, family.safi, len(next_hop)) + next_hop + b"\x00"
+    return attrs, mp_fixed, max_len - HEADER_LEN - 4 - len(attrs) - 4 - len(mp_fixed)
+
+
+def nlri_room(
+    family: Family,
+    attributes: PathAttributes,
+    next_hop: bytes,
+    asn4: bool = True,
+    max_len: int = 4096,
+) -> int:
+    """Octets left for NLRI in one UPDATE of at most ``max_len`` octets carrying these
+    attributes and next hop; a prefix of more octets (``len(prefix)``) cannot be announced
+    with them. Negative when the attributes alone do not fit."""
+    return _announce_layout(family, attributes, next_hop, asn4, max_len)[2]
+
+
+def split_too_large(prefixes: Sequence[Prefix], room: int) -> tuple[Sequence[Prefix], list[Prefix]]:
+    """``prefixes`` split into those that fit in ``room`` octets of NLRI and those that do not."""
+    if room >= MAX_PREFIX_OCTETS:
+        return prefixes, []
+    fit = [p for p in prefixes if len(p) <= room]
+    return fit, [p for p in prefixes if len(p) > room]
+
+
 def pack_announce(
     family: Family,
     attributes: PathAttributes,
@@ -47,43 +102,41 @@ def pack_announce(
     prefixes: Sequence[Prefix],
     asn4: bool = True,
     max_len: int = 4096,
-) -> list[bytes]:
-    """UPDATE messages announcing ``prefixes`` with one attribute set and next hop."""
+) -> Packed:
+    """UPDATE messages announcing ``prefixes`` with one attribute set and next hop, none over
+    ``max_len`` octets (4096, or 65535 with extended message, RFC 8654)."""
+    too_large: list[Prefix] = []
     if not prefixes:
-        return []
-    if family == IPV4_UNICAST and len(next_hop) == 4:
-        if attributes.next_hop != next_hop:
-            attributes = _with_next_hop(attributes, next_hop)
-        attrs = encode_attributes(attributes, asn4)
+        return Packed([], too_large)
+    attrs, mp_fixed, room = _announce_layout(family, attributes, next_hop, asn4, max_len)
+    if not mp_fixed:
         head = _EMPTY + struct.pack("!H", len(attrs)) + attrs
-        room = max_len - HEADER_LEN - len(head)
-        return [_frame(head + nlri) for nlri in _chunks(prefixes, room)]
-    if attributes.next_hop is not None:
-        attributes = _with_next_hop(attributes, None)
-    attrs = encode_attributes(attributes, asn4)
-    mp_fixed = struct.pack("!HBB", family.afi, family.safi, len(next_hop)) + next_hop + b"\x00"
-    room = max_len - HEADER_LEN - 4 - len(attrs) - 4 - len(mp_fixed)
+        messages = [_frame(head + nlri) for nlri in _chunks(prefixes, room, too_large)]
+        return Packed(messages, too_large)
     out = []
-    for nlri in _chunks(prefixes, room):
+    for nlri in _chunks(prefixes, room, too_large):
         value = mp_fixed + nlri
         mp = struct.pack(
             "!BBH", AttrFlag.OPTIONAL | AttrFlag.EXTENDED_LENGTH, AttrType.MP_REACH_NLRI, len(value)
         )
         path_attrs = mp + value + attrs
         out.append(_frame(_EMPTY + struct.pack("!H", len(path_attrs)) + path_attrs))
-    return out
+    return Packed(out, too_large)
 
 
 def pack_withdraw(family: Family, prefixes: Sequence[Prefix], max_len: int = 4096) -> list[bytes]:
+    """UPDATE messages withdrawing ``prefixes``, none over ``max_len`` octets (RFC 4760 §4 for
+    families other than IPv4 unicast)."""
     if not prefixes:
         return []
     if family == IPV4_UNICAST:
         room = max_len - HEADER_LEN - 4
-        return [_frame(struct.pack("!H", len(w)) + w + _EMPTY) for w in _chunks(prefixes, room)]
+        chunks = _chunks(prefixes, room, [])
+        return [_frame(struct.pack("!H", len(w)) + w + _EMPTY) for w in chunks]
     fixed = struct.pack("!HB", family.afi, family.safi)
     room = max_len - HEADER_LEN - 4 - 4 - len(fixed)
     out = []
-    for nlri in _chunks(prefixes, room):
+    for nlri in _chunks(prefixes, room, []):
         value = fixed + nlri
         mp = struct.pack(
             "!BBH",

@@ -76,7 +76,8 @@ def text_of(path: Path) -> str:
 # ---------------------------------------------------------------------------------- raw speaker
 
 # Runs inside the node namespace. argv[1] is a JSON spec: {"port", "source", "actions"}; actions
-# are ["open", asn], ["established"], ["send", hex], ["sleep", s], ["wait_file", path, s],
+# are ["open", asn] (["open", asn, "extended"] offers RFC 8654 extended messages),
+# ["established"], ["send", hex], ["sleep", s], ["wait_file", path, s],
 # ["read_until_close", s]. Prints one JSON line: what came back.
 RAW_SCRIPT = r"""
 import json, os, socket, sys, time
@@ -126,7 +127,7 @@ try:
         if name == "open":
             caps = Capabilities(
                 multiprotocol=(IPV4_UNICAST, IPV6_UNICAST), route_refresh=True,
-                four_octet_as=args[0],
+                four_octet_as=args[0], extended_message=len(args) > 1 and args[1] == "extended",
             )
             sock.sendall(encode_open(Open(args[0], 60, spec["router_id"], caps)))
         elif name == "established":

@@ -72,7 +72,7 @@ def test_config_one_active_neighbor_with_manual_eor_and_gr() -> None:
         "passive false;",
         "manual-eor true;",
         "family {\n        ipv4 unicast;\n    }",
-        "capability {\n        graceful-restart 120;\n    }",
+        "capability {\n        extended-message disable;\n        graceful-restart 120;\n    }",
         "api {\n        processes [ bgpmux ];\n        neighbor-changes;\n"
         "        receive {\n            parsed;\n            update;\n        }\n    }",
     ):

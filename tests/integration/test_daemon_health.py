@@ -1,0 +1,57 @@
+"""The daemon on loopback: a dead core task fails /healthz and ends the process non-zero."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import yaml
+
+from bgpmux import daemon
+from bgpmux.config import parse_config
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def http_status(port: int, path: str) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.0\r\n\r\n".encode())
+    await writer.drain()
+    status = int((await reader.readline()).split()[1])
+    writer.close()
+    return status
+
+
+async def test_core_task_death_fails_healthz_and_exits_non_zero(tmp_path: Path) -> None:
+    metrics_port = free_port()
+    doc = {
+        "node": {"asn": 64512, "router_id": "10.0.0.2", "address": "127.0.0.1"},
+        "engine": "native",
+        # nothing listens there: the engine just keeps retrying on loopback
+        "upstreams": [{"name": "tor", "address": "127.0.0.1", "port": free_port(), "asn": 65000}],
+        "clients": [{"name": "calico", "listen": f"127.0.0.1:{free_port()}", "asn": 64512}],
+        "metrics": {"listen": f"127.0.0.1:{metrics_port}"},
+        "api": {"listen": f"unix:{tmp_path / 'api.sock'}"},
+    }
+    config = parse_config(yaml.safe_dump(doc), env={})
+    main = asyncio.create_task(daemon._main(config, None))
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        try:
+            if await http_status(metrics_port, "/healthz") == 200:
+                break
+        except OSError:
+            continue
+    else:
+        raise AssertionError("bgpmux did not come up")
+    [core] = [t for t in asyncio.all_tasks() if t.get_name() == "core"]
+    core.cancel()
+    await asyncio.sleep(0.1)
+    assert await http_status(metrics_port, "/healthz") == 503
+    assert await asyncio.wait_for(main, 10) == 1
