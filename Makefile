@@ -30,9 +30,10 @@ $(STAMP_PIP): pyproject.toml
 deps: $(STAMP_APT) $(STAMP_PIP)
 
 lint: deps
-	$(BIN)/ruff check bgpmux tests bench
-	$(BIN)/ruff format --check bgpmux tests bench
-	$(BIN)/mypy bgpmux
+	$(BIN)/ruff check bgpmux lab tests bench scripts
+	$(BIN)/ruff format --check bgpmux lab tests bench scripts
+	$(BIN)/mypy bgpmux lab
+	$(BIN)/python scripts/check_layers.py
 
 unit: deps
 	$(BIN)/pytest -q tests/unit tests/integration
@@ -44,7 +45,7 @@ test: deps lint
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
 demo: deps
-	$(BIN)/python -m bgpmux.demo
+	$(BIN)/python -m lab.demo
 
 bench: deps
 	$(BIN)/pip install -q -e '.[bench]'

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bgpmux.lab.netns import end_process
+from lab.netns import end_process
 
 from .birdctl import BirdCtl
 from .pcap import first_announcements

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bgpmux.wire import DecodeOptions, decode_body, prefix_to_str
+from bgpmux.wire import CodecOptions, decode_body, prefix_to_str
 
 MARKER = b"\xff" * 16
 UPDATE = 2
@@ -169,7 +169,7 @@ def announced_prefixes(message: BgpMessage) -> list[str]:
     if message.kind != UPDATE:
         return []
     try:
-        update = decode_body(UPDATE, message.body, DecodeOptions())
+        update = decode_body(UPDATE, message.body, CodecOptions())
     except Exception:
         return []
     out = []

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bgpmux.lab.netns import end_process
+from lab.netns import end_process
 
 
 def py_spy() -> str | None:

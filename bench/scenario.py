@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bgpmux.lab import Bgpmux, Bird, GoBgp, Host, Neighbor, Topology, wait_until
-from bgpmux.lab.daemon import Daemon
+from lab import Bgpmux, Bird, GoBgp, Host, Neighbor, Topology, wait_until
+from lab.daemon import Daemon
 
 from .birdctl import BirdCtl
 from .routes import ACCEPT_V4, ACCEPT_V6, RouteSet

@@ -15,20 +15,25 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .core import Core
-from .engines.base import Engine
+from .core.events import PeersQuery, RoutesQuery
+from .core.port import Engine
+from .core.runner import CoreRunner
 from .transport.listeners import ClientServer
-from .views import route_view
-from .wire.prefix import prefix_to_str
 
 log = logging.getLogger("bgpmux.api")
 MAX_REQUEST = 64 * 1024
 
 
 class ApiServer:
-    def __init__(self, path: Path, core: Core, clients: ClientServer, engine: Engine) -> None:
+    """Serves the local API on the unix socket at ``path``; routing state comes from the core
+    as answers to requests (``RoutesQuery``, ``PeersQuery``), sessions from the listeners and
+    the engine."""
+
+    def __init__(
+        self, path: Path, runner: CoreRunner, clients: ClientServer, engine: Engine
+    ) -> None:
         self.path = path
-        self.core = core
+        self.runner = runner
         self.clients = clients
         self.engine = engine
         self.server: asyncio.base_events.Server | None = None
@@ -53,7 +58,7 @@ class ApiServer:
             line = await asyncio.wait_for(reader.readline(), 10)
             try:
                 request = json.loads(line)
-                reply = self.handle(request)
+                reply = await self.handle(request)
             except (ValueError, KeyError, TypeError) as exc:
                 reply = {"error": f"bad request: {exc}"}
             writer.write(json.dumps(reply).encode() + b"\n")
@@ -63,73 +68,44 @@ class ApiServer:
         finally:
             writer.close()
 
-    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+    async def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         cmd = request.get("cmd")
         if cmd == "status":
-            return {"peers": self.status()}
+            return {"peers": await self.status()}
         if cmd == "routes":
-            return self.routes(request.get("client"), request.get("upstream"))
+            query = RoutesQuery(request.get("client"), request.get("upstream"))
+            result = await self.runner.request(query)
+            assert isinstance(result, dict)
+            return result
         return {"error": f"unknown command {cmd!r}"}
 
-    def status(self) -> list[dict[str, Any]]:
+    async def status(self) -> list[dict[str, Any]]:
+        counts = await self.runner.request(PeersQuery())
+        assert isinstance(counts, dict)
         now = asyncio.get_running_loop().time()
         peers: list[dict[str, Any]] = []
         for info in self.clients.sessions():
-            client = self.core.clients[info.name]
             peers.append(
                 {
                     "peer": info.name,
                     "role": "client",
-                    "state": info.state,
+                    "state": info.state.name,
                     "uptime": round(now - info.established_at, 1) if info.established_at else None,
-                    "prefixes": client.rib.count(),
-                    "stale": client.rib.stale_count(),
-                    "rejected": len(client.rejected),
+                    **counts.get(info.name, {}),
                 }
             )
         for status in self.engine.status():
-            upstream = self.core.upstreams.get(status.name)
+            upstream = counts.get(status.name, {"prefixes": 0, "advertised": 0})
             peers.append(
                 {
                     "peer": status.name,
                     "role": "upstream",
-                    "state": status.state,
+                    "state": status.state.name,
                     "uptime": round(now - status.established_at, 1)
                     if status.established_at
                     else None,
-                    "prefixes": upstream.rib.count() if upstream else 0,
-                    "advertised": sum(len(t) for t in self.core.loc_rib.values())
-                    if upstream and upstream.up
-                    else 0,
+                    **upstream,
                     "detail": status.detail,
                 }
             )
         return peers
-
-    def routes(self, client: str | None, upstream: str | None) -> dict[str, Any]:
-        core = self.core
-        if client is not None:
-            state = core.clients.get(client)
-            if state is None:
-                return {"error": f"no client named {client!r}"}
-            routes = [
-                route_view(f, p, path, stale=stale, best=core.loc_rib[f].get(p) is path)
-                for f, p, path, stale in state.rib.items()
-            ]
-            rejected = [
-                {"prefix": prefix_to_str(f, p), "family": str(f), "rejected": reason.value}
-                for (f, p), (reason, _path) in state.rejected.items()
-            ]
-            return {"routes": routes, "rejected": rejected}
-        if upstream is not None:
-            ustate = core.upstreams.get(upstream)
-            if ustate is None:
-                return {"error": f"no upstream named {upstream!r}"}
-            return {"routes": [route_view(f, p, path) for f, p, path, _ in ustate.rib.items()]}
-        return {
-            "routes": [
-                route_view(f, p, path)
-                for f, table in core.loc_rib.items()
-                for p, path in table.items()
-            ]
-        }

@@ -11,7 +11,6 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple, TypeVar
@@ -29,6 +28,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic.networks import IPvAnyAddress
+
+from .policy.prefix_list import PrefixRule
 
 IPAddress = IPv4Address | IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -89,62 +90,6 @@ def _parse_endpoint(value: object) -> Endpoint:
 EndpointField = Annotated[
     Endpoint, PlainValidator(_parse_endpoint), PlainSerializer(str, return_type=str)
 ]
-
-
-@dataclass(frozen=True)
-class PrefixRule:
-    """``prefix [ge N] [le M]``: a route matches if it lies inside ``network`` with a length in
-    ``min_len..max_len``. Without ge/le only ``network`` itself matches (as in BIRD and FRR)."""
-
-    network: IPNetwork
-    ge: int | None = None
-    le: int | None = None
-
-    @property
-    def min_len(self) -> int:
-        return self.ge if self.ge is not None else self.network.prefixlen
-
-    @property
-    def max_len(self) -> int:
-        if self.le is not None:
-            return self.le
-        return self.network.max_prefixlen if self.ge is not None else self.network.prefixlen
-
-    def matches(self, net: IPNetwork) -> bool:
-        return (
-            net.version == self.network.version
-            and self.min_len <= net.prefixlen <= self.max_len
-            and net.subnet_of(self.network)  # type: ignore[arg-type]
-        )
-
-    def __str__(self) -> str:
-        ge = f" ge {self.ge}" if self.ge is not None else ""
-        le = f" le {self.le}" if self.le is not None else ""
-        return f"{self.network}{ge}{le}"
-
-    @classmethod
-    def parse(cls, text: str) -> PrefixRule:
-        words = text.split()
-        if not words:
-            raise ValueError("empty prefix rule")
-        try:
-            network = ipaddress.ip_network(words[0])
-        except ValueError as e:
-            raise ValueError(f"{words[0]!r}: {e}") from None
-        bounds: dict[str, int] = {}
-        rest = words[1:]
-        if len(rest) % 2:
-            raise ValueError(f"{text!r} is not 'prefix [ge N] [le M]'")
-        for key, num in zip(rest[::2], rest[1::2], strict=True):
-            if key not in ("ge", "le") or key in bounds or not num.isdigit():
-                raise ValueError(f"{text!r} is not 'prefix [ge N] [le M]'")
-            bounds[key] = int(num)
-        rule = cls(network, bounds.get("ge"), bounds.get("le"))
-        if not network.prefixlen <= rule.min_len <= rule.max_len <= network.max_prefixlen:
-            raise ValueError(
-                f"{text!r}: need {network.prefixlen} <= ge <= le <= {network.max_prefixlen}"
-            )
-        return rule
 
 
 def _parse_rule(value: object) -> PrefixRule:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import time
 from pathlib import Path
 
 from .api import ApiServer
 from .config import Config, ConfigError, check_files, load_config
 from .core import Core
-from .engines.base import Engine
+from .core.events import Reconfigure
+from .core.port import Engine, UpstreamEvents
+from .core.runner import CoreRunner
 from .logs import setup_logging
 from .metrics import MetricsServer
 from .transport.listeners import ClientServer
@@ -21,20 +22,20 @@ log = logging.getLogger("bgpmux")
 FATAL_EXIT_DELAY = 1.0  # seconds /healthz fails before bgpmux exits after a fatal error
 
 
-def make_engine(config: Config, core: Core) -> Engine:
+def make_engine(config: Config, events: UpstreamEvents) -> Engine:
     if config.engine == "native":
         from .engines.native import NativeEngine
 
-        return NativeEngine(config, core)
+        return NativeEngine(config, events)
     if config.engine == "exabgp":
         from .engines.exabgp import ExaBGPEngine
 
         # next to the API socket: /run/bgpmux/exabgp by default
-        return ExaBGPEngine(config, core, config.api.path.parent / "exabgp")
+        return ExaBGPEngine(config, events, config.api.path.parent / "exabgp")
     raise SystemExit(f"engine {config.engine!r} is not available in this build")
 
 
-def reload(core: Core, path: Path) -> None:
+def reload(runner: CoreRunner, path: Path) -> None:
     """SIGHUP: read the file again; client policies apply at once, sessions are not reset."""
     try:
         config = load_config(path)
@@ -43,11 +44,12 @@ def reload(core: Core, path: Path) -> None:
         log.error("SIGHUP: %s not reloaded:\n%s", path, exc)
         return
     setup_logging(config.log.level, config.log.format)
-    core.post(_reconfigure, core, config, path)
+    asyncio.get_running_loop().create_task(_reconfigure(runner, config, path))
 
 
-def _reconfigure(core: Core, config: Config, path: Path) -> None:
-    pending = core.reconfigure(config, time.monotonic())
+async def _reconfigure(runner: CoreRunner, config: Config, path: Path) -> None:
+    pending = await runner.request(Reconfigure(config))
+    assert isinstance(pending, list)
     if pending:
         log.warning(
             "SIGHUP: %s reloaded; these changes need a restart: %s", path, "; ".join(pending)
@@ -66,15 +68,15 @@ def run(config: Config, config_path: Path | None = None) -> int:
 async def _main(config: Config, config_path: Path | None) -> int:
     loop = asyncio.get_running_loop()
     core = Core(config, engine=None, now=loop.time())  # type: ignore[arg-type]
-    engine = make_engine(config, core)
+    runner = CoreRunner(core)
+    engine = make_engine(config, runner)
     core.engine = engine
-    core_task = asyncio.create_task(core.run(), name="core")
-    await asyncio.sleep(0)  # let the core create its queue before anything posts to it
-    clients = ClientServer(config, core)
+    core_task = asyncio.create_task(runner.run(), name="core")
+    clients = ClientServer(config, runner)
     metrics = MetricsServer(
         str(config.metrics.listen.host), config.metrics.listen.port, core, clients, engine
     )
-    api = ApiServer(config.api.path, core, clients, engine)
+    api = ApiServer(config.api.path, runner, clients, engine)
     try:
         await clients.start()
         await metrics.start()
@@ -109,7 +111,7 @@ async def _main(config: Config, config_path: Path | None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if config_path is not None:
-        loop.add_signal_handler(signal.SIGHUP, reload, core, Path(config_path))
+        loop.add_signal_handler(signal.SIGHUP, reload, runner, Path(config_path))
     await stop.wait()
     if failed:
         await asyncio.sleep(FATAL_EXIT_DELAY)  # /healthz says why before the process goes

@@ -16,7 +16,8 @@ from prometheus_client.registry import Collector
 
 from . import __version__
 from .core import Core
-from .engines.base import Engine
+from .core.port import Engine
+from .session.states import State
 from .transport.listeners import ClientServer
 
 log = logging.getLogger("bgpmux.metrics")
@@ -62,7 +63,7 @@ class BgpmuxCollector(Collector):
             labels=["peer", "role", "code", "subcode"],
         )
         for session in self.clients.sessions():
-            up.add_metric([session.name, "client"], 1 if session.state == "ESTABLISHED" else 0)
+            up.add_metric([session.name, "client"], 1 if session.state is State.ESTABLISHED else 0)
             flaps.add_metric([session.name, "client"], core.clients[session.name].flaps)
             totals = self.clients.totals(session.name)
             for kind, count in sorted(totals.messages_sent.items()):
@@ -74,7 +75,7 @@ class BgpmuxCollector(Collector):
             for (code, sub), count in sorted(totals.notifications_received.items()):
                 notif_received.add_metric([session.name, "client", str(code), str(sub)], count)
         for status in self.engine.status():
-            up.add_metric([status.name, "upstream"], 1 if status.state == "ESTABLISHED" else 0)
+            up.add_metric([status.name, "upstream"], 1 if status.state is State.ESTABLISHED else 0)
             upstream = core.upstreams.get(status.name)
             flaps.add_metric([status.name, "upstream"], upstream.flaps if upstream else 0)
         yield from (up, flaps, sent, received, notif_sent, notif_received)
@@ -102,13 +103,14 @@ class BgpmuxCollector(Collector):
             labels=labels,
         )
         for name, client in core.clients.items():
-            reasons = Counter(reason.value for reason, _path in client.rejected.values())
-            received_p.add_metric([name], client.rib.count() + len(client.rejected))
-            accepted.add_metric([name], client.rib.count())
-            stale.add_metric([name], client.rib.stale_count())
+            channel = client.channel
+            reasons = Counter(reason.value for reason, _path in channel.rejected.values())
+            received_p.add_metric([name], channel.rib.count() + len(channel.rejected))
+            accepted.add_metric([name], channel.rib.count())
+            stale.add_metric([name], channel.rib.stale_count())
             for reason, count in sorted(reasons.items()):
                 rejected.add_metric([name, reason], count)
-            cutoffs.add_metric([name], client.cutoffs)
+            cutoffs.add_metric([name], channel.cutoffs)
         yield from (received_p, accepted, stale, rejected, cutoffs)
 
         advertised = GaugeMetricFamily(
@@ -134,13 +136,14 @@ class BgpmuxCollector(Collector):
         )
         withheld = core.exporter.too_large
         for name, upstream in core.upstreams.items():
-            looped.add_metric([name, "as_loop"], len(upstream.looped))
+            looped.add_metric([name, "as_loop"], len(upstream.channel.looped))
             held = withheld.get(name, set())
             too_large.add_metric([name, "upstream"], len(held))
             for family in core.families:
-                count = len(core.loc_rib[family]) - sum(1 for f, _p in held if f == family)
+                table = core.for_upstreams.table(family)
+                count = len(table) - sum(1 for f, _p in held if f == family)
                 advertised.add_metric([name, str(family)], count if upstream.up else 0)
-                learned.add_metric([name, str(family)], upstream.rib.count_family(family))
+                learned.add_metric([name, str(family)], upstream.channel.rib.count_family(family))
         for name in core.clients:
             too_large.add_metric([name, "client"], len(withheld.get(name, ())))
         yield from (advertised, learned, looped, too_large)
@@ -148,9 +151,9 @@ class BgpmuxCollector(Collector):
         conflicts = GaugeMetricFamily(
             "bgpmux_conflicts", "Prefixes announced by more than one client now"
         )
-        conflicts.add_metric([], len(core.conflicts))
+        conflicts.add_metric([], len(core.for_upstreams.conflicts))
         conflicts_total = CounterMetricFamily("bgpmux_conflicts", "Conflicts seen since start")
-        conflicts_total.add_metric([], core.conflicts_total)
+        conflicts_total.add_metric([], core.for_upstreams.conflicts_total)
         restarts = CounterMetricFamily(
             "bgpmux_engine_restarts", "Times the engine restarted", labels=["engine"]
         )

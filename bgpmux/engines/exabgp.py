@@ -24,16 +24,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..core.port import Engine, UpstreamEvents, UpstreamStatus
+from ..session.states import State
 from ..wire.attributes import PathAttributes
 from ..wire.constants import Family
 from ..wire.packing import nlri_room, split_too_large
 from ..wire.prefix import Prefix
 from . import exabgp_text as text
-from .base import Engine, UpstreamStatus
 
 if TYPE_CHECKING:
     from ..config import Config
-    from ..core import Core
 
 log = logging.getLogger("bgpmux.engine.exabgp")
 
@@ -52,9 +52,9 @@ EXABGP_MAX_MESSAGE = 4096  # the engine's sessions negotiate no extended message
 class ExaBGPEngine(Engine):
     name = "exabgp"
 
-    def __init__(self, config: Config, core: Core, workdir: Path) -> None:
+    def __init__(self, config: Config, events: UpstreamEvents, workdir: Path) -> None:
         self.config = config
-        self.core = core
+        self.events = events
         self.workdir = Path(workdir)
         self.exabgp = EXABGP
         self.addresses = {u.name: text.peer_address(u) for u in config.upstreams}
@@ -67,7 +67,7 @@ class ExaBGPEngine(Engine):
             ),
             0,
         )  # fmt: skip
-        self._states = {name: "IDLE" for name in self.addresses}
+        self._states = dict.fromkeys(self.addresses, State.IDLE)
         self._details = dict.fromkeys(self.addresses, "")
         self._established_at: dict[str, float | None] = dict.fromkeys(self.addresses)
         self._received: dict[str, int] = dict.fromkeys(self.addresses, 0)
@@ -204,7 +204,7 @@ class ExaBGPEngine(Engine):
             finally:
                 self._first_start.set()
                 await self._terminate()
-                self._all_down(loop.time())
+                self._all_down()
             if self._stopping:
                 return
             if loop.time() - started > STABLE_RUN:
@@ -306,13 +306,13 @@ class ExaBGPEngine(Engine):
                 proc.kill()
             await proc.wait()
 
-    def _all_down(self, now: float) -> None:
+    def _all_down(self) -> None:
         for name in self.addresses:
-            was_up = self._states[name] == "ESTABLISHED"
-            self._states[name] = "IDLE"
+            was_up = self._states[name] is State.ESTABLISHED
+            self._states[name] = State.IDLE
             self._established_at[name] = None
             if was_up:
-                self.core.post(self.core.upstream_down, name, now)
+                self.events.down(name)
 
     # ------------------------------------------------------------------ I/O
 
@@ -371,7 +371,7 @@ class ExaBGPEngine(Engine):
                 self._handle(message, loop.time())
 
     def _handle(self, message: text.Message, now: float) -> None:
-        core = self.core
+        events = self.events
         if isinstance(message, text.Shutdown):
             log.info("ExaBGP is shutting down")
             return
@@ -380,33 +380,33 @@ class ExaBGPEngine(Engine):
             log.warning("ExaBGP reported an unknown neighbor %s", message.peer)
             return
         if isinstance(message, text.StateChange):
-            was_up = self._states[name] == "ESTABLISHED"
+            was_up = self._states[name] is State.ESTABLISHED
             if message.state == "up":
-                self._states[name] = "ESTABLISHED"
+                self._states[name] = State.ESTABLISHED
                 self._established_at[name] = now
                 self._details[name] = ""
-                core.post(core.upstream_up, name, now)
+                events.established(name)
             elif message.state == "down":
-                self._states[name] = "IDLE"
+                self._states[name] = State.IDLE
                 self._established_at[name] = None
                 self._details[name] = message.reason
                 if was_up:
                     log.warning("session down: %s", message.reason, extra={"peer": name})
-                    core.post(core.upstream_down, name, now)
+                    events.down(name)
             elif message.state == "connected":
-                self._states[name] = "OPENSENT"
+                self._states[name] = State.OPEN_SENT
             return
-        if self._states[name] != "ESTABLISHED":
+        if self._states[name] is not State.ESTABLISHED:
             return
         if isinstance(message, text.EndOfRib):
-            core.post(core.upstream_end_of_rib, name, message.family, now)
+            events.end_of_rib(name, message.family)
             return
         for family, prefixes in message.withdrawn:
             self._received[name] += len(prefixes)
-            core.post(core.upstream_withdraw, name, family, prefixes, now)
+            events.withdrawn(name, family, prefixes)
         for family, attrs, next_hop, prefixes in message.announced:
             self._received[name] += len(prefixes)
-            core.post(core.upstream_announce, name, family, attrs, next_hop, prefixes, now)
+            events.routes(name, family, attrs, next_hop, prefixes)
 
 
 def _exit_reason(code: int | None) -> str:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..core.port import Engine, UpstreamStatus
+from ..session.states import State
 from ..wire.attributes import PathAttributes
 from ..wire.constants import Family
 from ..wire.packing import nlri_room, split_too_large
 from ..wire.prefix import Prefix, prefix_to_str
-from .base import Engine, UpstreamStatus
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class FakeEngine(Engine):
         self.eors: list[EndOfRibCall] = []
         self.started = False
         self.stopped = False
-        self.states: dict[str, str] = dict.fromkeys(self.upstreams, "IDLE")
+        self.states: dict[str, State] = dict.fromkeys(self.upstreams, State.IDLE)
 
     async def start(self) -> None:
         self.started = True

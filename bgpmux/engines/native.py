@@ -1,15 +1,16 @@
 """The native engine: bgpmux's own sessions, in the active role, to every upstream.
 
-Each upstream gets a task that dials (from the node address, with TCP-MD5 when configured),
-runs one ``Session`` per TCP connection through the same glue as the clients, and waits
-``CONNECT_RETRY`` seconds between attempts. UPDATEs for the upstream are packed here from the
-core's batches, with the options that session negotiated.
+Each upstream has one ``Session`` (active: it asks to be dialled, and after a failure or a
+session end its connect-retry timer asks again) driven by a ``BGPConnection``. The engine only
+dials when asked, from the node address with TCP-MD5 when configured, and hands the
+connection over; nothing polls. UPDATEs for the upstream are packed here from the core's
+batches, with the options that session negotiated.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import ipaddress
 import logging
 import socket
@@ -17,82 +18,94 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..config import Config, Upstream
-from ..core import Core
+from ..core.port import Engine, UpstreamEvents, UpstreamStatus
 from ..logs import peer_logger
-from ..session import SessionConfig, State, cease_shutdown
-from ..session.events import SessionDown, SessionEstablished, UpdateReceived
+from ..session import State, cease_shutdown
+from ..session.events import (
+    ConnectRequested,
+    RouteRefreshReceived,
+    SessionDown,
+    SessionEstablished,
+    UpdateReceived,
+)
 from ..transport.connection import BGPConnection
 from ..transport.md5 import set_md5_key
+from ..transport.profiles import upstream_session_config
 from ..wire.attributes import PathAttributes
 from ..wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
 from ..wire.packing import Packed, pack_announce, pack_end_of_rib, pack_withdraw
 from ..wire.prefix import Prefix
-from .base import Engine, UpstreamStatus
 
-CONNECT_RETRY = 5.0
-CONNECT_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 10.0  # seconds a dial may take
+STOP_TIMEOUT = 1.0  # seconds the NOTIFICATIONs get to leave on stop
+
+log = logging.getLogger("bgpmux.engines.native")
 
 
 class _Upstream:
-    def __init__(self, config: Upstream) -> None:
+    def __init__(self, config: Upstream, conn: BGPConnection) -> None:
         self.config = config
-        self.conn: BGPConnection | None = None
+        self.conn = conn
+        self.key = Path(config.password_file).read_bytes().strip() if config.password_file else None
+        self.dial: asyncio.Task[None] | None = None
         self.established_at: float | None = None
-        self.task: asyncio.Task[None] | None = None
         self.detail = ""
-        self.log = peer_logger(config.name, "upstream")
 
     @property
     def ready(self) -> bool:
         conn = self.conn
-        return conn is not None and not conn.closed and conn.session.state is State.ESTABLISHED
+        return not conn.closed and conn.session.state is State.ESTABLISHED
+
+
+class _Attempt(asyncio.Protocol):
+    """One TCP connection of an upstream's session: passes on only while it is the current one
+    (a closed connection's late callbacks must not reach the next)."""
+
+    def __init__(self, conn: BGPConnection) -> None:
+        self.conn = conn
+        self.transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.conn.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.conn.transport is self.transport:
+            self.conn.data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.conn.transport is self.transport:
+            self.conn.connection_lost(exc)
 
 
 class NativeEngine(Engine):
     name = "native"
 
-    def __init__(self, config: Config, core: Core) -> None:
+    def __init__(self, config: Config, events: UpstreamEvents) -> None:
         self.config = config
-        self.core = core
-        self.upstreams = {u.name: _Upstream(u) for u in config.upstreams}
+        self.events = events
         self.families = (IPV4_UNICAST, IPV6_UNICAST) if config.node.address_v6 else (IPV4_UNICAST,)
+        self.upstreams: dict[str, _Upstream] = {}
         self._stopping = False
 
     async def start(self) -> None:
-        for upstream in self.upstreams.values():
-            upstream.task = asyncio.create_task(
-                self._run(upstream), name=f"upstream-{upstream.config.name}"
-            )
+        for cfg in self.config.upstreams:
+            session_config = upstream_session_config(self.config, cfg, self.families)
+            conn = BGPConnection(session_config, self._on_event, peer_logger(cfg.name, "upstream"))
+            self.upstreams[cfg.name] = upstream = _Upstream(cfg, conn)
+            upstream.conn.start()  # asks to be dialled: _on_event starts the dial
 
     async def stop(self) -> None:
         self._stopping = True
         for upstream in self.upstreams.values():
-            if upstream.conn is not None and not upstream.conn.closed:
-                upstream.conn.shutdown(cease_shutdown("bgpmux shutting down"))
-        for _ in range(20):
-            if all(u.conn is None or u.conn.closed for u in self.upstreams.values()):
-                break
-            await asyncio.sleep(0.05)
-        for upstream in self.upstreams.values():
-            if upstream.task is not None:
-                upstream.task.cancel()
+            if upstream.dial is not None:
+                upstream.dial.cancel()
+            upstream.conn.shutdown(cease_shutdown("bgpmux shutting down"))
+        waits = [u.conn.wait_closed() for u in self.upstreams.values()]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*waits), STOP_TIMEOUT)
 
     # ------------------------------------------------------------------ dialling
-
-    def _session_config(self, upstream: Upstream) -> SessionConfig:
-        node = self.config.node
-        return SessionConfig(
-            local_asn=node.asn,
-            router_id=str(node.router_id),
-            peer_asn=upstream.asn,
-            peer_name=upstream.name,
-            passive=True,  # the session is per connection; this task does the dialling
-            hold_time=upstream.hold_time,
-            families=self.families,
-            graceful_restart_time=upstream.graceful_restart or None,
-            route_refresh=True,
-            extended_message=False,
-        )
 
     def _source_address(self, upstream: Upstream) -> str:
         node = self.config.node
@@ -100,73 +113,70 @@ class NativeEngine(Engine):
             return str(node.address_v6)
         return str(node.address)
 
-    async def _run(self, upstream: _Upstream) -> None:
+    async def _dial(self, upstream: _Upstream) -> None:
         cfg = upstream.config
         loop = asyncio.get_running_loop()
-        key = Path(cfg.password_file).read_bytes().strip() if cfg.password_file else None
-        while not self._stopping:
-            family = (
-                socket.AF_INET6
-                if ipaddress.ip_address(str(cfg.address)).version == 6
-                else socket.AF_INET
-            )
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            try:
-                sock.setblocking(False)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if key:
-                    set_md5_key(sock, str(cfg.address), key)
-                sock.bind((self._source_address(cfg), 0))
-                await asyncio.wait_for(
-                    loop.sock_connect(sock, (str(cfg.address), cfg.port)), CONNECT_TIMEOUT
-                )
-                conn = BGPConnection(self._session_config(cfg), self._on_event, upstream.log)
-                upstream.conn = conn
-                await loop.create_connection(functools.partial(_same, conn), sock=sock)
-            except (TimeoutError, OSError) as exc:
-                sock.close()
-                upstream.detail = f"connect failed: {exc}"
-                upstream.log.debug("connect to %s:%d failed: %s", cfg.address, cfg.port, exc)
-                await asyncio.sleep(CONNECT_RETRY)
-                continue
-            while not conn.closed:
-                await asyncio.sleep(0.2)
-            await asyncio.sleep(CONNECT_RETRY if not self._stopping else 0)
+        address = str(cfg.address)
+        family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if upstream.key:
+                set_md5_key(sock, address, upstream.key)
+            sock.bind((self._source_address(cfg), 0))
+            await asyncio.wait_for(loop.sock_connect(sock, (address, cfg.port)), CONNECT_TIMEOUT)
+            await loop.create_connection(lambda: _Attempt(upstream.conn), sock=sock)
+        except (TimeoutError, OSError) as exc:
+            sock.close()
+            upstream.detail = f"connect failed: {exc}"
+            upstream.conn.log.debug("connect to %s:%d failed: %s", address, cfg.port, exc)
+            if not self._stopping:
+                upstream.conn.connection_failed()
+        except asyncio.CancelledError:
+            sock.close()
+            raise
 
     def _on_event(self, conn: BGPConnection, event: object) -> None:
         name = conn.session.config.peer_name
         upstream = self.upstreams[name]
-        core = self.core
-        now = conn.loop.time()
+        events = self.events
         if isinstance(event, UpdateReceived):
             update = event.update
             eor = update.end_of_rib()
             if eor is not None:
-                core.post(core.upstream_end_of_rib, name, eor, now)
+                events.end_of_rib(name, eor)
                 return
             if update.treat_as_withdraw is not None:
-                upstream.log.warning(
+                conn.log.warning(
                     "malformed UPDATE treated as withdraw: %s", update.treat_as_withdraw
                 )
             for family, prefixes in update.withdrawals():
-                core.post(core.upstream_withdraw, name, family, prefixes, now)
+                events.withdrawn(name, family, prefixes)
             for family, attrs, next_hop, prefixes in update.announcements():
-                core.post(core.upstream_announce, name, family, attrs, next_hop, prefixes, now)
-            if core.congested():
+                events.routes(name, family, attrs, next_hop, prefixes)
+            if events.congested():
                 conn.pause_reading()
-                core.when_drained(conn.resume_reading)
+                events.when_drained(conn.resume_reading)
+        elif isinstance(event, ConnectRequested):
+            if not self._stopping:
+                upstream.dial = asyncio.get_running_loop().create_task(
+                    self._dial(upstream), name=f"dial-{name}"
+                )
         elif isinstance(event, SessionEstablished):
-            upstream.established_at = now
+            upstream.established_at = conn.loop.time()
             upstream.detail = ""
-            upstream.log.info("session established (hold %ds)", event.negotiated.hold_time)
-            core.post(core.upstream_up, name, now)
+            conn.log.info("session established (hold %ds)", event.negotiated.hold_time)
+            events.established(name)
         elif isinstance(event, SessionDown):
             note = f": {event.notification.describe()}" if event.notification else ""
             upstream.detail = f"{event.reason.name.lower()}{note}"
-            upstream.log.warning("session down: %s", upstream.detail)
+            conn.log.warning("session down: %s", upstream.detail)
             if upstream.established_at is not None:
                 upstream.established_at = None
-                core.post(core.upstream_down, name, now)
+                events.down(name)
+        elif isinstance(event, RouteRefreshReceived):
+            conn.log.debug("ROUTE-REFRESH for %s received", event.message.family)
 
     # ------------------------------------------------------------------ the core's calls
 
@@ -182,7 +192,7 @@ class NativeEngine(Engine):
         too_large: dict[str, list[Prefix]] = {}
         for name in upstreams:
             upstream = self.upstreams[name]
-            if not upstream.ready or upstream.conn is None:
+            if not upstream.ready:
                 continue
             options = upstream.conn.options
             key = (options.asn4, options.max_message_len)
@@ -201,7 +211,7 @@ class NativeEngine(Engine):
         packed: dict[int, list[bytes]] = {}
         for name in upstreams:
             upstream = self.upstreams[name]
-            if not upstream.ready or upstream.conn is None:
+            if not upstream.ready:
                 continue
             max_len = upstream.conn.options.max_message_len
             if max_len not in packed:
@@ -210,21 +220,20 @@ class NativeEngine(Engine):
 
     def end_of_rib(self, upstream: str, family: Family) -> None:
         state = self.upstreams[upstream]
-        if state.ready and state.conn is not None:
+        if state.ready:
             state.conn.send([pack_end_of_rib(family)])
 
     def status(self) -> list[UpstreamStatus]:
         out = []
-        for name, upstream in self.upstreams.items():
-            conn = upstream.conn
-            live = conn is not None and not conn.closed
-            state = conn.session.state.name if conn is not None and live else "IDLE"
-            out.append(UpstreamStatus(name, state, upstream.established_at, upstream.detail))
+        for cfg in self.config.upstreams:
+            upstream = self.upstreams.get(cfg.name)
+            state = upstream.conn.session.state if upstream is not None else State.IDLE
+            out.append(
+                UpstreamStatus(
+                    cfg.name,
+                    state,
+                    upstream.established_at if upstream else None,
+                    upstream.detail if upstream else "",
+                )
+            )
         return out
-
-
-def _same(conn: BGPConnection) -> BGPConnection:
-    return conn
-
-
-log = logging.getLogger("bgpmux.engines.native")

@@ -1,25 +1,72 @@
-"""Compiled ``accept`` lists: ``prefix [ge N] [le M]`` rules, deny by default."""
+"""Prefix rules (``prefix [ge N] [le M]``, as in BIRD and FRR) and compiled lists of them,
+deny by default: the one matcher behind every ``accept`` list."""
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
-from ..wire.constants import AFI, Family
+from ..wire.constants import AFI, IPV4_UNICAST, IPV6_UNICAST, Family
 from ..wire.prefix import Prefix
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-class PrefixRule(Protocol):
-    """What the config's parsed ``accept`` entries provide."""
+
+@dataclass(frozen=True)
+class PrefixRule:
+    """``prefix [ge N] [le M]``: a route matches if it lies inside ``network`` with a length in
+    ``min_len..max_len``. Without ge/le only ``network`` itself matches (as in BIRD and FRR)."""
+
+    network: IPNetwork
+    ge: int | None = None
+    le: int | None = None
 
     @property
-    def network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network: ...
+    def min_len(self) -> int:
+        return self.ge if self.ge is not None else self.network.prefixlen
+
     @property
-    def ge(self) -> int | None: ...
-    @property
-    def le(self) -> int | None: ...
+    def max_len(self) -> int:
+        if self.le is not None:
+            return self.le
+        return self.network.max_prefixlen if self.ge is not None else self.network.prefixlen
+
+    def matches(self, net: IPNetwork) -> bool:
+        """Whether ``net`` matches this rule alone (the same matcher as ``PrefixList``)."""
+        family = IPV4_UNICAST if net.version == 4 else IPV6_UNICAST
+        wire = bytes((net.prefixlen,)) + net.network_address.packed[: (net.prefixlen + 7) // 8]
+        return PrefixList([self]).matches(family, wire)
+
+    def __str__(self) -> str:
+        ge = f" ge {self.ge}" if self.ge is not None else ""
+        le = f" le {self.le}" if self.le is not None else ""
+        return f"{self.network}{ge}{le}"
+
+    @classmethod
+    def parse(cls, text: str) -> PrefixRule:
+        """Parse ``prefix [ge N] [le M]``; raises ValueError saying what is wrong."""
+        words = text.split()
+        if not words:
+            raise ValueError("empty prefix rule")
+        try:
+            network = ipaddress.ip_network(words[0])
+        except ValueError as e:
+            raise ValueError(f"{words[0]!r}: {e}") from None
+        bounds: dict[str, int] = {}
+        rest = words[1:]
+        if len(rest) % 2:
+            raise ValueError(f"{text!r} is not 'prefix [ge N] [le M]'")
+        for key, num in zip(rest[::2], rest[1::2], strict=True):
+            if key not in ("ge", "le") or key in bounds or not num.isdigit():
+                raise ValueError(f"{text!r} is not 'prefix [ge N] [le M]'")
+            bounds[key] = int(num)
+        rule = cls(network, bounds.get("ge"), bounds.get("le"))
+        if not network.prefixlen <= rule.min_len <= rule.max_len <= network.max_prefixlen:
+            raise ValueError(
+                f"{text!r}: need {network.prefixlen} <= ge <= le <= {network.max_prefixlen}"
+            )
+        return rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,15 +88,9 @@ class PrefixList:
             for rule in self.rules:
                 if (rule.network.version == 4) != (afi == AFI.IPV4):
                     continue
-                plen = rule.network.prefixlen
-                shift = bits - plen
-                lo = rule.ge if rule.ge is not None else plen
-                hi = rule.le if rule.le is not None else (rule.ge if rule.ge is not None else plen)
-                if rule.ge is not None and rule.le is None:
-                    hi = bits  # "ge N" alone means N..max, as in BIRD and FRR
-                compiled.append(
-                    _Compiled(shift, int(rule.network.network_address) >> shift, lo, hi)
-                )
+                shift = bits - rule.network.prefixlen
+                value = int(rule.network.network_address) >> shift
+                compiled.append(_Compiled(shift, value, rule.min_len, rule.max_len))
             self._by_afi[afi] = tuple(compiled)
 
     def split(

@@ -13,10 +13,10 @@ from ..wire.constants import SegmentType
 
 
 class RejectReason(Enum):
+    """Why a client's prefix was refused (the ``reason`` label of bgpmux_prefixes_rejected)."""
+
     NOT_ACCEPTED = "not_in_accept_list"
     NO_IPV6_NEXT_HOP = "no_ipv6_node_address"
-    MALFORMED = "malformed_attributes"
-    MAX_PREFIXES = "max_prefixes"
 
 
 class Tagger:

@@ -1,6 +1,5 @@
 """The RFC 4271 BGP state machine, sans-IO: bytes and ``now`` in; events, bytes, deadlines out."""
 
-from .collision import collision_keeps_existing
 from .config import SessionConfig, local_open
 from .events import (
     ConnectRequested,
@@ -33,7 +32,6 @@ __all__ = [
     "StateChanged",
     "UpdateReceived",
     "cease_shutdown",
-    "collision_keeps_existing",
     "local_open",
     "negotiate",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bgpmux.wire import IPV4_UNICAST, DecodeOptions, Family, GracefulRestart, Open
+from bgpmux.wire import IPV4_UNICAST, CodecOptions, Family, GracefulRestart, Open
 from bgpmux.wire.constants import MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN
 
 
@@ -23,7 +23,7 @@ class Negotiated:
     peer_graceful_restart: GracefulRestart | None
     # We never send ADD-PATH, so path identifiers are never used; this is only for the logs.
     peer_offered_add_path: bool
-    options: DecodeOptions
+    options: CodecOptions
 
 
 def _families(open_: Open) -> tuple[Family, ...]:
@@ -52,5 +52,5 @@ def negotiate(local: Open, peer: Open) -> Negotiated:
         extended_message=extended,
         peer_graceful_restart=pc.graceful_restart if lc.graceful_restart is not None else None,
         peer_offered_add_path=bool(pc.add_path),
-        options=DecodeOptions(asn4=asn4, max_message_len=max_len),
+        options=CodecOptions(asn4=asn4, max_message_len=max_len),
     )

@@ -25,7 +25,13 @@ from bgpmux.wire.constants import (
     MessageType,
 )
 from bgpmux.wire.errors import ErrorCode, OpenSubcode
-from bgpmux.wire.messages import DEFAULT_OPTIONS, decode_body, encode_message, encode_update
+from bgpmux.wire.messages import (
+    DEFAULT_OPTIONS,
+    AttributeCache,
+    decode_body,
+    encode_message,
+    encode_update,
+)
 
 from .config import SessionConfig, local_open
 from .events import (
@@ -73,6 +79,7 @@ class Session:
         self._timers = Timers()
         self._output: list[bytes] = []
         self._events: deque[Event] = deque()
+        self._attribute_cache = AttributeCache()
         self._auto_restart = False  # active role, started and not stopped: redial on failure
         # Per connection; reset by _reset_connection.
         self._framer = Framer()
@@ -243,7 +250,7 @@ class Session:
             received[_NAMES[kind]] += 1
             if self._state is State.ESTABLISHED:
                 if kind == _UPDATE:
-                    msg = decode_body(kind, body, self._options)
+                    msg = decode_body(kind, body, self._options, self._attribute_cache)
                     assert isinstance(msg, Update)
                     events.append(UpdateReceived(msg))
                     continue

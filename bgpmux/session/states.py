@@ -35,10 +35,8 @@ class DownReason(Enum):
     CONNECTION_LOST = "connection-lost"
     ADMIN_SHUTDOWN = "admin-shutdown"
     COLLISION = "collision"
-    CONNECTION_REJECTED = "connection-rejected"
-    MAX_PREFIXES = "max-prefixes"
+    MAX_PREFIXES = "max-prefixes"  # the peer sent more than its limit (RFC 4486 §4)
     PEER_RESTARTED = "peer-restarted"
-    CONFIG_CHANGED = "config-changed"
 
 
 # States in which a TCP connection exists (so a NOTIFICATION can be sent).

@@ -1,4 +1,11 @@
-"""One TCP connection carrying one BGP session: feeds the sans-IO ``Session`` and writes for it."""
+"""The asyncio glue of one sans-IO ``Session``: feeds it what the socket reads, writes what it
+sends, arms its timer and hands its events on.
+
+A passive session (a client's) lives for one TCP connection. An active one (an upstream's, in
+the native engine) outlives them: its owner calls ``start``, dials when the session asks
+(``ConnectRequested``) and hands each new connection to ``connection_made``; a failed dial goes
+to ``connection_failed``, and the session's connect-retry timer asks for the next one.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..session import DownReason, Session, SessionConfig
+from ..session import DownReason, Session, SessionConfig, State
 from ..session.events import (
     RouteRefreshReceived,
     SessionDown,
@@ -16,7 +23,7 @@ from ..session.events import (
     UpdateReceived,
 )
 from ..wire.constants import SUPPORTED_FAMILIES, Family
-from ..wire.messages import DEFAULT_OPTIONS, DecodeOptions, Notification
+from ..wire.messages import DEFAULT_OPTIONS, CodecOptions, Notification
 
 EventHandler = Callable[["BGPConnection", Any], None]
 FEED_SLICE = 32 * 1024
@@ -24,7 +31,11 @@ UNFED_LIMIT = 1024 * 1024  # stop reading the socket while this much waits to be
 
 
 class BGPConnection(asyncio.Protocol):
-    """asyncio glue for one session. ``on_event`` gets every session event, in order."""
+    """asyncio glue for one session. ``on_event`` gets every session event, in order.
+
+    ``closed`` is True while no TCP connection carries the session (after it ended, or before
+    an active session's first connection).
+    """
 
     def __init__(
         self,
@@ -40,9 +51,10 @@ class BGPConnection(asyncio.Protocol):
         self.peer_ip: str | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
-        self.options: DecodeOptions = DEFAULT_OPTIONS
+        self.options: CodecOptions = DEFAULT_OPTIONS
         self.families: tuple[Family, ...] = SUPPORTED_FAMILIES
         self.closed = False
+        self._closed_event = asyncio.Event()
         self._unfed = bytearray()  # read from the socket, not yet fed to the session
         self._feeding = False
         self._paused_for: set[str] = set()
@@ -52,9 +64,13 @@ class BGPConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.closed = False
+        self._closed_event.clear()
+        self._paused_for.clear()
         peer = transport.get_extra_info("peername")
         self.peer_ip = peer[0] if peer else None
-        self.session.start(self.loop.time())
+        if self.session.state is State.IDLE:  # passive: this connection is the session's
+            self.session.start(self.loop.time())
         self.session.connection_made(self.loop.time())
         self._pump()
 
@@ -86,12 +102,29 @@ class BGPConnection(asyncio.Protocol):
             self.session.receive_data(bytes(self._unfed), self.loop.time())
             self._unfed.clear()
             self._pump(flush=False)
-        self.closed = True
+        self._set_closed()
         self._feeding = False
-        if self._timer is not None:
-            self._timer.cancel()
         self.session.connection_lost(self.loop.time())
         self._pump(flush=False)
+
+    # what an active session's owner calls ------------------------------------------------
+
+    def start(self) -> None:
+        """Start an active session: it asks to be dialled (``ConnectRequested``)."""
+        self.closed = True
+        self._closed_event.set()
+        self.session.start(self.loop.time())
+        self._pump(flush=False)
+
+    def connection_failed(self) -> None:
+        """The dial the session asked for failed: it waits its connect-retry time."""
+        if self.session.state in (State.CONNECT, State.ACTIVE):
+            self.session.connection_failed(self.loop.time())
+            self._pump(flush=False)
+
+    async def wait_closed(self) -> None:
+        """Return once no TCP connection carries the session."""
+        await self._closed_event.wait()
 
     # what the core and the listener call ----------------------------------------------
 
@@ -141,12 +174,16 @@ class BGPConnection(asyncio.Protocol):
                 self.families = event.negotiated.families
             self.on_event(self, event)
         if session.close_requested and self.transport is not None and not self.closed:
-            self.closed = True
+            self._set_closed()
             self.transport.close()  # flushes what was written, then closes
         self._arm_timer()
 
+    def _set_closed(self) -> None:
+        self.closed = True
+        self._closed_event.set()
+
     def _arm_timer(self) -> None:
-        deadline = None if self.closed else self.session.get_timer()
+        deadline = self.session.get_timer()  # an active session's connect-retry outlives TCP
         if deadline == self._timer_at:
             return
         if self._timer is not None:

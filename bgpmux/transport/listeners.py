@@ -12,16 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import Client, Config
-from ..core import Core
+from ..core.events import ClientDown, ClientEstablished, ClientRouteRefresh, ClientUpdate
+from ..core.runner import CoreRunner
 from ..logs import peer_logger
-from ..session import (
-    DownReason,
-    Negotiated,
-    SessionConfig,
-    SessionStats,
-    State,
-    cease_shutdown,
-)
+from ..session import DownReason, SessionStats, State, cease_shutdown
 from ..session.events import (
     RouteRefreshReceived,
     SessionDown,
@@ -29,37 +23,30 @@ from ..session.events import (
     StateChanged,
     UpdateReceived,
 )
-from ..wire.constants import SUPPORTED_FAMILIES, Family
+from ..session.graceful import graceful_families, stale_time_after
 from ..wire.errors import CeaseSubcode, ErrorCode
 from ..wire.messages import Notification, encode_notification
 from .connection import BGPConnection
+from .profiles import client_session_config
 
 log = logging.getLogger("bgpmux.transport")
-
-# Session ends after which a client that negotiated graceful restart keeps its routes as stale.
-GRACEFUL_REASONS = {
-    DownReason.CONNECTION_LOST,
-    DownReason.HOLD_TIMER_EXPIRED,
-    DownReason.PEER_RESTARTED,
-}
-# What bgpmux offers its clients: the graceful-restart capability (so they may restart
-# gracefully, RFC 4724 §3: both sides must advertise it) with our own restart time.
-CLIENT_RESTART_TIME = 120
 
 
 @dataclass
 class ClientSessionInfo:
     name: str
-    state: str
+    state: State
     peer_ip: str | None
     established_at: float | None
     stats: Any
 
 
 class ClientServer:
-    def __init__(self, config: Config, core: Core) -> None:
+    """Every client listener; reports the clients' sessions to the core through ``runner``."""
+
+    def __init__(self, config: Config, runner: CoreRunner) -> None:
         self.config = config
-        self.core = core
+        self.runner = runner
         self.by_listen: dict[str, list[Client]] = {}
         for client in config.clients:
             self.by_listen.setdefault(str(client.listen), []).append(client)
@@ -100,7 +87,7 @@ class ClientServer:
             out.append(
                 ClientSessionInfo(
                     name=client.name,
-                    state=conn.session.state.name if conn and not conn.closed else "IDLE",
+                    state=conn.session.state if conn and not conn.closed else State.IDLE,
                     peer_ip=conn.peer_ip if conn else None,
                     established_at=self.established_at.get(client.name),
                     stats=conn.session.stats if conn else None,
@@ -124,22 +111,6 @@ class ClientServer:
                 return client
         unnamed = [c for c in clients if c.peer_address is None]
         return unnamed[0] if len(unnamed) == 1 else None
-
-    def session_config(self, client: Client) -> SessionConfig:
-        node = self.config.node
-        router_id = self.config.client_router_id(client)
-        return SessionConfig(
-            local_asn=node.asn,
-            router_id=str(router_id),
-            peer_asn=client.asn,
-            peer_name=client.name,
-            passive=True,
-            hold_time=client.hold_time,
-            families=SUPPORTED_FAMILIES,
-            graceful_restart_time=CLIENT_RESTART_TIME,
-            route_refresh=True,
-            extended_message=True,
-        )
 
     def admit(self, client: Client, conn: BGPConnection) -> Notification | None:
         """Collision handling (RFC 4271 §6.8, RFC 4724 §4.2) for a new connection of a client."""
@@ -166,31 +137,31 @@ class ClientServer:
         self.current[client.name] = conn
         return None
 
-    def _client_gone(self, name: str, conn: BGPConnection, reason: DownReason, now: float) -> None:
+    def _client_gone(self, name: str, conn: BGPConnection, reason: DownReason) -> None:
         """Tell the core the client's session ended, and whether its routes may stay stale."""
         self.established_at.pop(name, None)
-        families = graceful_families(conn.session.negotiated)
-        stale_time = stale_time_after(conn, reason)
-        self.core.post(self.core.client_down, name, stale_time, now, families)
+        negotiated = conn.session.negotiated
+        stale_time = stale_time_after(negotiated, reason)
+        self.runner.submit(ClientDown(name, stale_time, graceful_families(negotiated)))
 
     # --------------------------------------------------------------------- events
 
     def on_event(self, conn: BGPConnection, event: object) -> None:
         name = conn.session.config.peer_name
-        core = self.core
+        runner = self.runner
         now = conn.loop.time()
         if isinstance(event, UpdateReceived):
-            core.post(core.client_update, name, event.update, now)
-            if core.congested():
+            runner.submit(ClientUpdate(name, event.update))
+            if runner.congested():
                 conn.pause_reading()
-                core.when_drained(conn.resume_reading)
+                runner.when_drained(conn.resume_reading)
         elif isinstance(event, SessionEstablished):
             negotiated = event.negotiated
             if self.takeovers.get(name) is conn:
                 del self.takeovers[name]
                 old = self.current.get(name)
                 if old is not None and not old.closed:
-                    self._client_gone(name, old, DownReason.PEER_RESTARTED, now)
+                    self._client_gone(name, old, DownReason.PEER_RESTARTED)
                     old.abort()
                 self.current[name] = conn
             self.established_at[name] = now
@@ -202,7 +173,7 @@ class ClientServer:
                 ", graceful restart" if gr else "",
                 ", ADD-PATH declined" if negotiated.peer_offered_add_path else "",
             )
-            core.post(core.client_up, name, conn, gr, now)
+            runner.submit(ClientEstablished(name, conn, gr))
         elif isinstance(event, SessionDown):
             add_stats(self.finished.setdefault(name, SessionStats()), conn.session.stats)
             was_up = name in self.established_at and self.current.get(name) is conn
@@ -214,29 +185,11 @@ class ClientServer:
             if self.takeovers.get(name) is conn:
                 del self.takeovers[name]
             if was_up:
-                self._client_gone(name, conn, event.reason, now)
+                self._client_gone(name, conn, event.reason)
         elif isinstance(event, RouteRefreshReceived):
-            core.post(core.client_refresh, name, now)
+            runner.submit(ClientRouteRefresh(name))
         elif isinstance(event, StateChanged):
             conn.log.debug("state %s -> %s", event.old.name, event.new.name)
-
-
-def stale_time_after(conn: BGPConnection, reason: DownReason) -> int | None:
-    """How long the client's routes stay when its session ended this way (None: not at all)."""
-    negotiated = conn.session.negotiated
-    if reason not in GRACEFUL_REASONS or not graceful_families(negotiated):
-        return None
-    assert negotiated is not None and negotiated.peer_graceful_restart is not None
-    return negotiated.peer_graceful_restart.restart_time or None
-
-
-def graceful_families(negotiated: Negotiated | None) -> frozenset[Family]:
-    """Families the peer can restart gracefully for (RFC 4724 §4.2): those its capability
-    lists. FRR's helper-only capability lists none, so its routes go at once when it drops."""
-    if negotiated is None or negotiated.peer_graceful_restart is None:
-        return frozenset()
-    listed = {family for family, _forwarding in negotiated.peer_graceful_restart.families}
-    return frozenset(listed & set(negotiated.families))
 
 
 def add_stats(total: SessionStats, more: SessionStats) -> None:
@@ -277,7 +230,8 @@ class _Accepting(asyncio.Protocol):
             transport.close()
             return
         logger = peer_logger(client.name, "client")
-        conn = BGPConnection(self.server.session_config(client), self.server.on_event, logger)
+        session_config = client_session_config(self.server.config, client)
+        conn = BGPConnection(session_config, self.server.on_event, logger)
         refusal = self.server.admit(client, conn)
         if refusal is not None:
             logger.warning("refused a second connection from %s: already established", peer_ip)

@@ -7,7 +7,7 @@ from .errors import BGPError, CeaseSubcode, ErrorCode, OpenSubcode, UpdateSubcod
 from .framer import Framer
 from .messages import (
     KEEPALIVE,
-    DecodeOptions,
+    CodecOptions,
     Keepalive,
     Message,
     MpReach,
@@ -31,7 +31,7 @@ __all__ = [
     "BGPError",
     "Capabilities",
     "CeaseSubcode",
-    "DecodeOptions",
+    "CodecOptions",
     "ErrorCode",
     "Family",
     "Framer",

@@ -106,12 +106,22 @@ def _needs_as4(attrs: PathAttributes) -> bool:
     return any(asn > 0xFFFF for asn in attrs.as_path_flat())
 
 
-def encode_attributes(attrs: PathAttributes, asn4: bool = True, mp: bytes = b"") -> bytes:
-    """All attributes in type-code order; ``mp`` (encoded MP_REACH/UNREACH) goes in its place."""
+_AS_GIVEN = b"as given"  # encode_attributes: the NEXT_HOP of ``attrs`` itself
+
+
+def encode_attributes(
+    attrs: PathAttributes, asn4: bool = True, mp: bytes = b"", next_hop: bytes | None = _AS_GIVEN
+) -> bytes:
+    """All attributes in type-code order (RFC 4271 §4.3, §5); ``mp`` (an encoded MP_REACH or
+    MP_UNREACH_NLRI) goes in its place. ``next_hop``, when given, replaces the NEXT_HOP of
+    ``attrs`` (None: no NEXT_HOP attribute). With ``asn4`` False, 2-octet AS numbers with
+    AS4_PATH and AS4_AGGREGATOR as RFC 6793 §4.2.2 asks."""
+    if next_hop is _AS_GIVEN:
+        next_hop = attrs.next_hop
     out = [_attr(_TRANS, AttrType.ORIGIN, bytes((attrs.origin,)))]
     out.append(_attr(_TRANS, AttrType.AS_PATH, encode_as_path(attrs.as_path, asn4)))
-    if attrs.next_hop is not None:
-        out.append(_attr(_TRANS, AttrType.NEXT_HOP, attrs.next_hop))
+    if next_hop is not None:
+        out.append(_attr(_TRANS, AttrType.NEXT_HOP, next_hop))
     if attrs.med is not None:
         out.append(_attr(_OPT, AttrType.MULTI_EXIT_DISC, struct.pack("!I", attrs.med)))
     if attrs.local_pref is not None:

@@ -42,14 +42,16 @@ from .prefix import Prefix, decode_prefixes
 
 
 @dataclass(frozen=True, slots=True)
-class DecodeOptions:
-    """What the session negotiated and the codec must know."""
+class CodecOptions:
+    """What a session negotiated that the codec needs to decode and to encode its messages:
+    4-octet AS numbers (RFC 6793) and the maximum message length in octets (4096, or 65535
+    with extended messages, RFC 8654)."""
 
     asn4: bool = True
     max_message_len: int = MAX_MESSAGE_LEN
 
 
-DEFAULT_OPTIONS = DecodeOptions()
+DEFAULT_OPTIONS = CodecOptions()
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +194,7 @@ def _mp_attr(code: int, value: bytes) -> bytes:
     return struct.pack("!BBB", AttrFlag.OPTIONAL, code, len(value)) + value
 
 
-def encode_update(msg: Update, options: DecodeOptions = DEFAULT_OPTIONS) -> bytes:
+def encode_update(msg: Update, options: CodecOptions = DEFAULT_OPTIONS) -> bytes:
     mp = b""
     if msg.mp_unreach is not None:
         mp += encode_mp_unreach(msg.mp_unreach)
@@ -227,7 +229,7 @@ def encode_route_refresh(msg: RouteRefresh) -> bytes:
     return _frame(MessageType.ROUTE_REFRESH, body)
 
 
-def encode_message(msg: Message, options: DecodeOptions = DEFAULT_OPTIONS) -> bytes:
+def encode_message(msg: Message, options: CodecOptions = DEFAULT_OPTIONS) -> bytes:
     if isinstance(msg, Update):
         return encode_update(msg, options)
     if isinstance(msg, Keepalive):
@@ -311,12 +313,36 @@ def _decode_mp_unreach(value: bytes) -> MpUnreach:
     return MpUnreach(family, tuple(withdrawn))
 
 
-# Interned attribute sets: (asn4, attribute bytes without MP) -> value. Bounded; values immutable.
-_INTERN: dict[tuple[bool, bytes], PathAttributes] = {}
-_INTERN_LIMIT = 100_000
+class AttributeCache:
+    """Decoded attribute sets by their received bytes, so that a peer that sends 100k prefixes
+    with one attribute set costs one ``PathAttributes`` (and one decode). Owned by whoever
+    decodes a peer's UPDATEs (the ``Session``); bounded: past ``limit`` entries it starts over
+    (only sharing is lost, values are immutable)."""
+
+    __slots__ = ("_entries", "limit")
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._entries: dict[tuple[bool, bytes], PathAttributes] = {}
+        self.limit = limit
+
+    def get(self, key: tuple[bool, bytes]) -> PathAttributes | None:
+        return self._entries.get(key)
+
+    def put(self, key: tuple[bool, bytes], attrs: PathAttributes) -> None:
+        if len(self._entries) >= self.limit:
+            self._entries.clear()
+        self._entries[key] = attrs
 
 
-def decode_update(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> Update:
+def decode_update(
+    body: bytes, options: CodecOptions = DEFAULT_OPTIONS, cache: AttributeCache | None = None
+) -> Update:
+    """An UPDATE body (RFC 4271 §4.3, RFC 4760) decoded with the negotiated ``options``.
+
+    Raises ``BGPError`` where the message cannot be parsed (RFC 4271 §6.3); where RFC 7606 allows
+    it, returns the Update with ``treat_as_withdraw`` set instead. ``cache``, if given, shares
+    attribute sets between UPDATEs that carry the same attribute bytes.
+    """
     end = len(body)
     if end < 4:
         raise update_error(UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, reason="UPDATE too short")
@@ -375,7 +401,7 @@ def decode_update(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> Upda
         return Update(withdrawn, None, nlri, mp_reach, mp_unreach, missing)
     # The key is attribute bytes in their received encoding, so equal keys parse to equal TLVs.
     key = (options.asn4, b"".join(_reencode(t) for t in rest) if mp_reach or mp_unreach else raw)
-    attrs = _INTERN.get(key)
+    attrs = cache.get(key) if cache is not None else None
     notes: list[str] = []
     reason: str | None = None
     if attrs is None:
@@ -384,10 +410,8 @@ def decode_update(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> Upda
         except TreatAsWithdraw as exc:
             reason = str(exc)
         else:
-            if not notes:
-                if len(_INTERN) >= _INTERN_LIMIT:
-                    _INTERN.clear()
-                _INTERN[key] = attrs
+            if not notes and cache is not None:
+                cache.put(key, attrs)
     return Update(withdrawn, attrs, nlri, mp_reach, mp_unreach, reason, tuple(notes))
 
 
@@ -412,10 +436,19 @@ def decode_route_refresh(body: bytes) -> RouteRefresh:
     return RouteRefresh(Family(afi, safi), subtype)
 
 
-def decode_body(kind: int, body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> Message:
-    """Decode a message body whose header the framer has checked."""
+def decode_body(
+    kind: int,
+    body: bytes,
+    options: CodecOptions = DEFAULT_OPTIONS,
+    cache: AttributeCache | None = None,
+) -> Message:
+    """Decode a message body whose header the framer has checked (RFC 4271 §4).
+
+    Raises ``BGPError``, the NOTIFICATION to send, for a body that cannot be parsed, and for an
+    unknown type (Message Header Error/Bad Message Type, RFC 4271 §6.1).
+    """
     if kind == MessageType.UPDATE:
-        return decode_update(body, options)
+        return decode_update(body, options, cache)
     if kind == MessageType.KEEPALIVE:
         return KEEPALIVE
     if kind == MessageType.OPEN:

@@ -14,7 +14,6 @@ from .attributes import PathAttributes, encode_attributes
 from .constants import HEADER_LEN, IPV4_UNICAST, MARKER, AttrFlag, AttrType, Family, MessageType
 from .prefix import Prefix
 
-_UPDATE_HEAD = MARKER  # + length + type
 _EMPTY = b"\x00\x00"
 MAX_PREFIX_OCTETS = 17  # an IPv6 /128 in NLRI form: length octet and 16 address octets
 
@@ -63,13 +62,9 @@ def _announce_layout(
     (empty for IPv4 with an IPv4 next hop) and the room left for NLRI in one message (may be
     negative)."""
     if family == IPV4_UNICAST and len(next_hop) == 4:
-        if attributes.next_hop != next_hop:
-            attributes = _with_next_hop(attributes, next_hop)
-        attrs = encode_attributes(attributes, asn4)
+        attrs = encode_attributes(attributes, asn4, next_hop=next_hop)
         return attrs, b"", max_len - HEADER_LEN - 4 - len(attrs)
-    if attributes.next_hop is not None:
-        attributes = _with_next_hop(attributes, None)
-    attrs = encode_attributes(attributes, asn4)
+    attrs = encode_attributes(attributes, asn4, next_hop=None)
     mp_fixed = struct.pack("!HBB", family.afi, family.safi, len(next_hop)) + next_hop + b"\x00"
     return attrs, mp_fixed, max_len - HEADER_LEN - 4 - len(attrs) - 4 - len(mp_fixed)
 
@@ -155,18 +150,3 @@ def pack_end_of_rib(family: Family) -> bytes:
     value = struct.pack("!HB", family.afi, family.safi)
     attr = struct.pack("!BBB", AttrFlag.OPTIONAL, AttrType.MP_UNREACH_NLRI, len(value)) + value
     return _frame(_EMPTY + struct.pack("!H", len(attr)) + attr)
-
-
-_NH_CACHE: dict[tuple[PathAttributes, bytes | None], PathAttributes] = {}
-
-
-def _with_next_hop(attributes: PathAttributes, next_hop: bytes | None) -> PathAttributes:
-    from dataclasses import replace
-
-    key = (attributes, next_hop)
-    cached = _NH_CACHE.get(key)
-    if cached is None:
-        if len(_NH_CACHE) > 10_000:
-            _NH_CACHE.clear()
-        cached = _NH_CACHE[key] = replace(attributes, next_hop=next_hop)
-    return cached

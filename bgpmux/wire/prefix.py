@@ -91,3 +91,16 @@ def prefix_to_int(family: Family, prefix: Prefix) -> tuple[int, int]:
     """(address as an integer, prefix length): what policy compares."""
     size = family.address_len
     return int.from_bytes(prefix[1:].ljust(size, b"\x00"), "big"), prefix[0]
+
+
+class PrefixText:
+    """A prefix that becomes text (``prefix_to_str``) only when it is formatted: for log lines
+    that may be suppressed."""
+
+    __slots__ = ("family", "prefix")
+
+    def __init__(self, family: Family, prefix: Prefix) -> None:
+        self.family, self.prefix = family, prefix
+
+    def __str__(self) -> str:
+        return prefix_to_str(self.family, self.prefix)

@@ -72,9 +72,6 @@ class StandInCore:
         if config.node.address_v6:
             self.next_hops[IPV6_UNICAST] = config.node.address_v6.packed
 
-    def post(self, handler, *args):
-        handler(*args)
-
     def _announce(self, names, family, table):
         groups = {}
         for prefix, attrs in table.items():
@@ -82,26 +79,38 @@ class StandInCore:
         for attrs, prefixes in groups.items():
             self.engine.announce(names, family, attrs, self.next_hops[family], prefixes)
 
-    def upstream_up(self, name, now):
+    def established(self, name):
         self.up.add(name)
         for family in self.next_hops:
             self._announce([name], family, self.table[family])
             self.engine.end_of_rib(name, family)
         emit(post="upstream_up", name=name)
 
-    def upstream_down(self, name, now):
+    def down(self, name, stale_time=None, stale_families=None):
         self.up.discard(name)
         emit(post="upstream_down", name=name)
 
-    def upstream_announce(self, name, family, attrs, next_hop, prefixes, now):
+    def routes(self, name, family, attrs, next_hop, prefixes):
         emit(post="upstream_announce", name=name, next_hop=next_hop.hex(),
              prefixes=[prefix_to_str(family, p) for p in prefixes],
              as_path=[[k, list(a)] for k, a in attrs.as_path], med=attrs.med,
              communities=list(attrs.communities), large=[list(c) for c in attrs.large_communities])
 
-    def upstream_withdraw(self, name, family, prefixes, now):
+    def withdrawn(self, name, family, prefixes):
         emit(post="upstream_withdraw", name=name,
              prefixes=[prefix_to_str(family, p) for p in prefixes])
+
+    def end_of_rib(self, name, family):
+        pass
+
+    def route_refresh(self, name, family):
+        pass
+
+    def congested(self):
+        return False
+
+    def when_drained(self, callback):
+        callback()
 
     def change(self, op, prefixes, attrs):
         by_family = {}
@@ -150,7 +159,7 @@ async def main():
             emit(event=op, count=len(prefixes))
         elif op == "status":
             emit(event="status", pid=engine._proc.pid if engine._proc else None,
-                 status=[[s.name, s.state] for s in engine.status()],
+                 status=[[s.name, s.state.name] for s in engine.status()],
                  restarts=engine.restarts, counters=engine.counters)
         elif op == "stop":
             break

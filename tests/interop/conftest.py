@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bgpmux.lab import Bgpmux, GoBgp, Host, Neighbor, Topology, wait_until
+from lab import Bgpmux, GoBgp, Host, Neighbor, Topology, wait_until
 
 NODE_AS, TOR_AS = 64512, 65000
 NODE_V4, TOR_V4 = "10.0.0.2", "10.0.0.1"

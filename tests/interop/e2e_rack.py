@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bgpmux.lab import (
+from lab import (
     Announce,
     Bgpmux,
     Bird,

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from bgpmux.lab import Announce, Bgpmux, Bird, Neighbor, wait_until
 from bgpmux.wire import PathAttributes, Update, encode_update, prefix_from_str
 from bgpmux.wire.constants import HEADER_LEN, MARKER
+from lab import Announce, Bgpmux, Bird, Neighbor, wait_until
 
 from .conftest import (
     NODE_AS,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bgpmux.lab import (
+from lab import (
     Announce,
     Bgpmux,
     Bird,

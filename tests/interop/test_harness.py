@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from bgpmux.lab import (
+from lab import (
     Announce,
     Bird,
     Daemon,
@@ -21,7 +21,7 @@ from bgpmux.lab import (
     Topology,
     wait_until,
 )
-from bgpmux.lab.bird import parse_show_route_all
+from lab.bird import parse_show_route_all
 
 CLIENT_AS, TOR_AS = 65001, 65000
 CLIENT_V4, TOR_V4 = "10.0.0.1", "10.0.0.2"

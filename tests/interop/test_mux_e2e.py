@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bgpmux.lab import Announce, Route, Topology, wait_until
+from lab import Announce, Route, Topology, wait_until
 
 from .e2e_rack import (
     CALICO_ANNOUNCE,

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bgpmux.lab import Bgpmux, wait_until
 from bgpmux.wire import PathAttributes, Update, encode_update, prefix_from_str
+from lab import Bgpmux, wait_until
 
 from .conftest import NODE_AS, NODE_V4, Rack, report_from_log, spawn_raw
 

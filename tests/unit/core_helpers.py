@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from bgpmux.wire import IPV4_UNICAST, IPV6_UNICAST, DecodeOptions, Framer, PathAttributes, Update
+from bgpmux.session import DownReason
+from bgpmux.wire import IPV4_UNICAST, IPV6_UNICAST, CodecOptions, Framer, PathAttributes, Update
 from bgpmux.wire.messages import MpReach, MpUnreach, Notification, decode_body
 from bgpmux.wire.prefix import prefix_from_str, prefix_to_str
 
@@ -26,16 +27,18 @@ clients:
 
 class FakeLink:
     def __init__(self) -> None:
-        self.options = DecodeOptions()
+        self.options = CodecOptions()
         self.families = (IPV4_UNICAST, IPV6_UNICAST)
         self.sent: list[bytes] = []
         self.shutdowns: list[Notification] = []
+        self.down_reasons: list[DownReason] = []
 
     def send(self, messages: list[bytes]) -> None:
         self.sent.extend(messages)
 
-    def shutdown(self, notification: Notification) -> None:
+    def shutdown(self, notification: Notification, reason: DownReason) -> None:
         self.shutdowns.append(notification)
+        self.down_reasons.append(reason)
 
     def updates(self) -> list[Update]:
         framer = Framer(self.options.max_message_len)

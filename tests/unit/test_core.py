@@ -8,7 +8,19 @@ import pytest
 
 from bgpmux.config import parse_config
 from bgpmux.core import Core
+from bgpmux.core.events import (
+    ClientDown,
+    ClientEstablished,
+    ClientUpdate,
+    Reconfigure,
+    UpstreamDown,
+    UpstreamEndOfRib,
+    UpstreamEstablished,
+    UpstreamRouteRefresh,
+    UpstreamRoutes,
+)
 from bgpmux.engines.fake import FakeEngine
+from bgpmux.session import DownReason
 from bgpmux.wire import IPV4_UNICAST, IPV6_UNICAST, Update
 from bgpmux.wire.prefix import prefix_from_str, prefix_to_str
 
@@ -17,7 +29,9 @@ from .core_helpers import CONFIG, EOR_V4, EOR_V6, FakeLink, announce, attrs, wit
 
 def test_accepted_routes_reach_the_upstream_rewritten(setup) -> None:
     core, engine, _calico, _metallb = setup
-    core.client_update("calico", announce("10.244.1.0/26", "2001:db8:244:1::/64", med=7), 1.0)
+    core.handle(
+        ClientUpdate("calico", announce("10.244.1.0/26", "2001:db8:244:1::/64", med=7)), 1.0
+    )
     core.flush(1.0)
     v4 = engine.table(IPV4_UNICAST)
     attrs4, nh4 = v4["10.244.1.0/26"]
@@ -30,14 +44,15 @@ def test_accepted_routes_reach_the_upstream_rewritten(setup) -> None:
 
 def test_prefix_outside_accept_list_is_rejected_and_counted(setup) -> None:
     core, engine, _calico, _metallb = setup
-    core.client_update(
-        "metallb", announce("198.51.100.10/32", "203.0.113.7/32", as_path=(64514,)), 1.0
+    core.handle(
+        ClientUpdate("metallb", announce("198.51.100.10/32", "203.0.113.7/32", as_path=(64514,))),
+        1.0,
     )
     core.flush(1.0)
     assert set(engine.table(IPV4_UNICAST)) == {"198.51.100.10/32"}
     rejected = {
         prefix_to_str(f, p): r.value
-        for (f, p), (r, _path) in core.clients["metallb"].rejected.items()
+        for (f, p), (r, _path) in core.clients["metallb"].channel.rejected.items()
     }
     assert rejected == {"203.0.113.7/32": "not_in_accept_list"}
     # the client's AS is not shown upstream, its tag community is added
@@ -48,64 +63,64 @@ def test_prefix_outside_accept_list_is_rejected_and_counted(setup) -> None:
 
 def test_conflict_priority_wins_and_withdrawal_promotes_the_other(setup) -> None:
     core, engine, _calico, _metallb = setup
-    core.client_update("metallb", announce("198.51.100.20/32", med=50), 1.0)
-    core.client_update("calico", announce("198.51.100.20/32", med=10), 1.0)
+    core.handle(ClientUpdate("metallb", announce("198.51.100.20/32", med=50)), 1.0)
+    core.handle(ClientUpdate("calico", announce("198.51.100.20/32", med=10)), 1.0)
     core.flush(1.0)
     assert engine.table(IPV4_UNICAST)["198.51.100.20/32"][0].med == 10
-    assert core.conflicts_total == 1 and len(core.conflicts) == 1
-    core.client_update("calico", withdraw("198.51.100.20/32"), 2.0)
+    assert core.for_upstreams.conflicts_total == 1 and len(core.for_upstreams.conflicts) == 1
+    core.handle(ClientUpdate("calico", withdraw("198.51.100.20/32")), 2.0)
     core.flush(2.0)
     assert engine.table(IPV4_UNICAST)["198.51.100.20/32"][0].med == 50
-    assert not core.conflicts
+    assert not core.for_upstreams.conflicts
 
 
 def test_max_prefixes_cuts_the_client_off_and_withdraws(setup) -> None:
     core, engine, _calico, metallb = setup
-    core.client_update("metallb", announce("198.51.100.1/32"), 1.0)
+    core.handle(ClientUpdate("metallb", announce("198.51.100.1/32")), 1.0)
     core.flush(1.0)
     assert "198.51.100.1/32" in engine.table(IPV4_UNICAST)
     many = [f"198.51.100.{i}/32" for i in range(2, 10)]
-    core.client_update("metallb", announce(*many), 2.0)
+    core.handle(ClientUpdate("metallb", announce(*many)), 2.0)
     core.flush(2.0)
     assert [(n.code, n.subcode) for n in metallb.shutdowns] == [(6, 1)]
     assert not any(p.startswith("198.51.100.") for p in engine.table(IPV4_UNICAST))
-    assert core.clients["metallb"].cutoffs == 1
+    assert core.clients["metallb"].channel.cutoffs == 1
 
 
 def test_session_down_without_graceful_restart_withdraws(setup) -> None:
     core, engine, _calico, _metallb = setup
-    core.client_update("calico", announce("10.244.1.0/26"), 1.0)
+    core.handle(ClientUpdate("calico", announce("10.244.1.0/26")), 1.0)
     core.flush(1.0)
-    core.client_down("calico", None, 2.0)
+    core.handle(ClientDown("calico", None), 2.0)
     core.flush(2.0)
     assert engine.table(IPV4_UNICAST) == {}
 
 
 def test_graceful_restart_keeps_stale_routes_until_end_of_rib(setup) -> None:
     core, engine, _calico, _metallb = setup
-    core.client_update("calico", announce("10.244.1.0/26", "10.244.2.0/26"), 1.0)
+    core.handle(ClientUpdate("calico", announce("10.244.1.0/26", "10.244.2.0/26")), 1.0)
     core.flush(1.0)
-    core.client_down("calico", 120, 2.0)
+    core.handle(ClientDown("calico", 120), 2.0)
     core.flush(2.0)
     assert set(engine.table(IPV4_UNICAST)) == {"10.244.1.0/26", "10.244.2.0/26"}
-    assert core.clients["calico"].rib.stale_count() == 2
+    assert core.clients["calico"].channel.rib.stale_count() == 2
     withdrawals_before = len(engine.withdraws)
     link = FakeLink()
-    core.client_up("calico", link, True, 3.0)
-    core.client_update("calico", announce("10.244.1.0/26"), 3.0)
+    core.handle(ClientEstablished("calico", link, True), 3.0)
+    core.handle(ClientUpdate("calico", announce("10.244.1.0/26")), 3.0)
     core.flush(3.0)
     assert len(engine.withdraws) == withdrawals_before  # nothing withdrawn before End-of-RIB
-    core.client_update("calico", EOR_V4, 4.0)
+    core.handle(ClientUpdate("calico", EOR_V4), 4.0)
     core.flush(4.0)
     assert set(engine.table(IPV4_UNICAST)) == {"10.244.1.0/26"}
 
 
 def test_graceful_restart_timer_sweeps_stale_routes(setup) -> None:
     core, engine, _calico, _metallb = setup
-    core.client_update("calico", announce("10.244.1.0/26"), 1.0)
+    core.handle(ClientUpdate("calico", announce("10.244.1.0/26")), 1.0)
     core.flush(1.0)
     core.handle_timer(30.0)  # past the initial sync
-    core.client_down("calico", 120, 31.0)
+    core.handle(ClientDown("calico", 120), 31.0)
     assert core.get_timer() == pytest.approx(151.0)
     core.handle_timer(150.0)
     core.flush(150.0)
@@ -121,7 +136,7 @@ def test_upstream_routes_go_to_receiving_clients_only(setup) -> None:
     metallb.sent.clear()
     tor_attrs = attrs((65000,), next_hop=ipaddress.ip_address("10.0.0.1").packed)
     prefixes = [prefix_from_str("0.0.0.0/0")[1], prefix_from_str("10.99.0.0/16")[1]]
-    core.upstream_announce("tor", IPV4_UNICAST, tor_attrs, tor_attrs.next_hop, prefixes, 1.0)
+    core.handle(UpstreamRoutes("tor", IPV4_UNICAST, tor_attrs, tor_attrs.next_hop, prefixes), 1.0)
     core.flush(1.0)
     table = calico.table()
     assert set(table) == {"0.0.0.0/0", "10.99.0.0/16"}
@@ -129,7 +144,7 @@ def test_upstream_routes_go_to_receiving_clients_only(setup) -> None:
     assert table["0.0.0.0/0"].as_path_flat() == (65000,)
     assert table["0.0.0.0/0"].local_pref == 100
     assert metallb.sent == []
-    core.upstream_down("tor", 2.0)
+    core.handle(UpstreamDown("tor"), 2.0)
     core.flush(2.0)
     assert calico.table() == {}
 
@@ -137,16 +152,19 @@ def test_upstream_routes_go_to_receiving_clients_only(setup) -> None:
 def test_new_client_gets_upstream_table_and_end_of_rib(setup) -> None:
     core, _engine, _calico, _metallb = setup
     tor_attrs = attrs((65000,), next_hop=ipaddress.ip_address("10.0.0.1").packed)
-    core.upstream_announce(
-        "tor", IPV4_UNICAST, tor_attrs, tor_attrs.next_hop, [prefix_from_str("0.0.0.0/0")[1]], 1.0
+    core.handle(
+        UpstreamRoutes(
+            "tor", IPV4_UNICAST, tor_attrs, tor_attrs.next_hop, [prefix_from_str("0.0.0.0/0")[1]]
+        ),
+        1.0,
     )
     core.flush(1.0)
     link = FakeLink()
-    core.client_down("calico", None, 2.0)
-    core.client_up("calico", link, False, 2.0)
+    core.handle(ClientDown("calico", None), 2.0)
+    core.handle(ClientEstablished("calico", link, False), 2.0)
     assert {u.end_of_rib() for u in link.updates()} == {None}  # the ToR has not sent its table
-    core.upstream_end_of_rib("tor", IPV4_UNICAST, 3.0)
-    core.upstream_end_of_rib("tor", IPV6_UNICAST, 3.0)
+    core.handle(UpstreamEndOfRib("tor", IPV4_UNICAST), 3.0)
+    core.handle(UpstreamEndOfRib("tor", IPV6_UNICAST), 3.0)
     updates = link.updates()
     assert set(link.table()) == {"0.0.0.0/0"}
     assert {u.end_of_rib() for u in updates} >= {IPV4_UNICAST, IPV6_UNICAST}
@@ -156,15 +174,17 @@ def test_end_of_rib_upstream_waits_for_clients(setup) -> None:
     config = parse_config(CONFIG, env={})
     engine = FakeEngine()
     core = Core(config, engine, now=0.0)
-    core.upstream_up("tor", 0.0)
+    core.handle(UpstreamEstablished("tor"), 0.0)
     core.flush(0.0)
     assert engine.eors == []
-    core.client_up("calico", FakeLink(), True, 1.0)  # graceful restart: waits for its End-of-RIB
-    core.client_up("metallb", FakeLink(), False, 1.0)
+    core.handle(
+        ClientEstablished("calico", FakeLink(), True), 1.0
+    )  # graceful restart: waits for its End-of-RIB
+    core.handle(ClientEstablished("metallb", FakeLink(), False), 1.0)
     core.flush(1.0)
     assert engine.eors == []
-    core.client_update("calico", EOR_V4, 2.0)
-    core.client_update("calico", EOR_V6, 2.0)
+    core.handle(ClientUpdate("calico", EOR_V4), 2.0)
+    core.handle(ClientUpdate("calico", EOR_V6), 2.0)
     core.flush(2.0)
     assert sorted(str(e.family) for e in engine.eors) == ["ipv4-unicast", "ipv6-unicast"]
 
@@ -173,7 +193,7 @@ def test_end_of_rib_upstream_after_timeout(setup) -> None:
     config = parse_config(CONFIG, env={})
     engine = FakeEngine()
     core = Core(config, engine, now=0.0)
-    core.upstream_up("tor", 0.0)
+    core.handle(UpstreamEstablished("tor"), 0.0)
     core.flush(0.0)
     assert core.get_timer() == 30.0
     core.handle_timer(30.0)
@@ -182,26 +202,26 @@ def test_end_of_rib_upstream_after_timeout(setup) -> None:
 
 def test_treat_as_withdraw_removes_the_route(setup) -> None:
     core, engine, _calico, _metallb = setup
-    core.client_update("calico", announce("10.244.1.0/26"), 1.0)
+    core.handle(ClientUpdate("calico", announce("10.244.1.0/26")), 1.0)
     core.flush(1.0)
     bad = Update(nlri=(prefix_from_str("10.244.1.0/26")[1],), treat_as_withdraw="bad ORIGIN")
-    core.client_update("calico", bad, 2.0)
+    core.handle(ClientUpdate("calico", bad), 2.0)
     core.flush(2.0)
     assert engine.table(IPV4_UNICAST) == {}
 
 
 def test_reload_applies_policy_without_touching_sessions(setup) -> None:
     core, engine, calico, _metallb = setup
-    core.client_update("metallb", announce("198.51.100.10/32", "203.0.113.7/32"), 1.0)
+    core.handle(ClientUpdate("metallb", announce("198.51.100.10/32", "203.0.113.7/32")), 1.0)
     core.flush(1.0)
     assert set(engine.table(IPV4_UNICAST)) == {"198.51.100.10/32"}
     widened = CONFIG.replace('"198.51.100.0/24 le 32", "2001:db8:100::/48 le 128"]',
                              '"198.51.100.0/24 le 32", "203.0.113.0/24 le 32"]')  # fmt: skip
-    pending = core.reconfigure(parse_config(widened, env={}), 2.0)
+    pending = core.handle(Reconfigure(parse_config(widened, env={})), 2.0)
     core.flush(2.0)
     assert pending == []
     assert set(engine.table(IPV4_UNICAST)) == {"198.51.100.10/32", "203.0.113.7/32"}
-    assert core.clients["metallb"].rejected == {}
+    assert core.clients["metallb"].channel.rejected == {}
     assert core.clients["calico"].link is calico  # no session was reset
 
 
@@ -210,7 +230,7 @@ def test_reload_reports_identity_changes_without_applying_them(setup) -> None:
     changed = CONFIG.replace(
         'listen: "127.0.0.1:1791", asn: 64514', 'listen: "127.0.0.1:1792", asn: 64514'
     )
-    pending = core.reconfigure(parse_config(changed, env={}), 1.0)
+    pending = core.handle(Reconfigure(parse_config(changed, env={})), 1.0)
     assert pending == ["clients[1] (metallb): listen"]
 
 
@@ -224,9 +244,9 @@ def test_end_of_rib_to_receiving_client_waits_for_the_upstreams_or_the_timeout(s
 
 def test_graceful_restart_keeps_only_the_families_the_client_can_restart(setup) -> None:
     core, engine, _calico, _metallb = setup
-    core.client_update("calico", announce("10.244.1.0/26", "2001:db8:244:1::/64"), 1.0)
+    core.handle(ClientUpdate("calico", announce("10.244.1.0/26", "2001:db8:244:1::/64")), 1.0)
     core.flush(1.0)
-    core.client_down("calico", 120, 2.0, frozenset({IPV4_UNICAST}))
+    core.handle(ClientDown("calico", 120, frozenset({IPV4_UNICAST})), 2.0)
     core.flush(2.0)
     assert set(engine.table(IPV4_UNICAST)) == {"10.244.1.0/26"}
     assert engine.table(IPV6_UNICAST) == {}
@@ -238,23 +258,71 @@ def test_upstream_routes_with_the_node_as_in_the_path_are_loops(setup) -> None:
     looped = attrs((65000, 64512), next_hop=ipaddress.ip_address("10.0.0.1").packed)
     fine = attrs((65000,), next_hop=ipaddress.ip_address("10.0.0.1").packed)
     prefix = prefix_from_str("10.244.1.0/26")[1]
-    core.upstream_announce("tor", IPV4_UNICAST, fine, fine.next_hop, [prefix], 1.0)
+    core.handle(UpstreamRoutes("tor", IPV4_UNICAST, fine, fine.next_hop, [prefix]), 1.0)
     core.flush(1.0)
     assert set(calico.table()) == {"10.244.1.0/26"}
-    core.upstream_announce("tor", IPV4_UNICAST, looped, looped.next_hop, [prefix], 2.0)
+    core.handle(UpstreamRoutes("tor", IPV4_UNICAST, looped, looped.next_hop, [prefix]), 2.0)
     core.flush(2.0)
     assert calico.table() == {}  # the reflected route replaced the old one: withdrawn
-    assert core.upstreams["tor"].looped == {(IPV4_UNICAST, prefix)}
+    assert core.upstreams["tor"].channel.looped == {(IPV4_UNICAST, prefix)}
 
 
 def test_upstream_without_end_of_rib_counts_as_synced_after_a_quiet_moment(setup) -> None:
     core, _engine, calico, _metallb = setup  # the ToR came up at 0.0 and sends no End-of-RIB
     tor_attrs = attrs((65000,), next_hop=ipaddress.ip_address("10.0.0.1").packed)
     default = [prefix_from_str("0.0.0.0/0")[1]]
-    core.upstream_announce("tor", IPV4_UNICAST, tor_attrs, tor_attrs.next_hop, default, 0.5)
+    core.handle(UpstreamRoutes("tor", IPV4_UNICAST, tor_attrs, tor_attrs.next_hop, default), 0.5)
     core.flush(0.5)
     assert core.get_timer() == pytest.approx(1.5)
     core.handle_timer(1.2)
     assert not any(u.end_of_rib() for u in calico.updates())
     core.handle_timer(1.5)
     assert {u.end_of_rib() for u in calico.updates()} >= {IPV4_UNICAST, IPV6_UNICAST}
+
+
+def test_max_prefixes_cut_off_names_the_family_and_the_reason(setup) -> None:
+    core, _engine, _calico, metallb = setup
+    core.handle(ClientUpdate("metallb", announce("198.51.100.1/32")), 1.0)
+    v6 = [f"2001:db8:100::{i}/128" for i in range(1, 6)]
+    core.handle(ClientUpdate("metallb", announce(*v6)), 2.0)
+    [notification] = metallb.shutdowns
+    assert (notification.code, notification.subcode) == (6, 1)
+    assert notification.data == bytes.fromhex("00020100000005")  # IPv6 unicast, limit 5
+    assert metallb.down_reasons == [DownReason.MAX_PREFIXES]
+
+
+def test_upstream_graceful_restart_keeps_its_routes_until_end_of_rib(setup) -> None:
+    core, _engine, calico, _metallb = setup
+    tor_attrs = attrs((65000,), next_hop=ipaddress.ip_address("10.0.0.1").packed)
+    kept, gone = prefix_from_str("10.1.0.0/16")[1], prefix_from_str("10.2.0.0/16")[1]
+    core.handle(UpstreamRoutes("tor", IPV4_UNICAST, tor_attrs, tor_attrs.next_hop, [kept, gone]), 1)
+    core.flush(1.0)
+    core.handle(UpstreamDown("tor", 120, None), 2.0)
+    core.flush(2.0)
+    assert set(calico.table()) == {"10.1.0.0/16", "10.2.0.0/16"}  # stale, still there
+    assert core.upstreams["tor"].channel.stale_deadline == 122.0
+    core.handle(UpstreamEstablished("tor"), 3.0)
+    core.handle(UpstreamRoutes("tor", IPV4_UNICAST, tor_attrs, tor_attrs.next_hop, [kept]), 3.0)
+    core.handle(UpstreamEndOfRib("tor", IPV4_UNICAST), 4.0)
+    core.flush(4.0)
+    assert set(calico.table()) == {"10.1.0.0/16"}
+
+
+def test_upstream_graceful_restart_timer_sweeps(setup) -> None:
+    core, _engine, calico, _metallb = setup
+    tor_attrs = attrs((65000,), next_hop=ipaddress.ip_address("10.0.0.1").packed)
+    prefix = prefix_from_str("10.1.0.0/16")[1]
+    core.handle(UpstreamRoutes("tor", IPV4_UNICAST, tor_attrs, tor_attrs.next_hop, [prefix]), 1)
+    core.handle(UpstreamDown("tor", 60, None), 2.0)
+    core.handle_timer(62.0)
+    core.flush(62.0)
+    assert calico.table() == {}
+
+
+def test_upstream_route_refresh_sends_the_table_again(setup) -> None:
+    core, engine, _calico, _metallb = setup
+    core.handle(ClientUpdate("calico", announce("10.244.1.0/26")), 1.0)
+    core.flush(1.0)
+    engine.clear()
+    core.handle(UpstreamRouteRefresh("tor", IPV4_UNICAST), 2.0)
+    assert [c.prefixes for c in engine.announces] == [(prefix_from_str("10.244.1.0/26")[1],)]

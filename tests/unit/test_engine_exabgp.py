@@ -17,6 +17,7 @@ from bgpmux.config import Config, parse_config
 from bgpmux.engines import exabgp_text as text
 from bgpmux.engines.exabgp import ExaBGPEngine
 from bgpmux.engines.fake import AnnounceCall, FakeEngine
+from bgpmux.session import State
 from bgpmux.wire.attributes import PathAttributes
 from bgpmux.wire.constants import IPV4_UNICAST, IPV6_UNICAST
 from bgpmux.wire.prefix import prefix_from_str
@@ -130,7 +131,7 @@ def test_env_and_env_file() -> None:
 
 
 def test_engine_files(tmp_path: Path) -> None:
-    engine = ExaBGPEngine(config(), RecordingCore(), tmp_path / "wd")  # type: ignore[arg-type]
+    engine = ExaBGPEngine(config(), RecordingEvents(), tmp_path / "wd")
     engine.write_config()
     assert (tmp_path / "wd" / "exabgp.conf").stat().st_mode & 0o777 == 0o600
     assert engine.command()[-2:] == ["server", str(tmp_path / "wd" / "exabgp.conf")]
@@ -353,50 +354,65 @@ def test_garbage_raises_value_error() -> None:
 # ------------------------------------------------------------------------ engine events
 
 
-class RecordingCore:
+class RecordingEvents:
+    """An ``UpstreamEvents`` that records every report as (method, args)."""
+
     def __init__(self) -> None:
         self.posts: list[tuple[str, tuple[Any, ...]]] = []
 
-    def post(self, handler: Any, *args: Any) -> None:
-        self.posts.append((handler.__name__, args))
+    def _record(self, name: str, *args: Any) -> None:
+        self.posts.append((name, args))
 
-    def upstream_up(self, *args: Any) -> None: ...
-    def upstream_down(self, *args: Any) -> None: ...
-    def upstream_announce(self, *args: Any) -> None: ...
-    def upstream_withdraw(self, *args: Any) -> None: ...
-    def upstream_end_of_rib(self, *args: Any) -> None: ...
+    def established(self, *args: Any) -> None:
+        self._record("established", *args)
+
+    def down(self, *args: Any) -> None:
+        self._record("down", *args)
+
+    def routes(self, *args: Any) -> None:
+        self._record("routes", *args)
+
+    def withdrawn(self, *args: Any) -> None:
+        self._record("withdrawn", *args)
+
+    def end_of_rib(self, *args: Any) -> None:
+        self._record("end_of_rib", *args)
+
+    def route_refresh(self, *args: Any) -> None:
+        self._record("route_refresh", *args)
+
+    def congested(self) -> bool:
+        return False
+
+    def when_drained(self, callback: Any) -> None:
+        callback()
 
 
-def test_engine_turns_messages_into_core_posts(tmp_path: Path) -> None:
-    core = RecordingCore()
-    engine = ExaBGPEngine(config(), core, tmp_path)  # type: ignore[arg-type]
+def test_engine_turns_messages_into_upstream_events(tmp_path: Path) -> None:
+    events = RecordingEvents()
+    engine = ExaBGPEngine(config(), events, tmp_path)
     for line, now in ((UPDATE_FULL, 0.5), (CONNECTED, 1), (UP, 2), (UPDATE_FULL, 3),
                       (WITHDRAW, 4), (EOR, 5)):  # fmt: skip
         message = text.parse_message(line)
         if message is not None:
             engine._handle(message, now)
-    names = [name for name, _args in core.posts]
-    assert names == [  # nothing before the session is up
-        "upstream_up",
-        "upstream_announce",
-        "upstream_withdraw",
-        "upstream_end_of_rib",
-    ]
-    assert core.posts[0][1] == ("tor-a", 2)
-    _name, (upstream, family, _attrs, nh, prefixes, now) = core.posts[1]
-    assert (upstream, family, nh, prefixes, now) == ("tor-a", IPV4_UNICAST, bytes([10, 0, 0, 1]),
-                                                     p("203.0.113.0/24"), 3)  # fmt: skip
-    assert engine.status()[0].state == "ESTABLISHED"
+    names = [name for name, _args in events.posts]
+    assert names == ["established", "routes", "withdrawn", "end_of_rib"]  # nothing before up
+    assert events.posts[0][1] == ("tor-a",)
+    _name, (upstream, family, _attrs, nh, prefixes) = events.posts[1]
+    assert (upstream, family, nh, prefixes) == ("tor-a", IPV4_UNICAST, bytes([10, 0, 0, 1]),
+                                                p("203.0.113.0/24"))  # fmt: skip
+    assert engine.status()[0].state is State.ESTABLISHED
     engine._handle(text.StateChange("10.0.0.1", "down", "hold timer"), 6)
     engine._handle(text.StateChange("10.0.0.1", "down", "again"), 7)
-    assert [n for n, _a in core.posts].count("upstream_down") == 1
-    assert engine.status()[0].state == "IDLE"
+    assert [n for n, _a in events.posts].count("down") == 1
+    assert engine.status()[0].state is State.IDLE
     engine._handle(text.StateChange("10.9.9.9", "up"), 8)  # not ours: ignored
-    assert len(core.posts) == 5
+    assert len(events.posts) == 5
 
 
 def test_engine_queues_commands_by_upstream_address(tmp_path: Path) -> None:
-    engine = ExaBGPEngine(config(), RecordingCore(), tmp_path)  # type: ignore[arg-type]
+    engine = ExaBGPEngine(config(), RecordingEvents(), tmp_path)
     engine.announce(
         ["tor-a"], IPV4_UNICAST, PathAttributes(), bytes([10, 0, 0, 2]), p("10.1.0.0/16")
     )

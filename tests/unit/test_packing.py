@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bgpmux.wire import IPV4_UNICAST, IPV6_UNICAST, DecodeOptions, Family, Framer, PathAttributes
+from bgpmux.wire import IPV4_UNICAST, IPV6_UNICAST, CodecOptions, Family, Framer, PathAttributes
 from bgpmux.wire.constants import MAX_EXTENDED_MESSAGE_LEN, AttrFlag
 from bgpmux.wire.messages import Update, decode_body
 from bgpmux.wire.packing import nlri_room, pack_announce, pack_withdraw, split_too_large
@@ -32,7 +32,7 @@ def large_attributes(draw: st.DrawFn) -> PathAttributes:
     )
 
 
-def _decode(messages: list[bytes], options: DecodeOptions) -> list[Update]:
+def _decode(messages: list[bytes], options: CodecOptions) -> list[Update]:
     out = []
     for data in messages:
         [(kind, body)] = Framer(max_message_len=options.max_message_len).feed(data)
@@ -59,7 +59,7 @@ def test_every_message_fits_and_every_prefix_is_accounted_for(
 ) -> None:
     prefixes = data.draw(st.lists(prefix_of(family), max_size=40, unique=True))
     next_hop = bytes(range(1, 1 + family.address_len))
-    options = DecodeOptions(asn4=asn4, max_message_len=max_len)
+    options = CodecOptions(asn4=asn4, max_message_len=max_len)
     messages, too_large = pack_announce(family, attrs, next_hop, prefixes, asn4, max_len)
     assert all(len(m) <= max_len for m in messages)
     announced = []

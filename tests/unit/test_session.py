@@ -23,7 +23,6 @@ from bgpmux.session import (
     StateChanged,
     UpdateReceived,
     cease_shutdown,
-    collision_keeps_existing,
     local_open,
     negotiate,
 )
@@ -566,9 +565,9 @@ def test_stop_sends_cease_admin_shutdown_with_the_message() -> None:
 def test_stop_before_a_connection_sends_nothing() -> None:
     s = Session(config(), 0.0)
     s.start(0.0)
-    s.stop(0.0, cease_shutdown(), DownReason.CONFIG_CHANGED)
+    s.stop(0.0, cease_shutdown(), DownReason.MAX_PREFIXES)
     assert s.data_to_send() == b""
-    assert downs(drain(s))[0].reason is DownReason.CONFIG_CHANGED
+    assert downs(drain(s))[0].reason is DownReason.MAX_PREFIXES
     s.stop(0.0, cease_shutdown())  # already idle: nothing more
     assert drain(s) == []
 
@@ -645,25 +644,3 @@ def test_config_is_checked() -> None:
     ):
         with pytest.raises(ValueError):
             config(**bad)
-
-
-@pytest.mark.parametrize(
-    ("local", "remote", "existing_is_ours", "keeps"),
-    [
-        ("10.0.0.2", "10.0.0.1", True, True),  # we are higher: our dial wins
-        ("10.0.0.2", "10.0.0.1", False, False),
-        ("10.0.0.1", "10.0.0.2", True, False),
-        ("10.0.0.1", "10.0.0.2", False, True),
-        ("9.255.255.255", "10.0.0.0", True, False),  # numeric, not textual, comparison
-    ],
-)
-def test_collision(local: str, remote: str, existing_is_ours: bool, keeps: bool) -> None:
-    assert collision_keeps_existing(local, remote, existing_is_ours) is keeps
-
-
-def test_collision_with_equal_ids_uses_the_as() -> None:
-    assert collision_keeps_existing("10.0.0.1", "10.0.0.1", True, local_asn=65002, remote_asn=65001)
-    assert not collision_keeps_existing(
-        "10.0.0.1", "10.0.0.1", True, local_asn=65001, remote_asn=65002
-    )
-    assert collision_keeps_existing("10.0.0.1", "10.0.0.1", False)

@@ -14,14 +14,14 @@ from bgpmux.wire import (
     IPV4_UNICAST,
     IPV6_UNICAST,
     BGPError,
-    DecodeOptions,
+    CodecOptions,
     Update,
 )
 from bgpmux.wire.constants import AS_TRANS
-from bgpmux.wire.messages import decode_open, decode_update
+from bgpmux.wire.messages import AttributeCache, decode_open, decode_update
 
-ASN4 = DecodeOptions(asn4=True)
-ASN2 = DecodeOptions(asn4=False)
+ASN4 = CodecOptions(asn4=True)
+ASN2 = CodecOptions(asn4=False)
 NLRI = b"\x18\x0a\x01\x02"  # 10.1.2.0/24
 V6_NLRI = b"\x40\x20\x01\x0d\xb8\x00\x01\x00\x02"  # 2001:db8:1:2::/64
 
@@ -54,11 +54,11 @@ def body(attrs: bytes, nlri: bytes = NLRI, withdrawn: bytes = b"") -> bytes:
     )
 
 
-def decode(attrs: bytes, nlri: bytes = NLRI, options: DecodeOptions = ASN4) -> Update:
+def decode(attrs: bytes, nlri: bytes = NLRI, options: CodecOptions = ASN4) -> Update:
     return decode_update(body(attrs, nlri), options)
 
 
-def error(data: bytes, options: DecodeOptions = ASN4) -> BGPError:
+def error(data: bytes, options: CodecOptions = ASN4) -> BGPError:
     with pytest.raises(BGPError) as info:
         decode_update(data, options)
     return info.value
@@ -167,7 +167,7 @@ DISCARDED = {
 
 
 @pytest.mark.parametrize(("extra", "options", "field", "value"), DISCARDED.values(), ids=DISCARDED)
-def test_attribute_discard(extra: bytes, options: DecodeOptions, field: str, value: object) -> None:
+def test_attribute_discard(extra: bytes, options: CodecOptions, field: str, value: object) -> None:
     path = as_path(65001, size=4 if options.asn4 else 2)
     update = decode(ORIGIN + path + NEXT_HOP + extra, options=options)
     assert update.treat_as_withdraw is None
@@ -283,14 +283,17 @@ def test_unknown_optional_attributes() -> None:
 
 def test_same_attributes_are_one_object() -> None:
     attrs = BASE + attr(0xC0, 8, b"\xfc\x00\x00\x64")
-    first = decode(attrs, nlri=NLRI)
-    second = decode(attrs, nlri=b"\x20\xc6\x33\x64\x0a")
+    cache = AttributeCache()
+    first = decode_update(body(attrs, NLRI), ASN4, cache)
+    second = decode_update(body(attrs, b"\x20\xc6\x33\x64\x0a"), ASN4, cache)
     assert first.attributes is not None and first.attributes is second.attributes
     # With MP_REACH too: the MP attributes (NLRI, next hop) are not part of the shared set.
     v6 = ORIGIN + as_path(65010) + attr(0xC0, 8, b"\xfc\x00\x00\x65")
-    a = decode(mp_reach_v6() + v6, nlri=b"")
-    b = decode(mp_reach_v6(b"\x30\x20\x01\x0d\xb8\x00\x09") + v6, nlri=b"")
+    a = decode_update(body(mp_reach_v6() + v6, b""), ASN4, cache)
+    b = decode_update(body(mp_reach_v6(b"\x30\x20\x01\x0d\xb8\x00\x09") + v6, b""), ASN4, cache)
     assert a.attributes is not None and a.attributes is b.attributes
+    # Without a cache, equal values only.
+    assert decode(attrs).attributes == first.attributes
 
 
 def test_interning_depends_on_the_encoding_not_just_the_values() -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bgpmux.wire import KEEPALIVE, BGPError, DecodeOptions, Framer, encode_message
+from bgpmux.wire import KEEPALIVE, BGPError, CodecOptions, Framer, encode_message
 from bgpmux.wire.constants import MARKER, MAX_MESSAGE_LEN
 
 from .wire_strategies import messages
@@ -22,7 +22,7 @@ def encode_all(msgs: list[object]) -> bytes:
     out = b""
     for msg in msgs:
         try:
-            out += encode_message(msg, DecodeOptions())  # type: ignore[arg-type]
+            out += encode_message(msg, CodecOptions())  # type: ignore[arg-type]
         except ValueError:  # too big for 4096: leave it out
             continue
     return out

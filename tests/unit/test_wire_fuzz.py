@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from bgpmux.wire import (
     BGPError,
-    DecodeOptions,
+    CodecOptions,
     Framer,
     Message,
     Open,
@@ -27,11 +27,11 @@ from bgpmux.wire.messages import decode_open, decode_update
 from .wire_strategies import messages, opens, updates
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
-OPTIONS = st.sampled_from([DecodeOptions(asn4=True), DecodeOptions(asn4=False)])
-BIG = DecodeOptions(max_message_len=MAX_EXTENDED_MESSAGE_LEN)
+OPTIONS = st.sampled_from([CodecOptions(asn4=True), CodecOptions(asn4=False)])
+BIG = CodecOptions(max_message_len=MAX_EXTENDED_MESSAGE_LEN)
 
 
-def check_decoded(msg: Message, options: DecodeOptions) -> None:
+def check_decoded(msg: Message, options: CodecOptions) -> None:
     """What decodes is usable, and re-encodes to something that decodes to the same value."""
     if isinstance(msg, Update):
         list(msg.announcements())
@@ -39,7 +39,7 @@ def check_decoded(msg: Message, options: DecodeOptions) -> None:
         msg.end_of_rib()
         if msg.treat_as_withdraw is not None:
             return
-    again = BIG if options.asn4 else DecodeOptions(asn4=False, max_message_len=65535)
+    again = BIG if options.asn4 else CodecOptions(asn4=False, max_message_len=65535)
     try:
         data = encode_message(msg, again)
     except ValueError:
@@ -50,7 +50,7 @@ def check_decoded(msg: Message, options: DecodeOptions) -> None:
     assert decode_body(*frames[0], again) == msg
 
 
-def decode_stream(data: bytes, options: DecodeOptions) -> None:
+def decode_stream(data: bytes, options: CodecOptions) -> None:
     try:
         for kind, body in Framer().feed(data):
             msg = decode_body(kind, body, options)
@@ -59,7 +59,7 @@ def decode_stream(data: bytes, options: DecodeOptions) -> None:
         pass
 
 
-def decode_or_error(kind: int, body: bytes, options: DecodeOptions) -> None:
+def decode_or_error(kind: int, body: bytes, options: CodecOptions) -> None:
     try:
         msg = decode_body(kind, body, options)
     except BGPError:
@@ -69,19 +69,19 @@ def decode_or_error(kind: int, body: bytes, options: DecodeOptions) -> None:
 
 @FUZZ
 @given(data=st.binary(max_size=300), options=OPTIONS)
-def test_any_bytes_through_the_framer(data: bytes, options: DecodeOptions) -> None:
+def test_any_bytes_through_the_framer(data: bytes, options: CodecOptions) -> None:
     decode_stream(data, options)
 
 
 @FUZZ
 @given(body=st.binary(max_size=300), kind=st.integers(1, 5), options=OPTIONS)
-def test_any_body_of_any_type(body: bytes, kind: int, options: DecodeOptions) -> None:
+def test_any_body_of_any_type(body: bytes, kind: int, options: CodecOptions) -> None:
     decode_or_error(kind, body, options)
 
 
 @FUZZ
 @given(body=st.binary(max_size=400), options=OPTIONS)
-def test_decode_update_on_random_bodies(body: bytes, options: DecodeOptions) -> None:
+def test_decode_update_on_random_bodies(body: bytes, options: CodecOptions) -> None:
     try:
         msg = decode_update(body, options)
     except BGPError:
@@ -98,7 +98,7 @@ def test_decode_open_on_random_bodies(body: bytes) -> None:
             msg = decode_open(candidate)
         except BGPError:
             continue
-        check_decoded(msg, DecodeOptions())
+        check_decoded(msg, CodecOptions())
 
 
 @st.composite
@@ -108,7 +108,7 @@ def mutated(draw: st.DrawFn) -> tuple[bytes, bool]:
     the header length is made right again so the damage reaches the body decoders."""
     msg = draw(st.one_of(updates(), opens(), messages()))
     try:
-        data = bytearray(encode_message(msg, DecodeOptions()))  # type: ignore[arg-type]
+        data = bytearray(encode_message(msg, CodecOptions()))  # type: ignore[arg-type]
     except ValueError:
         data = bytearray(encode_message(Update()))
     for _ in range(draw(st.integers(1, 4))):
@@ -135,7 +135,7 @@ def mutated(draw: st.DrawFn) -> tuple[bytes, bool]:
 
 @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 @given(case=mutated(), options=OPTIONS)
-def test_mutated_valid_messages(case: tuple[bytes, bool], options: DecodeOptions) -> None:
+def test_mutated_valid_messages(case: tuple[bytes, bool], options: CodecOptions) -> None:
     data, fix = case
     decode_stream(data, options)
     if fix and len(data) >= 19:

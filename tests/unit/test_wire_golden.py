@@ -17,7 +17,7 @@ from bgpmux.wire import (
     ADD_PATH_SEND,
     IPV4_UNICAST,
     IPV6_UNICAST,
-    DecodeOptions,
+    CodecOptions,
     Family,
     Framer,
     GracefulRestart,
@@ -31,7 +31,7 @@ from bgpmux.wire import (
 from bgpmux.wire.constants import CapabilityCode, Origin, SegmentType
 
 GOLDEN = Path(__file__).parent / "golden"
-OPTIONS = DecodeOptions(asn4=True)  # every daemon here offered the 4-octet AS capability
+OPTIONS = CodecOptions(asn4=True)  # every daemon here offered the 4-octet AS capability
 SEQ, SET = SegmentType.AS_SEQUENCE, SegmentType.AS_SET
 
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from bgpmux.wire import (
     IPV4_UNICAST,
     IPV6_UNICAST,
-    DecodeOptions,
+    CodecOptions,
     Family,
     Framer,
     Message,
@@ -37,11 +37,11 @@ from .wire_strategies import (
     updates,
 )
 
-OPTIONS = [DecodeOptions(asn4=True), DecodeOptions(asn4=False)]
+OPTIONS = [CodecOptions(asn4=True), CodecOptions(asn4=False)]
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def through_the_wire(msg: Message, options: DecodeOptions) -> Message:
+def through_the_wire(msg: Message, options: CodecOptions) -> Message:
     try:
         data = encode_message(msg, options)
     except ValueError:  # bigger than the maximum message: not a value this test is about
@@ -61,7 +61,7 @@ def test_open_round_trips(msg: Message) -> None:
 
 @FAST
 @given(msg=updates(), options=st.sampled_from(OPTIONS))
-def test_update_round_trips(msg: Update, options: DecodeOptions) -> None:
+def test_update_round_trips(msg: Update, options: CodecOptions) -> None:
     back = through_the_wire(msg, options)
     assert back == msg
     assert isinstance(back, Update)
@@ -86,7 +86,7 @@ def test_end_of_rib_is_recognized(msg: Update) -> None:
 @FAST
 @given(attrs=path_attributes(next_hop=True), asn4=st.sampled_from(OPTIONS))
 def test_four_octet_ases_survive_a_two_octet_session(
-    attrs: PathAttributes, asn4: DecodeOptions
+    attrs: PathAttributes, asn4: CodecOptions
 ) -> None:
     """With asn4=False the big ASes travel as AS_TRANS plus AS4_PATH / AS4_AGGREGATOR."""
     msg = Update(attributes=attrs, nlri=(b"\x18\x0a\x00\x01",))
@@ -120,7 +120,7 @@ def test_partial_is_set_on_resend_and_is_stable() -> None:
 @given(tail=prefixes_of(IPV6_UNICAST, max_size=3), extra=st.integers(460, 5000))
 def test_extended_messages_round_trip(tail: tuple[bytes, ...], extra: int) -> None:
     """RFC 8654: past 4096 octets once extended messages are negotiated."""
-    options = DecodeOptions(max_message_len=MAX_EXTENDED_MESSAGE_LEN)
+    options = CodecOptions(max_message_len=MAX_EXTENDED_MESSAGE_LEN)
     many = tuple(bytes((64,)) + (i).to_bytes(8, "big") for i in range(extra)) + tail
     msg = Update(
         attributes=PathAttributes(as_path=((2, (64512,)),)),
@@ -140,7 +140,7 @@ def test_extended_messages_round_trip(tail: tuple[bytes, ...], extra: int) -> No
     options=st.sampled_from(OPTIONS),
 )
 def test_packed_updates_decode_to_what_was_packed(
-    attrs: PathAttributes, family: Family, count: int, options: DecodeOptions
+    attrs: PathAttributes, family: Family, count: int, options: CodecOptions
 ) -> None:
     """``packing``: many prefixes, one attribute set, split to fit 4096 octets each."""
     bits = 32 if family == IPV4_UNICAST else 128

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import Client, Config
+from ..config import Client, Config
 
 POLICY_FIELDS = frozenset(
     {

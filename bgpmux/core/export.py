@@ -13,25 +13,29 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
-from .engines.base import Engine
-from .peers import ClientState, group_by_path
-from .policy.transforms import UpstreamExport
-from .rib.paths import Path
-from .wire.attributes import PathAttributes
-from .wire.constants import Family
-from .wire.packing import pack_announce, pack_withdraw
-from .wire.prefix import Prefix, prefix_to_str
+from ..policy.transforms import UpstreamExport
+from ..rib.paths import Path
+from ..wire.attributes import PathAttributes
+from ..wire.constants import Family
+from ..wire.packing import pack_announce, pack_withdraw
+from ..wire.prefix import Prefix, prefix_to_str
+from .peers import ClientPeer, group_by_path
+from .port import Engine
 
 log = logging.getLogger("bgpmux.export")
 
 
 class Exporter:
+    """Turns the Loc-RIBs' changes into what each receiver gets: calls on the ``engine`` for
+    the upstreams (next hop ``next_hops[family]``, the node AS in front), packed UPDATEs for the
+    clients. ``clients``: by name, to find the client a path came from."""
+
     def __init__(
         self,
         engine: Engine,
         node_asn: int,
         next_hops: Mapping[Family, bytes],
-        clients: Mapping[str, ClientState],
+        clients: Mapping[str, ClientPeer],
     ) -> None:
         self.engine = engine
         self.next_hops = next_hops
@@ -129,17 +133,27 @@ class Exporter:
         transform = self._transforms[ebgp]
         by_attrs: dict[PathAttributes, list[Prefix]] = {}
         for path, prefixes in by_path.items():
-            client = self.clients[path.source.name]
-            attrs = transform(client.tag(path.attributes), client.config.keep_client_as_path)
+            channel = self.clients[path.source.name].channel
+            attrs = transform(channel.tag(path.attributes), channel.policy.keep_client_as_path)
             if attrs in by_attrs:
                 by_attrs[attrs].extend(prefixes)
             else:
                 by_attrs[attrs] = prefixes
         return by_attrs
 
+    def to_clients(
+        self, clients: Sequence[ClientPeer], family: Family, changes: Mapping[Prefix, Path | None]
+    ) -> None:
+        """Changed upstream routes (or a whole table) to the clients that receive them."""
+        if not clients:
+            return
+        by_path, withdrawn = group_by_path(changes)
+        for client in clients:
+            self.to_client(client, family, by_path, withdrawn)
+
     def to_client(
         self,
-        client: ClientState,
+        client: ClientPeer,
         family: Family,
         by_path: Mapping[Path, list[Prefix]],
         withdrawn: list[Prefix],
@@ -149,14 +163,14 @@ class Exporter:
         if link is None or family not in link.families:
             return
         options = link.options
-        name = client.source.name
+        name = client.name
         messages: list[bytes] = []
         if withdrawn:
             messages += pack_withdraw(family, withdrawn, options.max_message_len)
             if self.too_large:
                 self._fits([name], family, withdrawn)
         for path, prefixes in by_path.items():
-            attrs = client.export(path.attributes)
+            attrs = client.channel.export(path.attributes)
             packed, too_large = pack_announce(
                 family, attrs, path.next_hop, prefixes, options.asn4, options.max_message_len
             )

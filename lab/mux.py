@@ -8,7 +8,8 @@ from typing import Any
 
 import yaml
 
-from ..cli import api_request
+from bgpmux.cli import api_request
+
 from .daemon import Daemon
 from .netns import Host
 from .wait import wait_until

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from .lab import Announce, Bgpmux, Bird, Frr, GoBgp, Neighbor, Topology, wait_until
+from lab import Announce, Bgpmux, Bird, Frr, GoBgp, Neighbor, Topology, wait_until
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "demo.yaml"
 POD_BLOCK, POD_BLOCK_V6 = "10.244.1.0/26", "2001:db8:244:1::/64"

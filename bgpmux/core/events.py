@@ -1,0 +1,161 @@
+"""What the core is told, as typed, frozen values (in the manner of aioquic's events and
+GoBGP's typed FSM messages). Sessions, engines and the API build them; the runner queues them
+and the core's ``handle`` takes them one at a time, with the time they were submitted.
+
+Requests (``Reconfigure``, ``RoutesQuery``, ``PeersQuery``) get a result back from ``handle``;
+the other events return None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..wire.attributes import PathAttributes
+from ..wire.constants import Family
+from ..wire.messages import Update
+from ..wire.prefix import Prefix
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from .peers import ClientLink
+
+
+# ---------------------------------------------------------------------------- clients
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ClientEstablished:
+    """A client's session reached Established; ``link`` is how the core sends to it.
+    ``graceful_restart``: the client can restart gracefully (RFC 4724), so it will send
+    End-of-RIB and its stale routes wait for it."""
+
+    client: str
+    link: ClientLink
+    graceful_restart: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ClientUpdate:
+    """An UPDATE the client sent (End-of-RIB included)."""
+
+    client: str
+    update: Update
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRouteRefresh:
+    """The client asked for our routes again (RFC 2918)."""
+
+    client: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientDown:
+    """The client's session ended. With ``stale_time`` (seconds) it may come back gracefully:
+    its routes of ``stale_families`` (None: all) stay, stale, that long (RFC 4724 §4.2)."""
+
+    client: str
+    stale_time: float | None = None
+    stale_families: frozenset[Family] | None = None
+
+
+# ---------------------------------------------------------------------------- upstreams
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamEstablished:
+    """The engine's session to ``upstream`` reached Established: the core sends it the whole
+    table, then End-of-RIB once the clients have synced."""
+
+    upstream: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamDown:
+    """The engine's session to ``upstream`` ended. With ``stale_time`` (seconds) the upstream
+    may restart gracefully (RFC 4724 §4.2, bgpmux the receiving speaker): its routes of
+    ``stale_families`` (None: all) stay, stale, that long or until its End-of-RIB."""
+
+    upstream: str
+    stale_time: float | None = None
+    stale_families: frozenset[Family] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRoutes:
+    """``prefixes`` announced by ``upstream`` with one attribute set and next hop."""
+
+    upstream: str
+    family: Family
+    attributes: PathAttributes
+    next_hop: bytes
+    prefixes: Sequence[Prefix]
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamWithdrawn:
+    upstream: str
+    family: Family
+    prefixes: Sequence[Prefix]
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamEndOfRib:
+    """``upstream`` has sent its whole table of ``family`` (RFC 4724 §2)."""
+
+    upstream: str
+    family: Family
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRouteRefresh:
+    """``upstream`` asked for our routes of ``family`` again (RFC 2918)."""
+
+    upstream: str
+    family: Family
+
+
+# ---------------------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Reconfigure:
+    """A new, validated configuration. Result: ``list[str]``, the changes that need a restart
+    (not applied); client policies apply at once."""
+
+    config: Config
+
+
+@dataclass(frozen=True, slots=True)
+class RoutesQuery:
+    """Result: ``{"routes": [...], "rejected": [...]}`` (plain data, as the API returns it):
+    a client's Adj-RIB-In with ``client``, what an upstream sent with ``upstream``, otherwise
+    what is exported to the upstreams. ``{"error": ...}`` for an unknown name."""
+
+    client: str | None = None
+    upstream: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PeersQuery:
+    """Result: ``dict[str, dict[str, int]]``, the core's counts per peer name: prefixes,
+    stale, rejected (clients) and advertised (upstreams)."""
+
+
+Event = (
+    ClientEstablished
+    | ClientUpdate
+    | ClientRouteRefresh
+    | ClientDown
+    | UpstreamEstablished
+    | UpstreamDown
+    | UpstreamRoutes
+    | UpstreamWithdrawn
+    | UpstreamEndOfRib
+    | UpstreamRouteRefresh
+    | Reconfigure
+    | RoutesQuery
+    | PeersQuery
+)

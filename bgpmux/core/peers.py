@@ -1,0 +1,83 @@
+"""The core's record of each peer: its channel (routes and import policy) and the state of its
+session as the core sees it."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..policy.channels import ClientChannel, UpstreamChannel
+from ..rib.paths import Path
+from ..session.states import DownReason
+from ..wire.constants import Family
+from ..wire.messages import CodecOptions, Notification
+from ..wire.prefix import Prefix
+
+
+class ClientLink(Protocol):
+    """The core's handle on an Established client session (the transport provides it)."""
+
+    @property
+    def options(self) -> CodecOptions: ...
+    @property
+    def families(self) -> tuple[Family, ...]: ...
+
+    def send(self, messages: list[bytes]) -> None:
+        """Queue whole, encoded messages for the client."""
+
+    def shutdown(self, notification: Notification, reason: DownReason) -> None:
+        """End the session with ``notification``; ``reason`` is recorded as why it ended."""
+
+
+@dataclass(eq=False)
+class ClientPeer:
+    channel: ClientChannel
+    link: ClientLink | None = None
+    established_at: float | None = None
+    flaps: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.channel.name
+
+    @property
+    def receives_upstream_routes(self) -> bool:
+        return self.link is not None and self.channel.policy.receive_upstream_routes
+
+
+@dataclass(eq=False)
+class UpstreamPeer:
+    channel: UpstreamChannel
+    up: bool = False
+    eor_sent: bool = False
+    eor_received: set[Family] = field(default_factory=set)
+    established_at: float | None = None
+    last_update_at: float | None = None
+    flaps: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.channel.name
+
+
+def group_by_path(
+    changes: Mapping[Prefix, Path | None],
+) -> tuple[dict[Path, list[Prefix]], list[Prefix]]:
+    """Prefixes grouped by their (interned) path, and those withdrawn (path None)."""
+    by_path: dict[Path, list[Prefix]] = defaultdict(list)
+    withdrawn: list[Prefix] = []
+    for prefix, path in changes.items():
+        if path is None:
+            withdrawn.append(prefix)
+        else:
+            by_path[path].append(prefix)
+    return by_path, withdrawn
+
+
+def by_family(routes: Iterable[tuple[Family, Prefix]]) -> dict[Family, list[Prefix]]:
+    grouped: dict[Family, list[Prefix]] = defaultdict(list)
+    for family, prefix in routes:
+        grouped[family].append(prefix)
+    return grouped

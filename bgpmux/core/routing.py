@@ -1,0 +1,495 @@
+"""The single owner of routing state, sans-IO.
+
+The core takes typed events (``events``) with the time they happened, keeps every peer's
+channel and the two Loc-RIBs, and tells the receivers what changed: the upstreams through the
+engine port, the clients through their links. It never reads a clock, sleeps or touches a
+socket; ``runner`` is the asyncio glue that feeds it, in the manner of aioquic's connection
+and its asyncio protocol.
+
+The two Loc-RIBs are named for whom they serve: ``for_upstreams`` decides among the clients'
+routes, ``for_clients`` among the upstreams'. Changes are collected per family and handed out
+on ``flush``, batched by attribute set.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import Client, Config
+from ..policy.channels import ClientChannel, CutOff, UpstreamChannel
+from ..rib.adj_rib_in import AdjRibIn
+from ..rib.decision import explain
+from ..rib.loc_rib import Changes, LocRib
+from ..rib.paths import Path
+from ..session.states import DownReason
+from ..wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
+from ..wire.errors import CeaseSubcode, ErrorCode
+from ..wire.messages import Notification
+from ..wire.packing import pack_withdraw
+from ..wire.prefix import Prefix, PrefixText, prefix_to_str
+from . import reload
+from .events import (
+    ClientDown,
+    ClientEstablished,
+    ClientRouteRefresh,
+    ClientUpdate,
+    Event,
+    PeersQuery,
+    Reconfigure,
+    RoutesQuery,
+    UpstreamDown,
+    UpstreamEndOfRib,
+    UpstreamEstablished,
+    UpstreamRouteRefresh,
+    UpstreamRoutes,
+    UpstreamWithdrawn,
+)
+from .export import Exporter
+from .peers import ClientPeer, UpstreamPeer, by_family
+from .port import Engine
+from .sync import SyncState
+from .views import peer_counts, routes_view
+
+log = logging.getLogger("bgpmux.core")
+
+STALE_PATH_TIME = 360.0  # how long stale routes may wait for End-of-RIB once a client is back
+LOG_LINES_PER_BATCH = 10  # per-prefix log lines per batch; the rest are summarised
+
+
+@dataclass
+class _Batch:
+    received_at: list[float] = field(default_factory=list)
+    log_lines: int = 0
+    suppressed: int = 0
+
+
+class Core:
+    """Routing state and its handlers. ``handle(event, now)`` for every event, ``flush(now)``
+    after a batch of them, ``handle_timer(now)`` at ``get_timer()``; times are seconds on the
+    runner's monotonic clock."""
+
+    def __init__(self, config: Config, engine: Engine, now: float) -> None:
+        self.config = config
+        node = config.node
+        self.node_asn = node.asn
+        self.next_hops: dict[Family, bytes] = {IPV4_UNICAST: node.address.packed}
+        if node.address_v6 is not None:
+            self.next_hops[IPV6_UNICAST] = node.address_v6.packed
+        self.families = tuple(self.next_hops)
+        self.clients: dict[str, ClientPeer] = {
+            cfg.name: ClientPeer(ClientChannel(cfg, order, node.asn, self.families))
+            for order, cfg in enumerate(config.clients)
+        }
+        self.upstreams: dict[str, UpstreamPeer] = {
+            cfg.name: UpstreamPeer(
+                UpstreamChannel(cfg.name, order, cfg.asn != node.asn, cfg.allow_node_as, node.asn)
+            )
+            for order, cfg in enumerate(config.upstreams)
+        }
+        self._client_list = list(self.clients.values())
+        self._upstream_list = list(self.upstreams.values())
+        self._channels: list[ClientChannel | UpstreamChannel] = [
+            *(c.channel for c in self._client_list),
+            *(u.channel for u in self._upstream_list),
+        ]
+        self.for_upstreams = LocRib([c.channel.rib for c in self._client_list], True)
+        self.for_clients = LocRib([u.channel.rib for u in self._upstream_list])
+        self.exporter = Exporter(engine, node.asn, self.next_hops, self.clients)
+        self.sync = SyncState(self, now + node.initial_sync_timeout)
+        self._pending_up: dict[Family, Changes] = {}
+        self._pending_down: dict[Family, Changes] = {}
+        self.propagation_observer: Callable[[float], None] | None = None
+        self._batch = _Batch()
+        self._handlers: dict[type, Callable[[Any, float], object]] = {
+            ClientEstablished: self._client_established,
+            ClientUpdate: self._client_update,
+            ClientRouteRefresh: self._client_route_refresh,
+            ClientDown: self._client_down,
+            UpstreamEstablished: self._upstream_established,
+            UpstreamDown: self._upstream_down,
+            UpstreamRoutes: self._upstream_routes,
+            UpstreamWithdrawn: self._upstream_withdrawn,
+            UpstreamEndOfRib: self._upstream_end_of_rib,
+            UpstreamRouteRefresh: self._upstream_route_refresh,
+            Reconfigure: self._reconfigure,
+            RoutesQuery: lambda query, _now: routes_view(self, query),
+            PeersQuery: lambda _query, _now: peer_counts(self),
+        }
+
+    @property
+    def engine(self) -> Engine:
+        return self.exporter.engine
+
+    @engine.setter
+    def engine(self, engine: Engine) -> None:  # the daemon builds the engine after the core
+        self.exporter.engine = engine
+
+    def handle(self, event: Event, now: float) -> object:
+        """Apply one event; returns the result of a request (None for other events). Raises
+        KeyError for a peer name the configuration does not have."""
+        return self._handlers[type(event)](event, now)
+
+    # ------------------------------------------------------------------ clients
+
+    def _client_established(self, event: ClientEstablished, now: float) -> None:
+        client = self.clients[event.client]
+        channel = client.channel
+        client.link = event.link
+        client.established_at = now
+        if channel.rib.stale_count():
+            if not event.graceful_restart:  # came back without graceful restart: stale goes
+                self._drop(channel, channel.sweep_stale())
+            else:
+                channel.stale_deadline = now + STALE_PATH_TIME
+        channel.awaiting_eor = set(event.link.families) if event.graceful_restart else set()
+        self._send_full_table(client, end_of_rib=True)
+
+    def _client_route_refresh(self, event: ClientRouteRefresh, now: float) -> None:
+        self._send_full_table(self.clients[event.client], end_of_rib=False)
+
+    def _client_update(self, event: ClientUpdate, now: float) -> None:
+        client = self.clients[event.client]
+        channel = client.channel
+        update = event.update
+        channel.updates_received += 1
+        self._batch.received_at.append(now)
+        eor = update.end_of_rib()
+        if eor is not None:
+            swept = channel.end_of_rib(eor)
+            if swept:
+                log.info(
+                    "End-of-RIB for %s: %d stale routes swept",
+                    eor,
+                    len(swept),
+                    extra={"peer": client.name},
+                )
+                self._drop(channel, swept)
+            return
+        imported = channel.receive(update)
+        for family, prefix, reason in imported.rejected:
+            self._log_batch(
+                logging.WARNING,
+                client.name,
+                "rejected %s: %s",
+                PrefixText(family, prefix),  # formatted only if the line is logged
+                reason.value,
+            )
+        if update.treat_as_withdraw is not None:
+            self._log_batch(
+                logging.WARNING,
+                client.name,
+                "malformed UPDATE treated as withdraw: %s",
+                update.treat_as_withdraw,
+            )
+        if imported.cut_off is not None:
+            self._cut_off(client, imported.cut_off)
+            return
+        for family, prefixes, path in imported.changes:
+            if prefixes:
+                self._decide_for_upstreams(family, prefixes, channel.rib, path)
+
+    def _client_down(self, event: ClientDown, now: float) -> None:
+        client = self.clients[event.client]
+        channel = client.channel
+        self.sync.eor_owed.discard(client.name)
+        self.exporter.forget(client.name)
+        if client.link is not None:
+            client.flaps += 1
+        client.link = None
+        client.established_at = None
+        channel.awaiting_eor.clear()
+        if event.stale_time and channel.rib.count():
+            dropped = channel.keep_stale(event.stale_families, now + event.stale_time)
+            if dropped:
+                self._drop(channel, dropped)
+            log.info(
+                "session down, keeping %d routes as stale for %ds (graceful restart)",
+                channel.rib.stale_count(),
+                event.stale_time,
+                extra={"peer": client.name},
+            )
+            return
+        dropped = channel.clear()
+        if dropped:
+            log.info(
+                "session down, withdrawing %d routes", len(dropped), extra={"peer": client.name}
+            )
+            self._drop(channel, dropped)
+
+    def _cut_off(self, client: ClientPeer, cut_off: CutOff) -> None:
+        log.error(
+            "sent more than max_prefixes (%d): closing the session",
+            cut_off.limit,
+            extra={"peer": client.name},
+        )
+        link = client.link
+        self._client_down(ClientDown(client.name), 0.0)
+        if link is not None:
+            # RFC 4486 §4: the data is the AFI, SAFI and upper bound of the family that overflowed.
+            family = cut_off.family
+            data = struct.pack("!HBI", family.afi, family.safi, min(cut_off.limit, 2**32 - 1))
+            link.shutdown(
+                Notification(ErrorCode.CEASE, CeaseSubcode.MAXIMUM_PREFIXES_REACHED, data),
+                DownReason.MAX_PREFIXES,
+            )
+
+    def _drop(
+        self, channel: ClientChannel | UpstreamChannel, routes: list[tuple[Family, Prefix]]
+    ) -> None:
+        """Decide again the prefixes whose routes ``channel`` no longer has."""
+        if isinstance(channel, ClientChannel):
+            decide = self._decide_for_upstreams
+        else:
+            decide = self._decide_for_clients
+        for family, prefixes in by_family(routes).items():
+            decide(family, prefixes, channel.rib, None)
+
+    def _decide_for_upstreams(
+        self,
+        family: Family,
+        prefixes: Sequence[Prefix],
+        changed: AdjRibIn | None = None,
+        path: Path | None = None,
+    ) -> None:
+        changes = self.for_upstreams.decide(family, prefixes, changed, path)
+        if changes:
+            _merge(self._pending_up, family, changes)
+        for conflict in self.for_upstreams.take_conflicts():
+            best, losers = conflict.best, conflict.losers
+            log.warning(
+                "conflict on %s: %s wins over %s (%s)",
+                prefix_to_str(conflict.family, conflict.prefix),
+                best.source.name,
+                ", ".join(p.source.name for p in losers),
+                explain(best, losers[0]).value,
+                extra={"peer": best.source.name},
+            )
+
+    # ------------------------------------------------------------------ reload
+
+    def _reconfigure(self, event: Reconfigure, now: float) -> list[str]:
+        """Apply a new configuration's client policies without touching any session.
+
+        Policy fields (accept, max_prefixes, priority, receive_upstream_routes, tagging,
+        keep_client_as_path) take effect at once: every route the client sent, accepted or
+        not, is judged again. Anything else (node, engine, upstreams, listeners, a client's AS
+        or address, clients added or removed) is a session's identity: returned as needing a
+        restart, and not applied.
+        """
+        pending, policies = reload.diff(self.config, event.config)
+        for new in policies:
+            client = self.clients[new.name]
+            if new != client.channel.policy:
+                self._apply_policy(client, new)
+        return pending
+
+    def _apply_policy(self, client: ClientPeer, new: Client) -> None:
+        log.info("applying the new import policy", extra={"peer": new.name})
+        channel = client.channel
+        was_receiving = channel.policy.receive_upstream_routes
+        imported = channel.reconfigure(new)
+        for family, prefix, reason in imported.rejected:
+            self._log_batch(
+                logging.WARNING, client.name, "rejected %s: %s", PrefixText(family, prefix),
+                reason.value,
+            )  # fmt: skip
+        if imported.cut_off is not None:
+            self._cut_off(client, imported.cut_off)
+            return
+        for family, prefixes, _path in imported.changes:
+            self._decide_for_upstreams(family, prefixes)
+        link = client.link
+        if link is not None and new.receive_upstream_routes != was_receiving:
+            if new.receive_upstream_routes:
+                self._send_full_table(client, end_of_rib=False)
+            else:
+                for family in link.families:
+                    withdrawn = list(self.for_clients.table(family))
+                    link.send(pack_withdraw(family, withdrawn, link.options.max_message_len))
+
+    # ------------------------------------------------------------------ upstreams
+
+    def _upstream_established(self, event: UpstreamEstablished, now: float) -> None:
+        upstream = self.upstreams[event.upstream]
+        upstream.up = True
+        upstream.eor_sent = False
+        upstream.established_at = now
+        self.exporter.forget(upstream.name)
+        log.info("upstream session established", extra={"peer": upstream.name})
+        for family in self.families:
+            self.exporter.table_to_upstream(
+                upstream.name, upstream.channel.ebgp, family, self.for_upstreams.table(family)
+            )
+        self.sync.maybe_send_eor(now)
+
+    def _upstream_route_refresh(self, event: UpstreamRouteRefresh, now: float) -> None:
+        upstream = self.upstreams[event.upstream]
+        if upstream.up and event.family in self.families:
+            table = self.for_upstreams.table(event.family)
+            self.exporter.table_to_upstream(
+                upstream.name, upstream.channel.ebgp, event.family, table
+            )
+
+    def _upstream_end_of_rib(self, event: UpstreamEndOfRib, now: float) -> None:
+        upstream = self.upstreams[event.upstream]
+        upstream.eor_received.add(event.family)
+        swept = upstream.channel.end_of_rib(event.family)
+        if swept:
+            log.info("End-of-RIB: %d stale routes swept", len(swept), extra={"peer": upstream.name})
+            self._drop(upstream.channel, swept)
+        self.sync.check_upstreams(now)
+
+    def _upstream_down(self, event: UpstreamDown, now: float) -> None:
+        upstream = self.upstreams[event.upstream]
+        channel = upstream.channel
+        if upstream.up:
+            upstream.flaps += 1
+            log.warning("upstream session down", extra={"peer": upstream.name})
+        upstream.up = False
+        upstream.eor_sent = False
+        upstream.eor_received.clear()
+        upstream.last_update_at = None
+        upstream.established_at = None
+        self.exporter.forget(upstream.name)
+        if event.stale_time and channel.rib.count():
+            dropped = channel.keep_stale(event.stale_families, now + event.stale_time)
+            log.info(
+                "keeping %d routes as stale for %ds (graceful restart)",
+                channel.rib.stale_count(),
+                event.stale_time,
+                extra={"peer": upstream.name},
+            )
+        else:
+            dropped = channel.clear()
+        self._drop(channel, dropped)
+
+    def _upstream_routes(self, event: UpstreamRoutes, now: float) -> None:
+        upstream = self.upstreams[event.upstream]
+        upstream.last_update_at = now
+        change, looped = upstream.channel.receive(
+            event.family, event.attributes, event.next_hop, event.prefixes
+        )
+        if looped:
+            self._log_batch(
+                logging.INFO,
+                upstream.name,
+                "ignoring %d routes whose AS path holds the node AS %d (a loop), e.g. %s",
+                len(looped),
+                self.node_asn,
+                prefix_to_str(event.family, looped[0]),
+            )
+        family, prefixes, path = change
+        self._decide_for_clients(family, prefixes, upstream.channel.rib, path)
+
+    def _upstream_withdrawn(self, event: UpstreamWithdrawn, now: float) -> None:
+        upstream = self.upstreams[event.upstream]
+        upstream.last_update_at = now
+        family, prefixes, _none = upstream.channel.withdraw(event.family, event.prefixes)
+        self._decide_for_clients(family, prefixes, upstream.channel.rib, None)
+
+    def _decide_for_clients(
+        self,
+        family: Family,
+        prefixes: Sequence[Prefix],
+        changed: AdjRibIn | None = None,
+        path: Path | None = None,
+    ) -> None:
+        changes = self.for_clients.decide(family, prefixes, changed, path)
+        if changes:
+            _merge(self._pending_down, family, changes)
+
+    # ------------------------------------------------------------------ time
+
+    def get_timer(self) -> float | None:
+        """The earliest time ``handle_timer`` must run, or None."""
+        deadlines = [t for c in self._channels if (t := c.stale_deadline) is not None]
+        sync = self.sync.deadline()
+        if sync is not None:
+            deadlines.append(sync)
+        return min(deadlines) if deadlines else None
+
+    def handle_timer(self, now: float) -> None:
+        """Graceful-restart timers that ended sweep their stale routes (RFC 4724 §4.2); the
+        initial sync may end (End-of-RIB to the upstreams and the clients)."""
+        for channel in self._channels:
+            if channel.stale_deadline is not None and now >= channel.stale_deadline:
+                swept = channel.sweep_stale()
+                if swept:
+                    log.warning(
+                        "graceful-restart timer ended: %d stale routes withdrawn",
+                        len(swept),
+                        extra={"peer": channel.name},
+                    )
+                    self._drop(channel, swept)
+        self.sync.maybe_send_eor(now)
+        self.sync.check_upstreams(now)
+
+    # ------------------------------------------------------------------ output
+
+    def flush(self, now: float) -> None:
+        """Hand every pending change to the engine and the clients, grouped by attribute set."""
+        if self._pending_up:
+            pending_up, self._pending_up = self._pending_up, {}
+            upstream_groups = self._upstream_groups()
+            if upstream_groups:
+                for family, changes in pending_up.items():
+                    self.exporter.to_upstreams(upstream_groups, family, changes)
+        if self._pending_down:
+            pending_down, self._pending_down = self._pending_down, {}
+            receivers = [c for c in self._client_list if c.receives_upstream_routes]
+            for family, changes in pending_down.items():
+                self.exporter.to_clients(receivers, family, changes)
+        batch, self._batch = self._batch, _Batch()
+        if batch.suppressed:
+            log.warning("... and %d more such log lines in this batch", batch.suppressed)
+        if self.propagation_observer is not None:
+            for received in batch.received_at:
+                self.propagation_observer(now - received)
+        if not self.sync.initial_sync_done:
+            self.sync.maybe_send_eor(now)
+        self._compact()
+
+    def _compact(self) -> None:
+        """Give back the memory of tables that mass withdrawals left mostly empty."""
+        self.for_upstreams.compact()
+        self.for_clients.compact()
+        for channel in self._channels:
+            channel.rib.compact()
+
+    def _upstream_groups(self) -> dict[bool, list[str]]:
+        groups: dict[bool, list[str]] = {}
+        for upstream in self._upstream_list:
+            if upstream.up:
+                groups.setdefault(upstream.channel.ebgp, []).append(upstream.name)
+        return groups
+
+    def _send_full_table(self, client: ClientPeer, end_of_rib: bool) -> None:
+        """The upstreams' routes to a client that receives them; End-of-RIB to every client."""
+        link = client.link
+        if link is None:
+            return
+        if client.channel.policy.receive_upstream_routes:
+            for family in link.families:
+                self.exporter.to_clients([client], family, self.for_clients.table(family))
+        if end_of_rib:
+            self.sync.end_of_rib_to(client)
+
+    def _log_batch(self, level: int, peer: str, msg: str, *args: object) -> None:
+        batch = self._batch
+        if batch.log_lines >= LOG_LINES_PER_BATCH:
+            batch.suppressed += 1
+            return
+        batch.log_lines += 1
+        log.log(level, msg, *args, extra={"peer": peer})
+
+
+def _merge(pending: dict[Family, Changes], family: Family, changes: Changes) -> None:
+    table = pending.get(family)
+    if table is None:
+        pending[family] = changes  # ``decide`` returns a new dict each time: ours to keep
+    else:
+        table.update(changes)

@@ -1,0 +1,107 @@
+"""End-of-RIB around a (re)start: nobody sees a partial table (RFC 4724 §4.1, §4.2).
+
+- To the upstreams: End-of-RIB waits until every client has sent its table (its End-of-RIB when
+  it restarts gracefully), or ``node.initial_sync_timeout`` passed. After a bgpmux restart the
+  ToR keeps our stale routes until then, instead of flushing what has not come back yet.
+- To the clients that receive upstream routes: End-of-RIB waits until the upstreams have sent
+  their tables (End-of-RIB, or a quiet ``UPSTREAM_QUIET_TIME`` after their last UPDATE: GoBGP
+  and FRR send none to a peer without graceful restart), or the same timeout. A gracefully
+  restarting Calico keeps the ToR's routes until then.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from ..wire.packing import pack_end_of_rib
+from .peers import ClientPeer, UpstreamPeer
+
+if TYPE_CHECKING:
+    from .routing import Core
+
+log = logging.getLogger("bgpmux.core")
+
+UPSTREAM_QUIET_TIME = 1.0  # seconds after an upstream's last UPDATE that count as its End-of-RIB
+
+
+class SyncState:
+    """The initial-sync state of one ``Core``; ``deadline`` is the timeout (runner's clock)."""
+
+    def __init__(self, core: Core, deadline: float) -> None:
+        self.core = core
+        self.sync_deadline = deadline
+        self.initial_sync_done = False  # End-of-RIB may go to the upstreams
+        self.upstreams_synced = False  # End-of-RIB may go to the clients
+        self.eor_owed: set[str] = set()  # clients that wait for their End-of-RIB
+
+    def deadline(self) -> float | None:
+        """When the sync state must be looked at again, if it must."""
+        deadlines = []
+        if not self.initial_sync_done or not self.upstreams_synced:
+            deadlines.append(self.sync_deadline)
+        if not self.upstreams_synced and self.eor_owed:
+            deadlines += [
+                t for u in self.core.upstreams.values() if u.up and (t := self._synced_at(u))
+            ]
+        return min(deadlines) if deadlines else None
+
+    def end_of_rib_to(self, client: ClientPeer) -> None:
+        """End-of-RIB to a client that just came up: at once, or owed until the upstreams'
+        tables are in (when it receives them)."""
+        link = client.link
+        if link is None:
+            return
+        if client.channel.policy.receive_upstream_routes and not self.upstreams_synced:
+            self.eor_owed.add(client.name)
+        else:
+            link.send([pack_end_of_rib(f) for f in link.families])
+
+    def maybe_send_eor(self, now: float) -> None:
+        """End-of-RIB to every established upstream that has not had it, once the clients have
+        synced (or the timeout passed); the pending changes go out first."""
+        core = self.core
+        if not self.initial_sync_done:
+            waiting = [
+                c.name for c in core.clients.values() if c.link is None or c.channel.awaiting_eor
+            ]
+            if waiting and now < self.sync_deadline:
+                return
+            if waiting:
+                log.warning(
+                    "initial sync timeout: sending End-of-RIB without %s", ", ".join(waiting)
+                )
+            self.initial_sync_done = True
+        for upstream in core.upstreams.values():
+            if upstream.up and not upstream.eor_sent:
+                core.flush(now)  # the table goes out before End-of-RIB
+                for family in core.families:
+                    core.engine.end_of_rib(upstream.name, family)
+                upstream.eor_sent = True
+                log.info("End-of-RIB sent", extra={"peer": upstream.name})
+
+    def check_upstreams(self, now: float) -> None:
+        """Once every established upstream has sent its table (or the timeout passed), the
+        clients that were owed End-of-RIB get it."""
+        if self.upstreams_synced:
+            return
+        up = [self._synced_at(u) for u in self.core.upstreams.values() if u.up]
+        done = bool(up) and all(t is not None and t <= now for t in up)
+        if not done and now < self.sync_deadline:
+            return
+        self.upstreams_synced = True
+        for name in sorted(self.eor_owed):
+            link = self.core.clients[name].link
+            if link is not None:
+                link.send([pack_end_of_rib(f) for f in link.families])
+        self.eor_owed.clear()
+
+    def _synced_at(self, upstream: UpstreamPeer) -> float | None:
+        """When an established upstream's table counts as complete: its End-of-RIB, or a quiet
+        moment after its last UPDATE."""
+        if upstream.established_at is None:
+            return None
+        if set(self.core.families) <= upstream.eor_received:
+            return upstream.established_at
+        last = max(upstream.established_at, upstream.last_update_at or 0.0)
+        return last + UPSTREAM_QUIET_TIME

@@ -1,0 +1,101 @@
+"""Plain-data views of the routing state, for the API and the CLI (JSON-ready dicts)."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING, Any
+
+from ..rib.paths import Path
+from ..wire.constants import Family, Origin
+from ..wire.prefix import Prefix, prefix_to_str
+
+if TYPE_CHECKING:
+    from .events import RoutesQuery
+    from .routing import Core
+
+
+def next_hop_str(next_hop: bytes) -> str:
+    if len(next_hop) in (4, 16):
+        return str(ipaddress.ip_address(next_hop))
+    if len(next_hop) == 32:  # IPv6 global + link-local
+        return f"{ipaddress.ip_address(next_hop[:16])} {ipaddress.ip_address(next_hop[16:])}"
+    return next_hop.hex()
+
+
+def community_str(value: int) -> str:
+    return f"{value >> 16}:{value & 0xFFFF}"
+
+
+def route_view(family: Family, prefix: Prefix, path: Path, **extra: Any) -> dict[str, Any]:
+    attrs = path.attributes
+    view: dict[str, Any] = {
+        "prefix": prefix_to_str(family, prefix),
+        "family": str(family),
+        "source": path.source.name,
+        "next_hop": next_hop_str(path.next_hop),
+        "as_path": list(attrs.as_path_flat()),
+        "origin": Origin(attrs.origin).name.lower(),
+    }
+    if attrs.med is not None:
+        view["med"] = attrs.med
+    if attrs.local_pref is not None:
+        view["local_pref"] = attrs.local_pref
+    if attrs.communities:
+        view["communities"] = [community_str(c) for c in attrs.communities]
+    if attrs.large_communities:
+        view["large_communities"] = [":".join(map(str, lc)) for lc in attrs.large_communities]
+    view.update(extra)
+    return view
+
+
+def routes_view(core: Core, query: RoutesQuery) -> dict[str, Any]:
+    """The answer to a ``RoutesQuery``: a client's Adj-RIB-In (stale and best marked, with the
+    prefixes it refused), what an upstream sent, or what is exported to the upstreams."""
+    if query.client is not None:
+        client = core.clients.get(query.client)
+        if client is None:
+            return {"error": f"no client named {query.client!r}"}
+        channel = client.channel
+        best = core.for_upstreams
+        routes = [
+            route_view(f, p, path, stale=stale, best=best.table(f).get(p) is path)
+            for f, p, path, stale in channel.rib.items()
+        ]
+        rejected = [
+            {"prefix": prefix_to_str(f, p), "family": str(f), "rejected": reason.value}
+            for (f, p), (reason, _path) in channel.rejected.items()
+        ]
+        return {"routes": routes, "rejected": rejected}
+    if query.upstream is not None:
+        upstream = core.upstreams.get(query.upstream)
+        if upstream is None:
+            return {"error": f"no upstream named {query.upstream!r}"}
+        items = upstream.channel.rib.items()
+        return {"routes": [route_view(f, p, path) for f, p, path, _stale in items]}
+    return {
+        "routes": [
+            route_view(f, p, path)
+            for f, table in core.for_upstreams.best.items()
+            for p, path in table.items()
+        ]
+    }
+
+
+def peer_counts(core: Core) -> dict[str, dict[str, int]]:
+    """The answer to a ``PeersQuery``: prefix counts per peer name."""
+    out: dict[str, dict[str, int]] = {}
+    for name, client in core.clients.items():
+        rib = client.channel.rib
+        out[name] = {
+            "prefixes": rib.count(),
+            "stale": rib.stale_count(),
+            "rejected": len(client.channel.rejected),
+        }
+    advertised = core.for_upstreams.count()
+    for name, upstream in core.upstreams.items():
+        withheld = len(core.exporter.too_large.get(name, ()))
+        out[name] = {
+            "prefixes": upstream.channel.rib.count(),
+            "advertised": advertised - withheld if upstream.up else 0,
+        }
+    return out

@@ -1,0 +1,53 @@
+"""What bgpmux offers each peer in its OPEN: the one place a ``SessionConfig`` is built from the
+configuration, for the client listeners and for the native engine's upstream sessions."""
+
+from __future__ import annotations
+
+from ..config import Client, Config, Upstream
+from ..session import SessionConfig
+from ..wire.constants import SUPPORTED_FAMILIES, Family
+
+# Offered to clients: graceful restart (so they may restart gracefully; RFC 4724 §3 wants both
+# sides to advertise it) with this restart time, in seconds.
+CLIENT_RESTART_TIME = 120
+CONNECT_RETRY_TIME = 5.0  # seconds between dials to an upstream (the session's connect-retry)
+
+
+def client_session_config(config: Config, client: Client) -> SessionConfig:
+    """Passive, iBGP or eBGP as the client's AS says, both unicast families, graceful restart,
+    route refresh and extended messages (so one oversized route costs that route, not the
+    session: it is refused at export, RFC 8654), and a router id that differs from the
+    client's (``Config.client_router_id``)."""
+    return SessionConfig(
+        local_asn=config.node.asn,
+        router_id=str(config.client_router_id(client)),
+        peer_asn=client.asn,
+        peer_name=client.name,
+        passive=True,
+        hold_time=client.hold_time,
+        families=SUPPORTED_FAMILIES,
+        graceful_restart_time=CLIENT_RESTART_TIME,
+        route_refresh=True,
+        extended_message=True,
+    )
+
+
+def upstream_session_config(
+    config: Config, upstream: Upstream, families: tuple[Family, ...]
+) -> SessionConfig:
+    """Active (bgpmux dials, every ``CONNECT_RETRY_TIME`` seconds until it is up), the node's
+    AS and router id, ``families``, graceful restart when ``upstream.graceful_restart`` is set,
+    no extended messages (4096 octets is what every ToR takes)."""
+    return SessionConfig(
+        local_asn=config.node.asn,
+        router_id=str(config.node.router_id),
+        peer_asn=upstream.asn,
+        peer_name=upstream.name,
+        passive=False,
+        hold_time=upstream.hold_time,
+        connect_retry_time=CONNECT_RETRY_TIME,
+        families=families,
+        graceful_restart_time=upstream.graceful_restart or None,
+        route_refresh=True,
+        extended_message=False,
+    )
