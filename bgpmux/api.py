@@ -1,9 +1,12 @@
-"""The local API: one JSON request per line on a unix socket, one JSON reply per line.
+"""The local API: one JSON request line per connection on a unix socket, one JSON reply line.
 
-Requests run on the event loop that owns the core, so they read consistent state without locks.
-``{"cmd": "status"}`` lists every session; ``{"cmd": "routes", "client": NAME}`` a client's
-Adj-RIB-In (with stale and rejected prefixes), ``{"cmd": "routes", "upstream": NAME}`` what an
-upstream sent, and ``{"cmd": "routes"}`` the table exported to the upstreams.
+Routing answers come from the core itself: the server puts a request event (``RoutesQuery``,
+``PeersQuery``) on the core's queue through ``CoreRunner.request`` and waits for its result, so
+each answer reflects the state between two events. Session states come from the listeners and
+the engine. ``{"cmd": "status"}`` lists every session; ``{"cmd": "routes", "client": NAME}`` a
+client's Adj-RIB-In (with stale and rejected prefixes), ``{"cmd": "routes", "upstream": NAME}``
+what an upstream sent, and ``{"cmd": "routes"}`` the best client routes, sent to the upstreams.
+A line that is not JSON, or an unknown command, gets ``{"error": ...}``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class ApiServer:
         self.server: asyncio.base_events.Server | None = None
 
     async def start(self) -> None:
+        """Listen on ``path`` (replacing a stale socket file; mode 0660). Raises OSError."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             self.path.unlink()
@@ -48,6 +52,7 @@ class ApiServer:
         os.chmod(self.path, 0o660)
 
     async def stop(self) -> None:
+        """Stop listening and remove the socket file."""
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
@@ -69,6 +74,8 @@ class ApiServer:
             writer.close()
 
     async def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The reply to one decoded request: ``{"peers": [...]}`` for ``status``, the core's
+        ``RoutesQuery`` result for ``routes``, ``{"error": ...}`` for anything else."""
         cmd = request.get("cmd")
         if cmd == "status":
             return {"peers": await self.status()}
@@ -80,6 +87,8 @@ class ApiServer:
         return {"error": f"unknown command {cmd!r}"}
 
     async def status(self) -> list[dict[str, Any]]:
+        """One dict per session, clients then upstreams: peer, role, state, uptime (seconds,
+        None while down), the core's ``PeersQuery`` counts, and ``detail`` for upstreams."""
         counts = await self.runner.request(PeersQuery())
         assert isinstance(counts, dict)
         now = asyncio.get_running_loop().time()

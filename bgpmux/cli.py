@@ -14,7 +14,7 @@ from typing import Any
 
 from .config import Api, Config, ConfigError, check_files, load_config, parse_unix_listen
 
-API_TIMEOUT = 10.0  # seconds for the whole request/reply exchange
+API_TIMEOUT = 10.0  # seconds each step of the exchange (connect, send, each read) may take
 MAX_REPLY = 512 * 1024 * 1024  # a routes reply for a large table
 
 
@@ -31,6 +31,8 @@ def _load(path: str) -> Config | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """``bgpmux run -c FILE``: check the config, set up logging and run the daemon; returns
+    the exit status (1 for a bad config)."""
     config = _load(args.config)
     if config is None:
         return 1
@@ -44,6 +46,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    """``bgpmux check-config -c FILE``: 0 and a summary when the config and its files are
+    good, else 1 with every error on stderr."""
     config = _load(args.config)
     if config is None:
         return 1
@@ -55,6 +59,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_version(args: argparse.Namespace) -> int:
+    """``bgpmux version``: print the installed package's version; returns 0."""
     try:
         version = metadata.version("bgpmux")
     except metadata.PackageNotFoundError:
@@ -67,7 +72,7 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 
 class APIError(Exception):
-    pass
+    """The API could not be reached or gave no usable reply; the message says why."""
 
 
 def _api_path(args: argparse.Namespace) -> Path | None:
@@ -84,7 +89,8 @@ def _api_path(args: argparse.Namespace) -> Path | None:
 
 
 def api_request(path: Path, request: dict[str, Any], timeout: float = API_TIMEOUT) -> Any:
-    """Send one JSON line to the API socket at ``path`` and return the decoded one-line reply."""
+    """Send one JSON line to the API socket at ``path`` and return the decoded one-line reply
+    (``timeout`` in seconds per socket step). Raises APIError."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
@@ -130,6 +136,8 @@ def _uptime(value: Any) -> str:
 
 
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """``rows`` as left-aligned text columns under upper-case headers; a missing or None value
+    shows as "-"."""
     cells = [[c.upper() for c in columns]]
     cells += [["-" if row.get(c) is None else str(row.get(c)) for c in columns] for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
@@ -163,6 +171,8 @@ def _call_api(args: argparse.Namespace, request: dict[str, Any]) -> Any:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """``bgpmux status``: the sessions as a table (peer, role, state, uptime, prefixes);
+    returns 1 when the API fails or answers with an error."""
     reply = _call_api(args, {"cmd": "status"})
     if reply is None:
         return 1
@@ -176,6 +186,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_routes(args: argparse.Namespace) -> int:
+    """``bgpmux routes [--client NAME | --upstream NAME]``: the routes as a table, or the raw
+    reply as JSON when it holds none; returns 1 when the API fails or answers with an error."""
     reply = _call_api(args, {"cmd": "routes", "client": args.client, "upstream": args.upstream})
     if reply is None:
         return 1
@@ -192,6 +204,7 @@ def cmd_routes(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; each subcommand sets ``handler`` to its ``cmd_*`` function."""
     parser = argparse.ArgumentParser(
         prog="bgpmux", description="Per-node BGP multiplexer for Calico, MetalLB and friends."
     )
@@ -228,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``bgpmux`` entry point (``argv`` without the program name; default sys.argv);
+    returns the exit status."""
     args = build_parser().parse_args(argv)
     result: int = args.handler(args)
     return result

@@ -1,4 +1,5 @@
-"""The configuration contract (see DESIGN.md): YAML in, one frozen, validated ``Config`` out.
+"""The configuration contract (README "Configuration"): YAML in, one frozen, validated
+``Config`` out.
 
 ``parse_config`` expands ``${VAR}`` / ``${VAR:-default}`` over the raw text, parses the YAML and
 validates it; every problem is reported as ``(dotted.path, message)`` in one ``ConfigError``.
@@ -163,6 +164,10 @@ def _client_id_from(data: dict[str, Any]) -> IPv4Address:
 
 
 class Node(_Model):
+    """This node: its AS, the router id the upstreams see, and its addresses, which are the
+    sessions' source and the next hop of every route sent upstream (IPv6 only with
+    ``address_v6``)."""
+
     asn: ASN
     router_id: IPv4Address
     address: IPv4Address
@@ -170,7 +175,8 @@ class Node(_Model):
     client_router_id: IPv4Address = Field(default_factory=_client_id_from)
     """The BGP identifier bgpmux presents to its clients; upstreams see ``router_id``."""
     initial_sync_timeout: float = Field(default=30.0, ge=0, le=3600)
-    """How long End-of-RIB to the upstreams waits for every client to send its table."""
+    """Seconds End-of-RIB waits after start: to the upstreams for every client's table, to the
+    clients for the upstreams' tables."""
 
     @model_validator(mode="after")
     def _client_id_differs(self) -> Node:
@@ -182,16 +188,24 @@ class Node(_Model):
 
 
 class GoBGPSettings(_Model):
+    """Settings of the gobgp engine, which this version does not have (``engine: gobgp`` is
+    refused); accepted so that configurations naming it still parse."""
+
     api: EndpointField = _parse_endpoint("127.0.0.1:50051")
 
 
 class ExaBGPSettings(_Model):
+    """Settings of the exabgp engine: ExaBGP's reactor speed (seconds per loop) and log level."""
+
     # Measured: a reactor speed below 0.1 busy-spins a core forever.
     reactor_speed: float = Field(default=0.1, ge=0.1, le=10)
     log_level: str = "WARNING"
 
 
 class Upstream(_Model):
+    """A router bgpmux dials (the ToR): ``hold_time`` and ``graceful_restart`` (the restart
+    time offered, RFC 4724 §3; 0: none) in seconds; ``password_file`` holds a TCP-MD5 key."""
+
     name: Name
     address: IPvAnyAddress
     asn: ASN
@@ -206,6 +220,9 @@ class Upstream(_Model):
 
 
 class Client(_Model):
+    """A local speaker (Calico, MetalLB) that dials bgpmux on ``listen``; the fields named in
+    ``core.reload.POLICY_FIELDS`` are its import policy, the rest its session identity."""
+
     name: Name
     listen: EndpointField
     peer_address: IPvAnyAddress | None = None
@@ -222,18 +239,25 @@ class Client(_Model):
 
 
 class Metrics(_Model):
+    """Where the HTTP server for /metrics, /healthz and /readyz listens."""
+
     listen: EndpointField = _parse_endpoint("0.0.0.0:9479")
 
 
 class Api(_Model):
+    """Where the local API listens: ``unix:/absolute/path``."""
+
     listen: Annotated[str, AfterValidator(_check_unix_listen)] = "unix:/run/bgpmux/api.sock"
 
     @property
     def path(self) -> Path:
+        """The API socket's path."""
         return parse_unix_listen(self.listen)
 
 
 class Log(_Model):
+    """Log level and format (``text`` or ``json``), applied again on reload."""
+
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["text", "json"] = "text"
 
@@ -246,6 +270,9 @@ def _non_empty(items: tuple[_T, ...]) -> tuple[_T, ...]:
 
 
 class Config(_Model):
+    """The whole configuration; validation also checks what spans sections (unique names,
+    shared listen addresses, router ids, IPv6 upstreams needing ``node.address_v6``)."""
+
     node: Node
     engine: Literal["exabgp", "gobgp", "native"] = "exabgp"
     gobgp: GoBGPSettings = GoBGPSettings()
@@ -359,6 +386,8 @@ def _errors_from(exc: ValidationError) -> list[tuple[str, str]]:
 
 
 def parse_config(text: str, env: Mapping[str, str] = os.environ) -> Config:
+    """Expand ``${VAR}`` from ``env``, parse the YAML and validate it; raises ConfigError
+    listing every problem. Files the config names are not read (``check_files``)."""
     expanded = expand_env(text, env)
     try:
         data = yaml.safe_load(expanded)
@@ -378,6 +407,8 @@ def parse_config(text: str, env: Mapping[str, str] = os.environ) -> Config:
 
 
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] = os.environ) -> Config:
+    """``parse_config`` of the UTF-8 file at ``path``; raises ConfigError, also when the file
+    cannot be read."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as e:
@@ -388,7 +419,8 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] = os.enviro
 
 
 def check_files(config: Config) -> None:
-    """Check that every file the config names is readable and usable; raise ConfigError."""
+    """Check that every password file the config names is readable and not empty; raises
+    ConfigError listing every problem."""
     errors: list[tuple[str, str]] = []
     for i, upstream in enumerate(config.upstreams):
         if upstream.password_file is None:

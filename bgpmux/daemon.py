@@ -23,6 +23,8 @@ FATAL_EXIT_DELAY = 1.0  # seconds /healthz fails before bgpmux exits after a fat
 
 
 def make_engine(config: Config, events: UpstreamEvents) -> Engine:
+    """The engine ``config.engine`` names, reporting to ``events`` (the exabgp one works in
+    ``exabgp/`` next to the API socket). Raises SystemExit for an engine not in this build."""
     if config.engine == "native":
         from .engines.native import NativeEngine
 
@@ -36,7 +38,8 @@ def make_engine(config: Config, events: UpstreamEvents) -> Engine:
 
 
 def reload(runner: CoreRunner, path: Path) -> None:
-    """SIGHUP: read the file again; client policies apply at once, sessions are not reset."""
+    """SIGHUP: read and check the file again; the log settings apply at once, client policies
+    through a ``Reconfigure`` request to the core. A bad file is logged and changes nothing."""
     try:
         config = load_config(path)
         check_files(config)
@@ -44,7 +47,12 @@ def reload(runner: CoreRunner, path: Path) -> None:
         log.error("SIGHUP: %s not reloaded:\n%s", path, exc)
         return
     setup_logging(config.log.level, config.log.format)
-    asyncio.get_running_loop().create_task(_reconfigure(runner, config, path))
+    task = asyncio.get_running_loop().create_task(_reconfigure(runner, config, path))
+    _reloads.add(task)  # the loop keeps only a weak reference to a task
+    task.add_done_callback(_reloads.discard)
+
+
+_reloads: set[asyncio.Task[None]] = set()
 
 
 async def _reconfigure(runner: CoreRunner, config: Config, path: Path) -> None:
@@ -59,6 +67,9 @@ async def _reconfigure(runner: CoreRunner, config: Config, path: Path) -> None:
 
 
 def run(config: Config, config_path: Path | None = None) -> int:
+    """Run bgpmux until SIGTERM/SIGINT; SIGHUP reloads ``config_path`` when given. Returns the
+    exit status: 0 after a clean stop, 1 when the client, metrics or API listener could not
+    bind or the core task ended."""
     try:
         return asyncio.run(_main(config, config_path))
     except KeyboardInterrupt:

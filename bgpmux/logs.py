@@ -17,17 +17,24 @@ _PEER_FIELDS = ("peer", "role")
 
 
 class TextFormatter(logging.Formatter):
+    """``time LEVEL logger [peer=NAME] message``, the peer tag only when the record has one."""
+
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s %(peer_tag)s%(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one text line (more with a traceback)."""
         peer = getattr(record, "peer", None)
         record.peer_tag = f"[peer={peer}] " if peer is not None else ""
         return super().format(record)
 
 
 class JSONFormatter(logging.Formatter):
+    """One JSON object per record: ts (UTC, ISO 8601), level, logger, msg, then peer, role
+    and exc when present."""
+
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one JSON line."""
         out: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
@@ -46,7 +53,8 @@ class JSONFormatter(logging.Formatter):
 def setup_logging(level: str = "info", fmt: str = "text", stream: TextIO | None = None) -> None:
     """Send all logs to ``stream`` (stderr) at ``level`` in ``fmt`` ("text" or "json").
 
-    Safe to call again (on reload): it replaces only the handler it installed itself.
+    Safe to call again (on reload): it replaces only the handler it installed itself. Raises
+    ValueError for an unknown level or format.
     """
     levelno = logging.getLevelNamesMapping().get(level.upper())
     if levelno is None:
@@ -69,6 +77,7 @@ class PeerLoggerAdapter(logging.LoggerAdapter[logging.Logger]):
     def process(
         self, msg: Any, kwargs: MutableMapping[str, Any]
     ) -> tuple[Any, MutableMapping[str, Any]]:
+        """Merge the adapter's peer and role into ``extra``; the caller's keys win."""
         kwargs["extra"] = {**(self.extra or {}), **kwargs.get("extra", {})}
         return msg, kwargs
 

@@ -1,6 +1,8 @@
-"""Prometheus metrics read from a snapshot of the state at scrape time, and /healthz, /readyz.
+"""Prometheus metrics read from the core, the listeners and the engine at scrape time, and
+/healthz, /readyz.
 
-The HTTP server runs on the core's event loop, so a scrape sees consistent state with no locks.
+The HTTP server runs on the core's event loop and a scrape is collected without yielding to it,
+so it reads the core's state between two events, with no locks.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class BgpmuxCollector(Collector):
         self.engine = engine
 
     def collect(self) -> Iterator[Metric]:
+        """Every bgpmux metric family, read now (the prometheus_client collector hook)."""
         core = self.core
         info = GaugeMetricFamily(
             "bgpmux_info", "bgpmux build and engine", labels=["version", "engine"]
@@ -175,7 +178,9 @@ def _renamed(metric: CounterMetricFamily, name: str) -> CounterMetricFamily:
 
 
 class MetricsServer:
-    """A small HTTP/1.0 server for /metrics, /healthz and /readyz."""
+    """A small HTTP/1.0 server for /metrics, /healthz and /readyz on ``host``:``port``; it also
+    gives the core its propagation histogram. The daemon sets ``listening`` once the client
+    listeners are bound, and ``failure`` when a vital task ended."""
 
     def __init__(
         self, host: str, port: int, core: Core, clients: ClientServer, engine: Engine
@@ -196,14 +201,18 @@ class MetricsServer:
         self.server: asyncio.base_events.Server | None = None
 
     async def start(self) -> None:
+        """Start listening; raises OSError when the address cannot be bound."""
         self.server = await asyncio.start_server(self._serve, self.host, self.port)
 
     async def stop(self) -> None:
+        """Stop listening."""
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
 
     def ready(self) -> tuple[bool, str]:
+        """(ready, why) for /readyz: ready once the listeners are bound and some upstream is
+        Established with its table and End-of-RIB sent."""
         if not self.listening:
             return False, "listeners not bound"
         for upstream in self.core.upstreams.values():

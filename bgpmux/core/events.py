@@ -96,6 +96,8 @@ class UpstreamRoutes:
 
 @dataclass(frozen=True, slots=True)
 class UpstreamWithdrawn:
+    """``prefixes`` of ``family`` withdrawn by ``upstream``."""
+
     upstream: str
     family: Family
     prefixes: Sequence[Prefix]
@@ -130,9 +132,12 @@ class Reconfigure:
 
 @dataclass(frozen=True, slots=True)
 class RoutesQuery:
-    """Result: ``{"routes": [...], "rejected": [...]}`` (plain data, as the API returns it):
-    a client's Adj-RIB-In with ``client``, what an upstream sent with ``upstream``, otherwise
-    what is exported to the upstreams. ``{"error": ...}`` for an unknown name."""
+    """Result: ``{"routes": [route, ...]}`` (plain data, as the API returns it; a route is the
+    dict of ``views.route_view``): a client's Adj-RIB-In with ``client`` (each route marked
+    ``stale`` and ``best``, and ``"rejected": [...]`` added), what an upstream sent with
+    ``upstream``, otherwise the best client path per prefix (what the upstreams are sent,
+    before the export transforms). ``client`` wins when both are given; ``{"error": ...}``
+    for an unknown name."""
 
     client: str | None = None
     upstream: str | None = None

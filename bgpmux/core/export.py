@@ -27,8 +27,9 @@ log = logging.getLogger("bgpmux.export")
 
 class Exporter:
     """Turns the Loc-RIBs' changes into what each receiver gets: calls on the ``engine`` for
-    the upstreams (next hop ``next_hops[family]``, the node AS in front), packed UPDATEs for the
-    clients. ``clients``: by name, to find the client a path came from."""
+    the upstreams (next hop ``next_hops[family]``, attributes from ``UpstreamExport``), packed
+    UPDATEs for the clients. ``clients``: by name, to find the client a path came from.
+    ``too_large``: per peer name, the (family, prefix) routes withheld from it."""
 
     def __init__(
         self,
@@ -50,7 +51,8 @@ class Exporter:
         family: Family,
         changes: Mapping[Prefix, Path | None],
     ) -> None:
-        """Changed winners to the upstreams that are up, keyed by eBGP (True) or iBGP."""
+        """Changed winners (prefix -> path, None: withdraw) to the upstreams that are up;
+        ``groups``: their names, keyed by eBGP (True) or iBGP (False)."""
         by_path, withdrawn = group_by_path(changes)
         next_hop = self.next_hops[family]
         for ebgp, names in groups.items():
@@ -63,7 +65,8 @@ class Exporter:
     def table_to_upstream(
         self, name: str, ebgp: bool, family: Family, table: Mapping[Prefix, Path]
     ) -> None:
-        """A whole table to one upstream (its session just came up)."""
+        """A whole table to one upstream (its session just came up, or it asked for a route
+        refresh, RFC 2918)."""
         by_path, _none = group_by_path(table)
         next_hop = self.next_hops[family]
         for attrs, prefixes in self._attribute_groups(by_path, ebgp).items():
@@ -144,7 +147,8 @@ class Exporter:
     def to_clients(
         self, clients: Sequence[ClientPeer], family: Family, changes: Mapping[Prefix, Path | None]
     ) -> None:
-        """Changed upstream routes (or a whole table) to the clients that receive them."""
+        """Changed upstream routes (prefix -> path, None: withdraw), or a whole table, to
+        ``clients``."""
         if not clients:
             return
         by_path, withdrawn = group_by_path(changes)
@@ -158,7 +162,8 @@ class Exporter:
         by_path: Mapping[Path, list[Prefix]],
         withdrawn: list[Prefix],
     ) -> None:
-        """Upstream routes to one client, packed with the options its session negotiated."""
+        """Upstream routes to one client, packed with the options its session negotiated;
+        nothing when it is down or did not negotiate ``family``."""
         link = client.link
         if link is None or family not in link.families:
             return

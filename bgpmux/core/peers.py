@@ -20,9 +20,12 @@ class ClientLink(Protocol):
     """The core's handle on an Established client session (the transport provides it)."""
 
     @property
-    def options(self) -> CodecOptions: ...
+    def options(self) -> CodecOptions:
+        """The codec options the session negotiated (4-octet ASNs, maximum message length)."""
+
     @property
-    def families(self) -> tuple[Family, ...]: ...
+    def families(self) -> tuple[Family, ...]:
+        """The address families the session negotiated."""
 
     def send(self, messages: list[bytes]) -> None:
         """Queue whole, encoded messages for the client."""
@@ -33,6 +36,9 @@ class ClientLink(Protocol):
 
 @dataclass(eq=False)
 class ClientPeer:
+    """The core's record of one client: its channel, its link while the session is
+    Established, when that began (seconds, runner's clock) and how often it went down."""
+
     channel: ClientChannel
     link: ClientLink | None = None
     established_at: float | None = None
@@ -40,15 +46,21 @@ class ClientPeer:
 
     @property
     def name(self) -> str:
+        """The client's name."""
         return self.channel.name
 
     @property
     def receives_upstream_routes(self) -> bool:
+        """Whether the client is Established and configured to receive the upstreams' routes."""
         return self.link is not None and self.channel.policy.receive_upstream_routes
 
 
 @dataclass(eq=False)
 class UpstreamPeer:
+    """The core's record of one upstream: its channel, whether its session is up, whether it
+    was sent End-of-RIB, the families it sent End-of-RIB for, times (seconds, runner's clock)
+    and how often it went down."""
+
     channel: UpstreamChannel
     up: bool = False
     eor_sent: bool = False
@@ -59,6 +71,7 @@ class UpstreamPeer:
 
     @property
     def name(self) -> str:
+        """The upstream's name."""
         return self.channel.name
 
 
@@ -77,6 +90,7 @@ def group_by_path(
 
 
 def by_family(routes: Iterable[tuple[Family, Prefix]]) -> dict[Family, list[Prefix]]:
+    """(family, prefix) pairs as the prefixes of each family, in order."""
     grouped: dict[Family, list[Prefix]] = defaultdict(list)
     for family, prefix in routes:
         grouped[family].append(prefix)

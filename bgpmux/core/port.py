@@ -58,7 +58,8 @@ class UpstreamEvents(Protocol):
     ) -> None:
         """Routes received, with one attribute set and next hop."""
 
-    def withdrawn(self, upstream: str, family: Family, prefixes: Sequence[Prefix]) -> None: ...
+    def withdrawn(self, upstream: str, family: Family, prefixes: Sequence[Prefix]) -> None:
+        """Routes withdrawn."""
 
     def end_of_rib(self, upstream: str, family: Family) -> None:
         """The upstream's table of ``family`` is complete (RFC 4724 §2)."""
@@ -81,8 +82,9 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     async def start(self) -> None:
-        """Begin connecting to the upstreams; returns once the engine runs. Raises OSError or
-        RuntimeError, saying what, when it cannot start."""
+        """Begin connecting to the upstreams; returns once the engine runs (it retries failed
+        connections itself). Raises OSError or ValueError, saying what, when its configuration
+        cannot be used (an unreadable password file, say)."""
 
     @abc.abstractmethod
     async def stop(self) -> None:

@@ -26,7 +26,9 @@ def identity(client: Client) -> dict[str, Any]:
 
 
 def diff(running: Config, new: Config) -> tuple[list[str], list[Client]]:
-    """(changes that need a restart, clients whose policy changed and can apply at once)."""
+    """(changes that need a restart, in words; the new ``Client`` of every client whose
+    session identity is unchanged, so its policy, changed or not, can apply at once). When
+    clients were added, removed or reordered, no client policy is returned."""
     pending = [
         section
         for section in ("node", "engine", "gobgp", "exabgp", "upstreams", "metrics", "api")

@@ -56,7 +56,7 @@ from .views import peer_counts, routes_view
 
 log = logging.getLogger("bgpmux.core")
 
-STALE_PATH_TIME = 360.0  # how long stale routes may wait for End-of-RIB once a client is back
+STALE_PATH_TIME = 360.0  # seconds stale routes may wait for End-of-RIB once a client is back
 LOG_LINES_PER_BATCH = 10  # per-prefix log lines per batch; the rest are summarised
 
 
@@ -122,10 +122,12 @@ class Core:
 
     @property
     def engine(self) -> Engine:
+        """The engine that carries the changes to the upstreams."""
         return self.exporter.engine
 
     @engine.setter
-    def engine(self, engine: Engine) -> None:  # the daemon builds the engine after the core
+    def engine(self, engine: Engine) -> None:
+        """Set by the daemon, which builds the engine after the core."""
         self.exporter.engine = engine
 
     def handle(self, event: Event, now: float) -> object:
@@ -155,7 +157,6 @@ class Core:
         client = self.clients[event.client]
         channel = client.channel
         update = event.update
-        channel.updates_received += 1
         self._batch.received_at.append(now)
         eor = update.end_of_rib()
         if eor is not None:
@@ -272,14 +273,11 @@ class Core:
     # ------------------------------------------------------------------ reload
 
     def _reconfigure(self, event: Reconfigure, now: float) -> list[str]:
-        """Apply a new configuration's client policies without touching any session.
+        """Apply the client policies of a new configuration; returns what needs a restart.
 
-        Policy fields (accept, max_prefixes, priority, receive_upstream_routes, tagging,
-        keep_client_as_path) take effect at once: every route the client sent, accepted or
-        not, is judged again. Anything else (node, engine, upstreams, listeners, a client's AS
-        or address, clients added or removed) is a session's identity: returned as needing a
-        restart, and not applied.
-        """
+        Policy fields apply at once, every route a client sent judged again (a lower
+        max_prefixes may close its session). The rest (node, engine, upstreams, metrics, api,
+        a client's identity, clients added, removed or reordered) is returned, not applied."""
         pending, policies = reload.diff(self.config, event.config)
         for new in policies:
             client = self.clients[new.name]
@@ -405,7 +403,7 @@ class Core:
     # ------------------------------------------------------------------ time
 
     def get_timer(self) -> float | None:
-        """The earliest time ``handle_timer`` must run, or None."""
+        """The earliest time ``handle_timer`` must run (seconds, runner's clock), or None."""
         deadlines = [t for c in self._channels if (t := c.stale_deadline) is not None]
         sync = self.sync.deadline()
         if sync is not None:

@@ -58,21 +58,25 @@ class CoreRunner:
         self._queue.put_nowait((event, self._loop.time(), None))
 
     async def request(self, event: Event) -> object:
-        """Queue ``event`` and wait for the core's result (the API's requests)."""
+        """Queue ``event`` and wait for the core's result (for ``Reconfigure``, ``RoutesQuery``,
+        ``PeersQuery``; None for other events). Raises what the core's handler raised."""
         future: asyncio.Future[object] = self._loop.create_future()
         self._queue.put_nowait((event, self._loop.time(), future))
         return await future
 
     def congested(self) -> bool:
+        """True while more than ``QUEUE_HIGH_WATER`` events wait for the core."""
         return self._queue.qsize() > QUEUE_HIGH_WATER
 
     def when_drained(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` once the queue is empty again (sessions resume reading)."""
+        """Call ``callback`` once, after a flush that leaves the queue empty (sessions resume
+        reading)."""
         self._drain_waiters.append(callback)
 
     # ------------------------------------------------------------------ UpstreamEvents
 
     def established(self, upstream: str) -> None:
+        """Submit ``UpstreamEstablished``."""
         self.submit(UpstreamEstablished(upstream))
 
     def down(
@@ -81,6 +85,7 @@ class CoreRunner:
         stale_time: float | None = None,
         stale_families: frozenset[Family] | None = None,
     ) -> None:
+        """Submit ``UpstreamDown`` (``stale_time`` in seconds)."""
         self.submit(UpstreamDown(upstream, stale_time, stale_families))
 
     def routes(
@@ -91,21 +96,26 @@ class CoreRunner:
         next_hop: bytes,
         prefixes: Sequence[Prefix],
     ) -> None:
+        """Submit ``UpstreamRoutes``."""
         self.submit(UpstreamRoutes(upstream, family, attributes, next_hop, prefixes))
 
     def withdrawn(self, upstream: str, family: Family, prefixes: Sequence[Prefix]) -> None:
+        """Submit ``UpstreamWithdrawn``."""
         self.submit(UpstreamWithdrawn(upstream, family, prefixes))
 
     def end_of_rib(self, upstream: str, family: Family) -> None:
+        """Submit ``UpstreamEndOfRib``."""
         self.submit(UpstreamEndOfRib(upstream, family))
 
     def route_refresh(self, upstream: str, family: Family) -> None:
+        """Submit ``UpstreamRouteRefresh``."""
         self.submit(UpstreamRouteRefresh(upstream, family))
 
     # ------------------------------------------------------------------ the task
 
     async def run(self) -> None:
-        """The core's task: never returns on its own."""
+        """The core's task: handles queued events and the core's timer, flushing after each
+        batch; never returns on its own (cancel it to stop)."""
         loop = self._loop
         queue = self._queue
         timer: asyncio.TimerHandle | None = None

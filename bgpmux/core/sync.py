@@ -26,7 +26,8 @@ UPSTREAM_QUIET_TIME = 1.0  # seconds after an upstream's last UPDATE that count 
 
 
 class SyncState:
-    """The initial-sync state of one ``Core``; ``deadline`` is the timeout (runner's clock)."""
+    """The initial-sync state of one ``Core``; the ``deadline`` argument is when the initial
+    sync times out (seconds, runner's clock)."""
 
     def __init__(self, core: Core, deadline: float) -> None:
         self.core = core
@@ -36,7 +37,7 @@ class SyncState:
         self.eor_owed: set[str] = set()  # clients that wait for their End-of-RIB
 
     def deadline(self) -> float | None:
-        """When the sync state must be looked at again, if it must."""
+        """When the sync state must be looked at again (seconds, runner's clock), or None."""
         deadlines = []
         if not self.initial_sync_done or not self.upstreams_synced:
             deadlines.append(self.sync_deadline)

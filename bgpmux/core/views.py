@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 
 def next_hop_str(next_hop: bytes) -> str:
+    """A next hop as text: one address for 4 or 16 octets, "global link-local" for 32, else
+    hex."""
     if len(next_hop) in (4, 16):
         return str(ipaddress.ip_address(next_hop))
     if len(next_hop) == 32:  # IPv6 global + link-local
@@ -23,10 +25,14 @@ def next_hop_str(next_hop: bytes) -> str:
 
 
 def community_str(value: int) -> str:
+    """A community (RFC 1997, a 32-bit integer) as ``ASN:value``."""
     return f"{value >> 16}:{value & 0xFFFF}"
 
 
 def route_view(family: Family, prefix: Prefix, path: Path, **extra: Any) -> dict[str, Any]:
+    """One route as JSON-ready data: prefix, family, source, next_hop, as_path (flat list of
+    ASNs), origin, then med, local_pref, communities, large_communities when present, then
+    ``extra``."""
     attrs = path.attributes
     view: dict[str, Any] = {
         "prefix": prefix_to_str(family, prefix),
@@ -82,7 +88,9 @@ def routes_view(core: Core, query: RoutesQuery) -> dict[str, Any]:
 
 
 def peer_counts(core: Core) -> dict[str, dict[str, int]]:
-    """The answer to a ``PeersQuery``: prefix counts per peer name."""
+    """The answer to a ``PeersQuery``, per peer name: clients ``prefixes`` (live and stale),
+    ``stale``, ``rejected``; upstreams ``prefixes`` received and ``advertised`` (0 while
+    down; routes withheld as too large not counted)."""
     out: dict[str, dict[str, int]] = {}
     for name, client in core.clients.items():
         rib = client.channel.rib

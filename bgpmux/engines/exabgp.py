@@ -50,6 +50,10 @@ EXABGP_MAX_MESSAGE = 4096  # the engine's sessions negotiate no extended message
 
 
 class ExaBGPEngine(Engine):
+    """ExaBGP as the upstreams' speaker; its files and socket live in ``workdir``. Reports to
+    ``events``; a session that goes down is reported without a stale time, so the core
+    withdraws that upstream's routes at once."""
+
     name = "exabgp"
 
     def __init__(self, config: Config, events: UpstreamEvents, workdir: Path) -> None:
@@ -90,16 +94,21 @@ class ExaBGPEngine(Engine):
 
     @property
     def config_path(self) -> Path:
+        """ExaBGP's configuration file, ``workdir/exabgp.conf``."""
         return self.workdir / "exabgp.conf"
 
     @property
     def env_path(self) -> Path:
+        """ExaBGP's environment file, ``workdir/exabgp.env``."""
         return self.workdir / "exabgp.env"
 
     def relay_command(self) -> list[str]:
+        """The argv ExaBGP runs as its API process: the relay, told to stop ExaBGP with us."""
         return [sys.executable, "-m", RELAY_MODULE, str(self.socket_path), "--stop-parent"]
 
     def environment(self) -> dict[str, str]:
+        """ExaBGP's environment: ours without ``exabgp*`` variables, plus ``exabgp_env`` and
+        a PYTHONPATH that finds bgpmux for the relay."""
         env = {k: v for k, v in os.environ.items() if not k.lower().startswith("exabgp")}
         env.update(text.exabgp_env(self.config))
         # the relay runs `-m bgpmux...` in ExaBGP's environment: make sure it finds us
@@ -108,6 +117,7 @@ class ExaBGPEngine(Engine):
         return env
 
     def command(self) -> list[str]:
+        """The argv that starts ExaBGP in the foreground with our env and config files."""
         return [self.exabgp, "--env-file", str(self.env_path), "server", str(self.config_path)]
 
     def write_config(self) -> Path:
@@ -120,12 +130,17 @@ class ExaBGPEngine(Engine):
     # ------------------------------------------------------------------ Engine
 
     async def start(self) -> None:
+        """Write the files and start the supervisor; returns after the first attempt to start
+        ExaBGP (a failed one is retried with backoff). Raises OSError or ValueError when the
+        configuration cannot be written (an unreadable or unquotable password)."""
         self.write_config()  # a bad password file fails here, loudly, at start
         self._stopping = False
         self._supervisor = asyncio.create_task(self._supervise(), name="exabgp-supervisor")
         await self._first_start.wait()
 
     async def stop(self) -> None:
+        """Drop queued commands, stop supervising, then SIGTERM ExaBGP (SIGKILL after
+        ``STOP_TIMEOUT`` seconds) and remove the socket."""
         self._stopping = True
         self._queue.clear()
         if self._supervisor is not None:
@@ -145,6 +160,8 @@ class ExaBGPEngine(Engine):
         next_hop: bytes,
         prefixes: Sequence[Prefix],
     ) -> dict[str, list[Prefix]]:
+        """Queue ``announce`` commands; prefixes that fit in no 4096-octet UPDATE with these
+        attributes (``EXABGP_MAX_MESSAGE``) are returned for every upstream, not sent."""
         peers = [self.addresses[name] for name in upstreams]
         if not peers or not prefixes:
             return {}
@@ -159,14 +176,17 @@ class ExaBGPEngine(Engine):
     def withdraw(
         self, upstreams: Sequence[str], family: Family, prefixes: Sequence[Prefix]
     ) -> None:
+        """Queue ``withdraw`` commands for ``prefixes``."""
         peers = [self.addresses[name] for name in upstreams]
         if peers and prefixes:
             self._send(text.format_withdraw(peers, family, prefixes))
 
     def end_of_rib(self, upstream: str, family: Family) -> None:
+        """Queue an ``announce eor`` command (RFC 4724 §2)."""
         self._send([text.format_end_of_rib(self.addresses[upstream], family)])
 
     def status(self) -> list[UpstreamStatus]:
+        """Each upstream's state as ExaBGP last reported it, with the engine's counters."""
         running = self._proc is not None and self._proc.returncode is None
         return [
             UpstreamStatus(
@@ -222,7 +242,7 @@ class ExaBGPEngine(Engine):
 
     async def _run_once(self) -> str:
         """Start ExaBGP and serve it until it or the relay ends; returns why it ended."""
-        self._queue.clear()  # for the old process; the core re-sends on upstream_up
+        self._queue.clear()  # for the old process; the core re-sends once each is up again
         self._log_tail.clear()
         self.write_config()
         connected: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]]

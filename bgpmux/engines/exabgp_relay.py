@@ -50,6 +50,8 @@ def _end_parent(parent: int) -> int:
 
 
 def relay(path: str, stop_parent: bool = False) -> int:
+    """Connect to bgpmux's socket at ``path`` and copy bytes both ways until a side closes.
+    Returns the exit status: 0, or 1 when the socket cannot be reached."""
     parent = os.getppid() if stop_parent else 0
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -111,6 +113,8 @@ def relay(path: str, stop_parent: bool = False) -> int:
 
 
 def main(argv: list[str]) -> int:
+    """The command line (``argv`` with the program name first); returns the exit status, 2 on
+    bad usage."""
     args = argv[1:]
     stop_parent = "--stop-parent" in args
     paths = [a for a in args if a != "--stop-parent"]

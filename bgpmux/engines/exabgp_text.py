@@ -44,11 +44,13 @@ _OPT_TRANS_PARTIAL = AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE | AttrFlag.PARTIAL
 
 
 def peer_address(upstream: Upstream) -> str:
+    """The upstream's address as text: how ExaBGP names the neighbor."""
     return str(upstream.address)
 
 
 def local_address(config: Config, upstream: Upstream) -> str | None:
-    """The session's source: the node address of the upstream's address family."""
+    """The session's source: the node address of the upstream's address family (None for an
+    IPv6 upstream when the node has no IPv6 address)."""
     if upstream.address.version == 6:
         return str(config.node.address_v6) if config.node.address_v6 is not None else None
     return str(config.node.address)
@@ -61,7 +63,9 @@ def _quoted(text: str) -> str:
 
 
 def exabgp_config(config: Config, process: Sequence[str]) -> str:
-    """The ExaBGP configuration: one API process (``process``: argv) and one neighbor each."""
+    """The ExaBGP configuration: one API process (``process``: argv) and one neighbor per
+    upstream. Reads the upstreams' password files: raises OSError when one cannot be read,
+    ValueError when a password holds characters ExaBGP cannot take."""
     families = ["ipv4 unicast"]
     if config.node.address_v6 is not None:
         families.append("ipv6 unicast")
@@ -173,7 +177,9 @@ def _as_path(segments: tuple[AsPathSegment, ...]) -> str:
 
 
 def format_attributes(attrs: PathAttributes) -> str:
-    """``PathAttributes`` as the words of an ExaBGP ``attributes`` command (no next hop)."""
+    """``PathAttributes`` as the words of an ExaBGP ``attributes`` command (no next hop).
+    Confederation segments are left out; other attributes go as raw ``attribute`` words with
+    Partial set (RFC 4271 §5, bgpmux passes on what it does not interpret)."""
     words = [f"origin {_ORIGIN_WORDS.get(Origin(attrs.origin), 'incomplete')}"]
     path = _as_path(attrs.as_path)
     if path:
@@ -227,6 +233,8 @@ def format_announce(
     prefixes: Sequence[Prefix],
     limit: int = MAX_LINE,
 ) -> list[str]:
+    """``announce`` command lines for ``peers`` (addresses), each at most ``limit``
+    characters; the prefixes must be of ``family``."""
     head = (
         f"{_neighbors(peers)} announce attributes {format_attributes(attrs)}"
         f" next-hop {_ip(next_hop)} nlri"
@@ -237,10 +245,13 @@ def format_announce(
 def format_withdraw(
     peers: Sequence[str], family: Family, prefixes: Sequence[Prefix], limit: int = MAX_LINE
 ) -> list[str]:
+    """``withdraw`` command lines for ``peers`` (addresses), each at most ``limit``
+    characters."""
     return _split(f"{_neighbors(peers)} withdraw attributes nlri", family, prefixes, limit)
 
 
 def format_end_of_rib(peer: str, family: Family) -> str:
+    """The command that sends End-of-RIB for ``family`` (RFC 4724 §2) to ``peer``."""
     return f"neighbor {peer} announce eor {_FAMILY_WORDS[family]}"
 
 
@@ -249,6 +260,8 @@ def format_end_of_rib(peer: str, family: Family) -> str:
 
 @dataclass(frozen=True)
 class StateChange:
+    """A neighbor's session changed state; ``reason`` says why it went down."""
+
     peer: str
     state: str  # "connected", "up", "down"
     reason: str = ""
@@ -256,6 +269,9 @@ class StateChange:
 
 @dataclass
 class RoutesReceived:
+    """One UPDATE from a neighbor: ``announced`` as (family, attributes, next hop, prefixes)
+    and ``withdrawn`` as (family, prefixes)."""
+
     peer: str
     announced: list[tuple[Family, PathAttributes, bytes, list[Prefix]]] = field(
         default_factory=list
@@ -265,6 +281,8 @@ class RoutesReceived:
 
 @dataclass(frozen=True)
 class EndOfRib:
+    """A neighbor sent End-of-RIB for ``family`` (RFC 4724 §2)."""
+
     peer: str
     family: Family
 
@@ -280,7 +298,7 @@ Message = StateChange | RoutesReceived | EndOfRib | Shutdown
 def parse_message(line: str | bytes) -> Message | None:
     """One JSON line from ExaBGP; None for what bgpmux does not use.
 
-    Raises ValueError on a line that is not what ExaBGP 5.0 writes.
+    Raises ValueError, KeyError or TypeError on a line that is not what ExaBGP 5.0 writes.
     """
     data = json.loads(line)
     if not isinstance(data, dict):
@@ -366,7 +384,9 @@ def _extended_communities(value: Any) -> bytes:
 
 
 def parse_attributes(attribute: dict[str, Any]) -> PathAttributes:
-    """ExaBGP's ``attribute`` object as ``PathAttributes`` (what bgpmux's own decoder keeps)."""
+    """ExaBGP's ``attribute`` object as ``PathAttributes`` (what bgpmux's own decoder keeps).
+    Extended communities and unknown optional transitive attributes are kept as raw ``other``
+    attributes with Partial set; other unknown attributes are dropped."""
     aggregator = None
     if "aggregator" in attribute:
         asn, _sep, address = str(attribute["aggregator"]).strip("( )").partition(":")

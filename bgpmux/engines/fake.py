@@ -15,6 +15,8 @@ from ..wire.prefix import Prefix, prefix_to_str
 
 @dataclass(frozen=True)
 class AnnounceCall:
+    """One ``announce`` call, with the prefixes that fit (those too large are left out)."""
+
     upstreams: tuple[str, ...]
     family: Family
     attributes: PathAttributes
@@ -24,6 +26,8 @@ class AnnounceCall:
 
 @dataclass(frozen=True)
 class WithdrawCall:
+    """One ``withdraw`` call."""
+
     upstreams: tuple[str, ...]
     family: Family
     prefixes: tuple[Prefix, ...]
@@ -31,6 +35,8 @@ class WithdrawCall:
 
 @dataclass(frozen=True)
 class EndOfRibCall:
+    """One ``end_of_rib`` call."""
+
     upstream: str
     family: Family
 
@@ -39,6 +45,9 @@ Call = AnnounceCall | WithdrawCall | EndOfRibCall
 
 
 class FakeEngine(Engine):
+    """Records every call in ``calls`` (and per kind); sizes announcements as if every session
+    negotiated ``max_message_len`` octets. ``states`` is what ``status`` reports; tests set it."""
+
     name = "fake"
 
     def __init__(self, upstreams: Sequence[str] = (), max_message_len: int = 4096) -> None:
@@ -53,9 +62,11 @@ class FakeEngine(Engine):
         self.states: dict[str, State] = dict.fromkeys(self.upstreams, State.IDLE)
 
     async def start(self) -> None:
+        """Set ``started``."""
         self.started = True
 
     async def stop(self) -> None:
+        """Set ``stopped``."""
         self.stopped = True
 
     def announce(
@@ -66,6 +77,7 @@ class FakeEngine(Engine):
         next_hop: bytes,
         prefixes: Sequence[Prefix],
     ) -> dict[str, list[Prefix]]:
+        """Record the prefixes that fit; return the rest for every upstream."""
         room = nlri_room(family, attributes, next_hop, max_len=self.max_message_len)
         fit, too_large = split_too_large(prefixes, room)
         if fit:
@@ -77,19 +89,23 @@ class FakeEngine(Engine):
     def withdraw(
         self, upstreams: Sequence[str], family: Family, prefixes: Sequence[Prefix]
     ) -> None:
+        """Record the withdrawal."""
         call = WithdrawCall(tuple(upstreams), family, tuple(prefixes))
         self.calls.append(call)
         self.withdraws.append(call)
 
     def end_of_rib(self, upstream: str, family: Family) -> None:
+        """Record the End-of-RIB."""
         call = EndOfRibCall(upstream, family)
         self.calls.append(call)
         self.eors.append(call)
 
     def status(self) -> list[UpstreamStatus]:
+        """One ``UpstreamStatus`` per entry of ``states``."""
         return [UpstreamStatus(name, state) for name, state in self.states.items()]
 
     def clear(self) -> None:
+        """Forget every recorded call."""
         self.calls.clear()
         self.announces.clear()
         self.withdraws.clear()
@@ -98,7 +114,7 @@ class FakeEngine(Engine):
     def table(
         self, family: Family, upstream: str | None = None
     ) -> dict[str, tuple[PathAttributes, bytes]]:
-        """The net effect of every call so far: prefix -> (attributes, next hop).
+        """The net effect of every call so far: prefix as text -> (attributes, next hop).
 
         With ``upstream``, only the calls that named that upstream count.
         """
@@ -117,4 +133,5 @@ class FakeEngine(Engine):
         return out
 
     def eor_sent(self, upstream: str, family: Family) -> bool:
+        """Whether End-of-RIB for ``family`` went to ``upstream``."""
         return EndOfRibCall(upstream, family) in self.eors

@@ -79,6 +79,10 @@ class _Attempt(asyncio.Protocol):
 
 
 class NativeEngine(Engine):
+    """bgpmux's own sessions to the upstreams, reporting to ``events``. A session that goes
+    down is reported without a stale time (the core withdraws its routes at once), and an
+    upstream's ROUTE-REFRESH is only logged."""
+
     name = "native"
 
     def __init__(self, config: Config, events: UpstreamEvents) -> None:
@@ -89,6 +93,8 @@ class NativeEngine(Engine):
         self._stopping = False
 
     async def start(self) -> None:
+        """Create every upstream's session and let it ask to be dialled. Raises OSError when
+        a password file cannot be read."""
         for cfg in self.config.upstreams:
             session_config = upstream_session_config(self.config, cfg, self.families)
             conn = BGPConnection(session_config, self._on_event, peer_logger(cfg.name, "upstream"))
@@ -96,6 +102,8 @@ class NativeEngine(Engine):
             upstream.conn.start()  # asks to be dialled: _on_event starts the dial
 
     async def stop(self) -> None:
+        """Cancel dials, send Cease/Administrative Shutdown on every session and wait up to
+        ``STOP_TIMEOUT`` seconds for the connections to close."""
         self._stopping = True
         for upstream in self.upstreams.values():
             if upstream.dial is not None:
@@ -188,6 +196,8 @@ class NativeEngine(Engine):
         next_hop: bytes,
         prefixes: Sequence[Prefix],
     ) -> dict[str, list[Prefix]]:
+        """Pack (once per negotiated asn4 and maximum length) and send to each Established
+        upstream; returns, per upstream, the prefixes that fit in no UPDATE (RFC 8654)."""
         packed: dict[tuple[bool, int], Packed] = {}
         too_large: dict[str, list[Prefix]] = {}
         for name in upstreams:
@@ -208,6 +218,7 @@ class NativeEngine(Engine):
     def withdraw(
         self, upstreams: Sequence[str], family: Family, prefixes: Sequence[Prefix]
     ) -> None:
+        """Pack and send the withdrawal to each Established upstream; others are skipped."""
         packed: dict[int, list[bytes]] = {}
         for name in upstreams:
             upstream = self.upstreams[name]
@@ -219,11 +230,13 @@ class NativeEngine(Engine):
             upstream.conn.send(packed[max_len])
 
     def end_of_rib(self, upstream: str, family: Family) -> None:
+        """Send End-of-RIB (RFC 4724 §2) if the upstream is Established."""
         state = self.upstreams[upstream]
         if state.ready:
             state.conn.send([pack_end_of_rib(family)])
 
     def status(self) -> list[UpstreamStatus]:
+        """Each configured upstream's session state, when it was established, its last error."""
         out = []
         for cfg in self.config.upstreams:
             upstream = self.upstreams.get(cfg.name)

@@ -1,1 +1,1 @@
-"""Import and export policy as pure functions over immutable paths."""
+"""Import and export policy: prefix rules, attribute transforms and per-peer channels; no I/O."""

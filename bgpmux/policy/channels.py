@@ -31,26 +31,45 @@ class ClientPolicy(Protocol):
     """What a client channel needs of the client's configuration (``config.Client`` is one)."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The client's name, unique among the clients."""
+
     @property
-    def asn(self) -> int: ...
+    def asn(self) -> int:
+        """The client's AS; equal to the node AS means iBGP."""
+
     @property
-    def accept(self) -> tuple[PrefixRule, ...]: ...
+    def accept(self) -> tuple[PrefixRule, ...]:
+        """The prefixes the client may announce (deny by default)."""
+
     @property
-    def max_prefixes(self) -> int: ...
+    def max_prefixes(self) -> int:
+        """Most prefixes the client may hold, accepted or refused (RFC 4486 §4 cut-off)."""
+
     @property
-    def priority(self) -> int: ...
+    def priority(self) -> int:
+        """Rank among clients announcing one prefix: higher wins (``rib.decision``)."""
+
     @property
-    def receive_upstream_routes(self) -> bool: ...
+    def receive_upstream_routes(self) -> bool:
+        """Whether the client is sent the upstreams' routes."""
+
     @property
-    def keep_client_as_path(self) -> bool: ...
+    def keep_client_as_path(self) -> bool:
+        """Whether the upstreams see the client's AS path after the node AS."""
+
     @property
-    def add_communities(self) -> tuple[int, ...]: ...
+    def add_communities(self) -> tuple[int, ...]:
+        """Communities (RFC 1997, ``A << 16 | B``) added to the client's routes."""
+
     @property
-    def add_large_communities(self) -> tuple[tuple[int, int, int], ...]: ...
+    def add_large_communities(self) -> tuple[tuple[int, int, int], ...]:
+        """Large communities (RFC 8092) added to the client's routes."""
 
 
 class CutOffReason(Enum):
+    """Why a channel ends its peer's session."""
+
     MAX_PREFIXES = "max_prefixes"  # RFC 4486 §4: Cease/Maximum Number of Prefixes Reached
 
 
@@ -97,7 +116,6 @@ class ClientChannel:
         self.rejected: dict[tuple[Family, Prefix], tuple[RejectReason, Path | None]] = {}
         self.stale_deadline: float | None = None  # graceful restart: when stale routes go
         self.awaiting_eor: set[Family] = set()  # graceful restart: families not yet re-sent
-        self.updates_received = 0
         self.cutoffs = 0
         self._order = order
         self._node_asn = node_asn
@@ -114,13 +132,15 @@ class ClientChannel:
 
     @property
     def name(self) -> str:
+        """The client's name."""
         return self.policy.name
 
     # ------------------------------------------------------------------ import
 
     def receive(self, update: Update) -> Imported:
-        """An UPDATE from the client (not an End-of-RIB: see ``end_of_rib``)."""
-        self.updates_received += 1
+        """An UPDATE from the client (not an End-of-RIB: see ``end_of_rib``). Withdrawals go
+        first; the announcement that takes the routes held plus refused over ``max_prefixes``
+        sets ``cut_off`` and the ones after it are not imported."""
         out = Imported()
         rejected = self.rejected
         for family, withdrawn in update.withdrawals():
@@ -189,8 +209,9 @@ class ClientChannel:
     def keep_stale(
         self, families: Collection[Family] | None, deadline: float
     ) -> list[tuple[Family, Prefix]]:
-        """The session went down gracefully: routes of ``families`` (default: all) stay,
-        stale, until ``deadline``; those of other families are removed and returned."""
+        """The session went down gracefully (RFC 4724 §4.2): routes of ``families`` (default:
+        all) stay, stale, until ``deadline`` (seconds, the core's clock); those of other
+        families are removed and returned."""
         self.awaiting_eor.clear()
         dropped = self.rib.mark_stale(families)
         self.stale_deadline = deadline
@@ -217,7 +238,8 @@ class ClientChannel:
 
         The returned ``changes`` carry no path: every prefix in them may have a new path (the
         client's ``Source`` changes with its priority), so each must be decided again over all
-        sources.
+        sources. ``cut_off`` is set when the routes held plus refused exceed the new
+        ``max_prefixes``.
         """
         routes = list(self.rib.items())
         refused = [(f, p, path) for (f, p), (_r, path) in self.rejected.items() if path]
@@ -267,6 +289,7 @@ class UpstreamChannel:
         self._paths = PathInterner()
 
     def is_loop(self, attrs: PathAttributes) -> bool:
+        """Whether routes with ``attrs`` are dropped as AS loops (RFC 4271 §9.1.2)."""
         return self.ebgp and not self.allow_node_as and self.node_asn in attrs.as_path_flat()
 
     def receive(
@@ -285,6 +308,7 @@ class UpstreamChannel:
         return (family, prefixes, path), []
 
     def withdraw(self, family: Family, prefixes: Sequence[Prefix]) -> RouteChange:
+        """The upstream withdrew ``prefixes``: (family, those it held, None)."""
         if self.looped:
             self.looped.difference_update((family, p) for p in prefixes)
         return family, self.rib.remove_many(family, prefixes), None
@@ -293,19 +317,21 @@ class UpstreamChannel:
         self, families: Collection[Family] | None, deadline: float
     ) -> list[tuple[Family, Prefix]]:
         """The session went down and the upstream may restart gracefully (RFC 4724 §4.2):
-        routes of ``families`` (default: all) stay, stale, until ``deadline``, its End-of-RIB
-        or a sweep; those of other families are removed and returned."""
+        routes of ``families`` (default: all) stay, stale, until ``deadline`` (seconds, the
+        core's clock), its End-of-RIB or a sweep; those of other families are removed and
+        returned."""
         self.stale_deadline = deadline
         return self.rib.mark_stale(families)
 
     def end_of_rib(self, family: Family) -> list[tuple[Family, Prefix]]:
-        """End-of-RIB for ``family``: its stale routes are swept; returned."""
+        """End-of-RIB for ``family`` (RFC 4724 §4.2): its stale routes are swept; returned."""
         swept = self.rib.sweep(family)
         if not self.rib.stale_count():
             self.stale_deadline = None
         return swept
 
     def sweep_stale(self) -> list[tuple[Family, Prefix]]:
+        """Every stale route goes (the restart timer ended, RFC 4724 §4.2); returned."""
         self.stale_deadline = None
         return self.rib.sweep()
 

@@ -24,10 +24,13 @@ class PrefixRule:
 
     @property
     def min_len(self) -> int:
+        """The shortest prefix length (bits) that matches: ``ge``, else the network's."""
         return self.ge if self.ge is not None else self.network.prefixlen
 
     @property
     def max_len(self) -> int:
+        """The longest prefix length (bits) that matches: ``le``; else with ``ge`` the
+        family's maximum (32 or 128), without it the network's."""
         if self.le is not None:
             return self.le
         return self.network.max_prefixlen if self.ge is not None else self.network.prefixlen
@@ -96,7 +99,7 @@ class PrefixList:
     def split(
         self, family: Family, prefixes: Sequence[Prefix]
     ) -> tuple[list[Prefix], list[Prefix]]:
-        """(matching, not matching), in order: the batch form of ``matches`` for the hot path."""
+        """(matching, not matching), each in input order: the batch form of ``matches``."""
         rules = self._by_afi.get(family.afi)
         if not rules:
             return [], list(prefixes)
@@ -129,6 +132,8 @@ class PrefixList:
         return accepted, refused
 
     def matches(self, family: Family, prefix: Prefix) -> bool:
+        """Whether ``prefix`` (wire form: length octet, then address octets) matches a rule
+        of ``family``'s address family."""
         rules = self._by_afi.get(family.afi)
         if not rules:
             return False

@@ -20,7 +20,8 @@ class RejectReason(Enum):
 
 
 class Tagger:
-    """Adds a client's configured communities to what it announces."""
+    """Adds a client's configured communities and large communities to what it announces
+    (those it already carries are not repeated). Call with the route's attributes."""
 
     def __init__(
         self, communities: tuple[int, ...], large_communities: tuple[tuple[int, int, int], ...]
@@ -51,10 +52,11 @@ class UpstreamExport:
     """What the upstreams see of a client's route: the node as the origin of the announcement.
 
     eBGP: AS_PATH is ``[node AS]`` (or the node AS prepended to the client's path with
-    ``keep_client_as_path``), LOCAL_PREF is not sent. iBGP upstream: the path is left as the
-    client sent it (empty from an iBGP client) and LOCAL_PREF kept. MED, communities, large
-    communities, aggregator and unknown transitive attributes pass through. The next hop is set
-    by the caller (the node address of the family).
+    ``keep_client_as_path``), LOCAL_PREF is not sent. iBGP upstream: AS_PATH is empty (the
+    client's path as sent with ``keep_client_as_path``), LOCAL_PREF kept, or 100 when the
+    client sent none. MED, communities, large communities, aggregator and unknown transitive
+    attributes pass through. The NEXT_HOP attribute is cleared: the caller gives the next hop
+    (the node address of the family). Call with (attributes, keep_client_as_path).
     """
 
     def __init__(self, node_asn: int, ebgp: bool) -> None:
@@ -82,10 +84,10 @@ class UpstreamExport:
 
 
 class ClientExport:
-    """What a client receives of an upstream's route: next hop and AS path as received.
+    """What a client receives of an upstream's route: next hop as received.
 
-    To an iBGP client LOCAL_PREF is 100; to an eBGP client the node AS is prepended and
-    LOCAL_PREF is not sent.
+    To an iBGP client the AS path is as received and LOCAL_PREF is 100; to an eBGP client the
+    node AS is prepended and LOCAL_PREF is not sent. Call with the upstream's attributes.
     """
 
     def __init__(self, node_asn: int, ibgp: bool) -> None:
@@ -109,6 +111,8 @@ class ClientExport:
 def prepend(
     as_path: tuple[tuple[int, tuple[int, ...]], ...], asn: int
 ) -> tuple[tuple[int, tuple[int, ...]], ...]:
+    """``as_path`` (segments of (type, ASNs)) with ``asn`` in front (RFC 4271 §5.1.2): into
+    its first AS_SEQUENCE while that holds fewer than 255 ASNs, else as a new segment."""
     if as_path and as_path[0][0] == SegmentType.AS_SEQUENCE and len(as_path[0][1]) < 255:
         return ((SegmentType.AS_SEQUENCE, (asn, *as_path[0][1])), *as_path[1:])
     return ((SegmentType.AS_SEQUENCE, (asn,)), *as_path)

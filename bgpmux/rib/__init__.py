@@ -1,1 +1,2 @@
-"""Paths, Adj-RIB-In with stale marking, and the decision process. Pure data and algorithms."""
+"""Paths, Adj-RIB-In with stale marking, the decision process and the Loc-RIB. Pure data and
+algorithms."""

@@ -28,26 +28,33 @@ def compacted(table: dict[Prefix, Path]) -> dict[Prefix, Path]:
 
 
 class AdjRibIn:
+    """The routes one source announced: ``live`` and ``stale`` tables, per family, of
+    prefix -> ``Path``. A prefix is in at most one of them; lookups read both."""
+
     def __init__(self) -> None:
         self.live: dict[Family, dict[Prefix, Path]] = {}
         self.stale: dict[Family, dict[Prefix, Path]] = {}
 
     def get(self, family: Family, prefix: Prefix) -> Path | None:
+        """The source's path for ``prefix``, live or stale; None if it has none."""
         path = self.live.get(family, {}).get(prefix)
         if path is None and self.stale:
             path = self.stale.get(family, {}).get(prefix)
         return path
 
     def table(self, family: Family) -> dict[Prefix, Path]:
+        """The live table of ``family`` (created empty if missing); changed in place."""
         table = self.live.get(family)
         if table is None:
             table = self.live[family] = {}
         return table
 
     def stale_table(self, family: Family) -> dict[Prefix, Path] | None:
+        """The stale table of ``family`` (possibly empty), or None when it has none."""
         return self.stale.get(family) if self.stale else None
 
     def remove(self, family: Family, prefix: Prefix) -> Path | None:
+        """Remove ``prefix``, live or stale; returns its path, or None if it was not there."""
         old = self.live.get(family, {}).pop(prefix, None)
         if self.stale:
             stale_old = self.stale.get(family, {}).pop(prefix, None)
@@ -100,23 +107,28 @@ class AdjRibIn:
         return dropped
 
     def clear(self) -> list[tuple[Family, Prefix]]:
+        """Remove every route, live and stale; returns what was removed."""
         dropped = [(fam, p) for fam, table in self.live.items() for p in table]
         dropped += self.sweep()
         self.live = {}
         return dropped
 
     def compact(self) -> None:
+        """Give back the memory of tables that withdrawals left mostly empty (``compacted``)."""
         for tables in (self.live, self.stale):
             for family, table in tables.items():
                 tables[family] = compacted(table)
 
     def count(self) -> int:
+        """Routes held, live and stale, over all families (prefixes)."""
         return sum(len(t) for t in self.live.values()) + self.stale_count()
 
     def stale_count(self) -> int:
+        """Stale routes held, over all families (prefixes)."""
         return sum(len(t) for t in self.stale.values())
 
     def count_family(self, family: Family) -> int:
+        """Routes held of ``family``, live and stale (prefixes)."""
         return len(self.live.get(family, {})) + len(self.stale.get(family, {}))
 
     def items(self) -> Iterator[tuple[Family, Prefix, Path, bool]]:

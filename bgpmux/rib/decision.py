@@ -1,8 +1,11 @@
 """Best-path selection among the candidates for one prefix.
 
-Clients: the higher ``priority`` wins, then the usual BGP order (RFC 4271 §9.1.2.2): higher
-LOCAL_PREF, shorter AS_PATH, lower ORIGIN, lower MED; then the order in the config, so the
-winner never depends on arrival order. Upstreams are ranked the same way, by config order.
+Clients: the higher ``priority`` wins, then the higher LOCAL_PREF (100 when absent; RFC 4271
+§9.1.1), then the tie-breaks of RFC 4271 §9.1.2.2 (a)-(c): shorter AS_PATH, lower ORIGIN, lower
+MED (0 when absent, compared across all sources, not only within one neighbour AS); then the
+order in the config, so the winner never depends on arrival order. Upstreams are ranked with
+the same key, but their priority is minus their config order: the first configured upstream
+that holds a prefix always wins it, and the BGP steps never separate two upstreams.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from .paths import Path
 
 
 class BestReason(Enum):
+    """The step of the decision process that picked the winner (its value is for log lines)."""
+
     ONLY_CANDIDATE = "only candidate"
     PRIORITY = "priority"
     LOCAL_PREF = "local-pref"
@@ -48,6 +53,7 @@ _REASONS = (
 
 
 def best_path(candidates: Sequence[Path]) -> Path | None:
+    """The best of ``candidates`` by the ranking above; None when there are none."""
     if not candidates:
         return None
     if len(candidates) == 1:

@@ -57,6 +57,7 @@ class LocRib:
         return table
 
     def count(self) -> int:
+        """Prefixes that have a best path, over all families."""
         return sum(len(t) for t in self.best.values())
 
     def candidates(self, family: Family, prefix: Prefix) -> list[Path]:

@@ -23,19 +23,25 @@ class Source:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Path:
+    """What ``source`` says about a prefix. ``next_hop``: 4 octets (IPv4), 16 (IPv6) or 32
+    (IPv6 global + link-local). Compared by identity: interned paths are shared."""
+
     source: Source
     attributes: PathAttributes
     next_hop: bytes
 
 
 class PathInterner:
-    """Hands out one shared ``Path`` per distinct (source, attributes, next hop)."""
+    """Hands out one shared ``Path`` per distinct (source, attributes, next hop). Past
+    ``limit`` distinct paths the cache is emptied and sharing starts again."""
 
     def __init__(self, limit: int = 50_000) -> None:
         self._paths: dict[tuple[str, PathAttributes, bytes], Path] = {}
         self._limit = limit
 
     def get(self, source: Source, attributes: PathAttributes, next_hop: bytes) -> Path:
+        """The shared ``Path`` for these values, made if needed (or if ``source`` was
+        replaced by a new one of the same name)."""
         key = (source.name, attributes, next_hop)
         path = self._paths.get(key)
         if path is None or path.source is not source:

@@ -13,6 +13,11 @@ MAX_RESTART_TIME = 0x0FFF  # 12 bits (RFC 4724 §3)
 
 @dataclass(frozen=True, slots=True)
 class SessionConfig:
+    """One peer's session settings; times in seconds. Raises ValueError when a value is out of
+    range (hold time 0 or 3..65535, RFC 4271 §4.2). ``route_refresh`` offers both RFC 2918 and
+    RFC 7313; ``forbid_same_router_id`` also refuses our BGP identifier from another AS, which
+    RFC 6286 §2.2 would allow."""
+
     local_asn: int
     router_id: str  # our BGP identifier, dotted IPv4
     peer_asn: int | None = None  # None accepts any AS
@@ -51,7 +56,8 @@ class SessionConfig:
 
 def local_open(config: SessionConfig) -> Open:
     """Our OPEN: 4-octet AS, one multiprotocol capability per family, route refresh (plain and
-    enhanced), graceful restart and extended message when configured. Never ADD-PATH."""
+    enhanced), graceful restart (F bit set for every family) and extended message when
+    configured. Never ADD-PATH."""
     gr = None
     if config.graceful_restart_time is not None:
         gr = GracefulRestart(

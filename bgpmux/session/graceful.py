@@ -10,8 +10,9 @@ from .negotiation import Negotiated
 from .states import DownReason
 
 # Session ends after which a peer that negotiated graceful restart keeps its routes as stale:
-# the TCP connection went away without a NOTIFICATION (RFC 4724 §4.2), or the peer came back
-# on a new connection while the old one still looked up.
+# the TCP connection went away without a NOTIFICATION (RFC 4724 §4.2), our hold timer expired
+# (though we then send a NOTIFICATION), or the peer came back on a new connection while the old
+# one still looked up.
 GRACEFUL_REASONS = frozenset(
     {DownReason.CONNECTION_LOST, DownReason.HOLD_TIMER_EXPIRED, DownReason.PEER_RESTARTED}
 )

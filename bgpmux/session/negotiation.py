@@ -10,6 +10,10 @@ from bgpmux.wire.constants import MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN
 
 @dataclass(frozen=True, slots=True)
 class Negotiated:
+    """What both OPENs agree on; times in seconds. ``asn4`` and the capability flags hold only
+    when both OPENs carry the capability; ``families`` are those both list (RFC 4760 §8).
+    ``options`` is what the codec needs for this session."""
+
     peer_open: Open
     local_open: Open
     hold_time: int  # the smaller of both; 0 = neither keepalives nor hold timer
@@ -32,6 +36,8 @@ def _families(open_: Open) -> tuple[Family, ...]:
 
 
 def negotiate(local: Open, peer: Open) -> Negotiated:
+    """Combine our OPEN with the peer's (hold time RFC 4271 §4.2, 4-octet AS RFC 6793 §3,
+    extended message RFC 8654). Never raises: the session checks the peer's OPEN first."""
     lc, pc = local.capabilities, peer.capabilities
     hold = min(local.hold_time, peer.hold_time)
     keepalive = max(hold // 3, 1) if hold > 0 else 0

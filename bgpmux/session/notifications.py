@@ -20,13 +20,16 @@ _FSM_SUBCODE = {
 
 
 def fsm_error(state: State) -> Notification:
+    """The FSM Error for an unexpected message in ``state`` (subcodes RFC 6608; RFC 4271
+    §6.6); Unspecified in a state without its own subcode."""
     return Notification(ErrorCode.FSM, _FSM_SUBCODE.get(state, FsmSubcode.UNSPECIFIED))
 
 
 def cease_shutdown(message: str = "") -> Notification:
     """Cease/Administrative Shutdown carrying an RFC 8203 shutdown communication.
 
-    The message is UTF-8, cut to 255 octets at a character boundary, after one length octet.
+    The message is UTF-8, cut to 255 octets at a character boundary, after one length octet
+    (RFC 9003 raised the limit from 128). An empty message sends no data at all.
     """
     raw = message.encode("utf-8")[:MAX_SHUTDOWN_MESSAGE]
     raw = raw.decode("utf-8", "ignore").encode("utf-8")  # drop a character cut in half

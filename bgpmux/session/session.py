@@ -64,8 +64,9 @@ class Session:
     A passive session is started (ACTIVE), handed a connection, and ends in IDLE; its owner
     calls ``start`` again (or makes a new ``Session``) for the next connection. An active
     session asks for dials with ``ConnectRequested`` and, after any failure other than
-    ``stop``, asks again ``connect_retry_time`` later. After a protocol error the NOTIFICATION
-    is the last thing in ``data_to_send`` and ``close_requested`` is set: flush, then close.
+    ``stop``, asks again ``connect_retry_time`` seconds later. After a protocol error the
+    NOTIFICATION is the last thing in ``data_to_send``; ``close_requested`` is set whenever the
+    session falls to IDLE: flush, then close.
     """
 
     def __init__(self, config: SessionConfig, now: float) -> None:
@@ -91,6 +92,7 @@ class Session:
 
     @property
     def state(self) -> State:
+        """The current state (RFC 4271 §8.2.2)."""
         return self._state
 
     @property
@@ -102,6 +104,7 @@ class Session:
 
     @property
     def local_open(self) -> Open:
+        """The OPEN we send on every connection, built once from ``config``."""
         return self._local_open
 
     def get_timer(self) -> float | None:
@@ -109,17 +112,20 @@ class Session:
         return self._timers.earliest()
 
     def data_to_send(self) -> bytes:
+        """Take every byte queued for the peer (empty if none); the queue is emptied."""
         out = b"".join(self._output)
         self._output.clear()
         return out
 
     def next_event(self) -> Event | None:
+        """Pop the oldest pending event, or None when there is none."""
         return self._events.popleft() if self._events else None
 
     # ------------------------------------------------------------------------- connection
 
     def start(self, now: float) -> None:
-        """Leave IDLE: an active session asks to dial (CONNECT), a passive one waits (ACTIVE)."""
+        """Leave IDLE: an active session asks to dial (CONNECT), a passive one waits (ACTIVE).
+        Raises RuntimeError outside IDLE."""
         if self._state is not State.IDLE:
             raise RuntimeError(f"start() in {self._state.value}")
         self.close_requested = False
@@ -132,7 +138,8 @@ class Session:
             self._dial()
 
     def connection_made(self, now: float) -> None:
-        """TCP is up (either role): send our OPEN and wait for the peer's."""
+        """TCP is up (either role): send our OPEN and wait for the peer's, under a 240 s hold
+        timer (RFC 4271 §8.2.2). Raises RuntimeError outside CONNECT and ACTIVE."""
         if self._state not in (State.CONNECT, State.ACTIVE):
             raise RuntimeError(f"connection_made() in {self._state.value}")
         self._reset_connection()
@@ -144,7 +151,8 @@ class Session:
         self._set_state(State.OPEN_SENT)
 
     def connection_failed(self, now: float) -> None:
-        """The dial failed: wait connect_retry_time in ACTIVE, then ask to dial again."""
+        """The dial failed: wait ``connect_retry_time`` seconds in ACTIVE, then ask to dial
+        again. Raises RuntimeError for a passive session or outside CONNECT and ACTIVE."""
         if self.config.passive or self._state not in (State.CONNECT, State.ACTIVE):
             raise RuntimeError(f"connection_failed() in {self._state.value}")
         if self._state is State.CONNECT:
@@ -152,7 +160,8 @@ class Session:
         self._timers.connect_retry = now + self.config.connect_retry_time
 
     def connection_lost(self, now: float) -> None:
-        """TCP closed or reset by the peer (or the dial vanished)."""
+        """TCP closed or reset by the peer (or the dial vanished): down to IDLE with
+        CONNECTION_LOST, nothing sent; an active session redials later. No-op in IDLE."""
         if self._state is not State.IDLE:
             self._down(now, DownReason.CONNECTION_LOST, None, "connection lost", send=False)
 
@@ -162,7 +171,8 @@ class Session:
         notification: Notification,
         reason: DownReason = DownReason.ADMIN_SHUTDOWN,
     ) -> None:
-        """End the session with ``notification`` (sent if connected); no automatic redial."""
+        """End the session with ``notification`` (sent if connected); no automatic redial.
+        In IDLE it only cancels a pending redial."""
         self._auto_restart = False
         if self._state is State.IDLE:
             self._timers.clear()
@@ -172,6 +182,9 @@ class Session:
     # ------------------------------------------------------------------------- timers
 
     def handle_timer(self, now: float) -> None:
+        """Run the timers due at ``now``: an expired hold timer ends the session with a Hold
+        Timer Expired NOTIFICATION (RFC 4271 §6.5), else the keepalive timer sends a KEEPALIVE
+        and the connect-retry timer redials an active session."""
         timers = self._timers
         if timers.hold is not None and now >= timers.hold:
             self._down(
@@ -193,7 +206,8 @@ class Session:
     # ------------------------------------------------------------------------- sending
 
     def send_updates(self, messages: list[bytes], now: float) -> None:
-        """Queue pre-encoded UPDATE messages (whole messages, header included)."""
+        """Queue pre-encoded UPDATE messages (whole messages, header included, sizes not
+        checked) and restart the keepalive timer. Raises RuntimeError outside ESTABLISHED."""
         if self._state is not State.ESTABLISHED:
             raise RuntimeError(f"send_updates() in {self._state.value}")
         if not messages:
@@ -203,13 +217,16 @@ class Session:
         self._arm_keepalive(now)
 
     def send_update(self, update: Update, now: float) -> None:
-        """Encode ``update`` with the negotiated options and queue it."""
+        """Encode ``update`` with the negotiated options and queue it. Raises RuntimeError
+        outside ESTABLISHED, ValueError if it exceeds the negotiated maximum length."""
         if self._state is not State.ESTABLISHED:
             raise RuntimeError(f"send_update() in {self._state.value}")
         self.send_updates([encode_update(update, self._options)], now)
 
     def send_route_refresh(self, family: Family, now: float, subtype: int = 0) -> None:
-        """Ask the peer to re-send ``family`` (subtype 1/2: RFC 7313 begin/end markers)."""
+        """Send a ROUTE-REFRESH for ``family``: subtype 0 asks the peer to re-send it (RFC 2918),
+        1 and 2 mark the start and end of our own re-advertisement (RFC 7313). Raises
+        RuntimeError outside ESTABLISHED, or if the family or subtype was not negotiated."""
         neg = self._negotiated
         if self._state is not State.ESTABLISHED or neg is None:
             raise RuntimeError(f"send_route_refresh() in {self._state.value}")
@@ -222,7 +239,11 @@ class Session:
     # ------------------------------------------------------------------------- receiving
 
     def receive_data(self, data: bytes, now: float) -> None:
-        """Bytes from the peer. Many messages per call is the common case and the fast path."""
+        """Bytes from the peer. Many messages per call is the common case and the fast path.
+
+        A protocol error does not raise: the NOTIFICATION is queued and the session goes down.
+        Late bytes in IDLE are dropped; RuntimeError in CONNECT or ACTIVE.
+        """
         state = self._state
         if state is State.IDLE:
             return  # late bytes after we gave up on the connection

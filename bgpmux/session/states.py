@@ -20,6 +20,8 @@ from enum import Enum
 
 
 class State(Enum):
+    """The session states of RFC 4271 §8.2.2; values are the RFC's names."""
+
     IDLE = "Idle"
     CONNECT = "Connect"
     ACTIVE = "Active"
@@ -29,14 +31,16 @@ class State(Enum):
 
 
 class DownReason(Enum):
+    """Why a session went to IDLE, as ``SessionDown.reason`` reports it."""
+
     HOLD_TIMER_EXPIRED = "hold-timer-expired"
     NOTIFICATION_RECEIVED = "notification-received"
     PROTOCOL_ERROR = "protocol-error"  # we sent a NOTIFICATION because of bad input
     CONNECTION_LOST = "connection-lost"
     ADMIN_SHUTDOWN = "admin-shutdown"
-    COLLISION = "collision"
+    COLLISION = "collision"  # closed by connection collision resolution (RFC 4271 §6.8)
     MAX_PREFIXES = "max-prefixes"  # the peer sent more than its limit (RFC 4486 §4)
-    PEER_RESTARTED = "peer-restarted"
+    PEER_RESTARTED = "peer-restarted"  # replaced by the peer's new session (RFC 4724 §4.2)
 
 
 # States in which a TCP connection exists (so a NOTIFICATION can be sent).

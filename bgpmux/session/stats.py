@@ -13,6 +13,8 @@ def _per_type() -> dict[str, int]:
 
 @dataclass(slots=True)
 class SessionStats:
+    """Message counts of one ``Session``, over all its connections (never reset)."""
+
     messages_sent: dict[str, int] = field(default_factory=_per_type)  # by MessageType name
     messages_received: dict[str, int] = field(default_factory=_per_type)
     notifications_sent: dict[tuple[int, int], int] = field(default_factory=dict)  # (code, sub)

@@ -10,13 +10,17 @@ OPEN_SENT_HOLD_TIME = 240.0
 
 @dataclass(slots=True)
 class Timers:
+    """Hold, keepalive and connect-retry deadlines in seconds (RFC 4271 §10); None: not running."""
+
     hold: float | None = None
     keepalive: float | None = None
     connect_retry: float | None = None
 
     def earliest(self) -> float | None:
+        """The soonest running deadline, or None if none runs."""
         deadlines = [t for t in (self.hold, self.keepalive, self.connect_retry) if t is not None]
         return min(deadlines) if deadlines else None
 
     def clear(self) -> None:
+        """Stop all three timers."""
         self.hold = self.keepalive = self.connect_retry = None

@@ -62,6 +62,7 @@ class BGPConnection(asyncio.Protocol):
     # asyncio.Protocol ---------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """A TCP connection now carries the session (a passive session starts here)."""
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.closed = False
@@ -75,6 +76,7 @@ class BGPConnection(asyncio.Protocol):
         self._pump()
 
     def data_received(self, data: bytes) -> None:
+        """Bytes from the peer, fed to the session in slices of ``FEED_SLICE`` octets."""
         self._unfed += data
         if len(self._unfed) > UNFED_LIMIT:
             self.pause_reading("unfed")
@@ -98,6 +100,7 @@ class BGPConnection(asyncio.Protocol):
             self.resume_reading("unfed")
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """The TCP connection closed: what was read is fed first, then the session is told."""
         if self._unfed:  # what the peer sent before closing (a NOTIFICATION, say) comes first
             self.session.receive_data(bytes(self._unfed), self.loop.time())
             self._unfed.clear()
@@ -129,6 +132,7 @@ class BGPConnection(asyncio.Protocol):
     # what the core and the listener call ----------------------------------------------
 
     def send(self, messages: list[bytes]) -> None:
+        """Send whole, encoded UPDATE messages; dropped while no connection is open."""
         if self.closed:
             return
         self.session.send_updates(messages, self.loop.time())
@@ -137,10 +141,11 @@ class BGPConnection(asyncio.Protocol):
     def shutdown(
         self, notification: Notification, reason: DownReason = DownReason.ADMIN_SHUTDOWN
     ) -> None:
-        if self.closed:
-            return
+        """End the session with ``notification`` (sent, then the connection closes);
+        ``reason`` is recorded as why. Without a connection, an active session stops asking
+        to be dialled."""
         self.session.stop(self.loop.time(), notification, reason)
-        self._pump()
+        self._pump(flush=not self.closed)
 
     def pause_reading(self, reason: str = "core") -> None:
         """Stop reading from the socket until ``resume_reading`` with every reason given."""
@@ -149,6 +154,7 @@ class BGPConnection(asyncio.Protocol):
             self.transport.pause_reading()
 
     def resume_reading(self, reason: str = "core") -> None:
+        """Withdraw ``reason`` to pause; reading resumes once no reason is left."""
         self._paused_for.discard(reason)
         if self._paused_for or self.transport is None or self.closed:
             return

@@ -34,6 +34,9 @@ log = logging.getLogger("bgpmux.transport")
 
 @dataclass
 class ClientSessionInfo:
+    """A snapshot of one client's session: ``established_at`` in seconds on the loop's clock,
+    ``stats`` the current session's ``SessionStats`` (None before any connection)."""
+
     name: str
     state: State
     peer_ip: str | None
@@ -58,6 +61,8 @@ class ClientServer:
         self.refused = 0
 
     async def start(self) -> None:
+        """Bind one listener per distinct ``listen`` endpoint; raises OSError when one cannot
+        be bound."""
         loop = asyncio.get_running_loop()
         for listen, clients in self.by_listen.items():
             endpoint = clients[0].listen
@@ -69,6 +74,8 @@ class ClientServer:
             log.info("listening on %s for %s", listen, ", ".join(c.name for c in clients))
 
     async def stop(self, message: str = "bgpmux shutting down") -> None:
+        """Stop listening and end every session with Cease/Administrative Shutdown carrying
+        ``message`` (RFC 8203); waits up to 1 s for the NOTIFICATIONs to leave."""
         for server in self.servers:
             server.close()
         for conn in list(self.current.values()):
@@ -81,6 +88,7 @@ class ClientServer:
             await server.wait_closed()
 
     def sessions(self) -> list[ClientSessionInfo]:
+        """One snapshot per configured client, in config order."""
         out = []
         for client in self.config.clients:
             conn = self.current.get(client.name)
@@ -106,6 +114,8 @@ class ClientServer:
     # --------------------------------------------------------------------- accepting
 
     def match(self, clients: list[Client], peer_ip: str) -> Client | None:
+        """The client a connection from ``peer_ip`` belongs to: the one naming that
+        ``peer_address``, else the only one naming none; None when there is no such client."""
         for client in clients:
             if client.peer_address is not None and str(client.peer_address) == peer_ip:
                 return client
@@ -113,7 +123,8 @@ class ClientServer:
         return unnamed[0] if len(unnamed) == 1 else None
 
     def admit(self, client: Client, conn: BGPConnection) -> Notification | None:
-        """Collision handling (RFC 4271 §6.8, RFC 4724 §4.2) for a new connection of a client."""
+        """Collision handling (RFC 4271 §6.8, RFC 4724 §4.2) for a new connection of a client:
+        the NOTIFICATION that refuses ``conn``, or None when it is admitted."""
         existing = self.current.get(client.name)
         if existing is not None and not existing.closed:
             state = existing.session.state
@@ -147,6 +158,8 @@ class ClientServer:
     # --------------------------------------------------------------------- events
 
     def on_event(self, conn: BGPConnection, event: object) -> None:
+        """A session event of ``conn``, turned into core events (and pausing while the core
+        is congested)."""
         name = conn.session.config.peer_name
         runner = self.runner
         now = conn.loop.time()
@@ -193,6 +206,7 @@ class ClientServer:
 
 
 def add_stats(total: SessionStats, more: SessionStats) -> None:
+    """Add ``more``'s counters into ``total``, in place."""
     for mine, theirs in (
         (total.messages_sent, more.messages_sent),
         (total.messages_received, more.messages_received),

@@ -11,7 +11,9 @@ _KEY_MAX = 80
 
 
 def set_md5_key(sock: socket.socket, peer: str, key: bytes) -> None:
-    """Install ``key`` for segments to and from ``peer`` on ``sock`` (before connect/listen)."""
+    """Install ``key`` (at most 80 octets) for segments to and from ``peer`` (an IP address)
+    on ``sock``, before connect or listen. Raises ValueError for a longer key or a bad
+    address, OSError when the kernel refuses it."""
     if len(key) > _KEY_MAX:
         raise ValueError(f"TCP-MD5 key longer than {_KEY_MAX} octets")
     addr = ipaddress.ip_address(peer)

@@ -2,9 +2,10 @@
 
 Decoding is interned: the attribute bytes of an UPDATE (less MP_REACH/MP_UNREACH) map to one
 shared ``PathAttributes``, so the thousands of prefixes a speaker sends with one attribute set
-cost one object. Errors follow RFC 7606: an error that leaves the NLRI usable raises
-``AttributeDiscard`` or ``TreatAsWithdraw``; only errors that make the message unparseable raise
-``BGPError`` (the NOTIFICATION).
+cost one object. Errors follow RFC 7606: an error that costs only one attribute drops it with a
+note (attribute-discard); one that makes the attribute set unusable raises ``TreatAsWithdraw``.
+``BGPError`` (the NOTIFICATION) is raised only when the attribute list cannot be parsed, and for
+an unrecognized well-known attribute (RFC 4271 §6.3).
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ class TreatAsWithdraw(Exception):
 
 @dataclass(frozen=True, slots=True)
 class PathAttributes:
+    """One decoded path attribute set (RFC 4271 §5), immutable and hashable; NLRI and MP next hops
+    travel outside it. ``as_path``: (segment type, AS numbers) pairs, AS4_PATH already merged
+    in; ``med``, ``local_pref`` and each community are 32-bit integers; a large community
+    (RFC 8092) is (global administrator, local data 1, local data 2)."""
+
     origin: int = Origin.IGP
     as_path: tuple[AsPathSegment, ...] = ()
     next_hop: bytes | None = None  # the IPv4 NEXT_HOP attribute; MP next hops travel with MP_REACH
@@ -67,10 +73,12 @@ class PathAttributes:
     other: tuple[tuple[int, int, bytes], ...] = field(default=())
 
     def as_path_flat(self) -> tuple[int, ...]:
+        """Every AS number of the path in order, whatever its segment type."""
         return tuple(asn for _kind, asns in self.as_path for asn in asns)
 
     def as_path_length(self) -> int:
-        """Path length for the decision process: an AS_SET counts as one (RFC 4271 §9.1.2.2)."""
+        """Path length for the decision process: an AS_SET counts as one (RFC 4271 §9.1.2.2),
+        confederation segments as none (RFC 5065)."""
         total = 0
         for kind, asns in self.as_path:
             if kind == SegmentType.AS_SEQUENCE:
@@ -90,6 +98,8 @@ def _attr(flags: int, code: int, value: bytes) -> bytes:
 
 
 def encode_as_path(segments: tuple[AsPathSegment, ...], asn4: bool) -> bytes:
+    """The AS_PATH value (RFC 4271 §4.3): 4-octet ASes with ``asn4``, else 2-octet with AS_TRANS
+    for larger ones (RFC 6793 §4.2.2). Segments over 255 ASes are split; empty ones left out."""
     out = bytearray()
     fmt = "!I" if asn4 else "!H"
     for kind, asns in segments:
@@ -112,10 +122,11 @@ _AS_GIVEN = b"as given"  # encode_attributes: the NEXT_HOP of ``attrs`` itself
 def encode_attributes(
     attrs: PathAttributes, asn4: bool = True, mp: bytes = b"", next_hop: bytes | None = _AS_GIVEN
 ) -> bytes:
-    """All attributes in type-code order (RFC 4271 §4.3, §5); ``mp`` (an encoded MP_REACH or
-    MP_UNREACH_NLRI) goes in its place. ``next_hop``, when given, replaces the NEXT_HOP of
-    ``attrs`` (None: no NEXT_HOP attribute). With ``asn4`` False, 2-octet AS numbers with
-    AS4_PATH and AS4_AGGREGATOR as RFC 6793 §4.2.2 asks."""
+    """The attribute list of an UPDATE (RFC 4271 §4.3, §5): the known attributes in type-code
+    order, with ``mp`` (encoded MP_REACH and/or MP_UNREACH_NLRI) in its place, then those of
+    ``attrs.other``, marked PARTIAL. ``next_hop``, when given, replaces the NEXT_HOP of ``attrs``
+    (None: no NEXT_HOP attribute). With ``asn4`` False, 2-octet AS numbers with AS4_PATH and
+    AS4_AGGREGATOR as RFC 6793 §4.2.2 asks."""
     if next_hop is _AS_GIVEN:
         next_hop = attrs.next_hop
     out = [_attr(_TRANS, AttrType.ORIGIN, bytes((attrs.origin,)))]
@@ -159,7 +170,8 @@ _MALFORMED_LIST = UpdateSubcode.MALFORMED_ATTRIBUTE_LIST
 
 
 def split_attributes(data: bytes) -> list[tuple[int, int, bytes]]:
-    """Walk the attribute TLVs. A list whose framing breaks is unparseable: NOTIFICATION.
+    """Walk the attribute TLVs, as (flags, type code, value). A list whose framing breaks is
+    unparseable: ``BGPError`` (the NOTIFICATION).
 
     RFC 7606 §4 calls an attribute header cut short, or a length running past the Total Path
     Attribute Length, a framing error of the attribute list. Treat-as-withdraw needs every
@@ -227,7 +239,8 @@ def _count(segments: tuple[AsPathSegment, ...]) -> int:
 def merge_as4_path(
     as_path: tuple[AsPathSegment, ...], as4_path: tuple[AsPathSegment, ...]
 ) -> tuple[AsPathSegment, ...]:
-    """RFC 6793 §4.2.3: keep the leading ASes of AS_PATH that AS4_PATH does not cover."""
+    """RFC 6793 §4.2.3: keep the leading ASes of AS_PATH that AS4_PATH does not cover, then
+    AS4_PATH. When AS4_PATH counts more ASes than AS_PATH, AS_PATH alone is returned."""
     keep = _count(as_path) - _count(as4_path)
     if keep < 0:
         return as_path
@@ -259,10 +272,12 @@ def _u32(value: bytes, what: str) -> int:
 def decode_attributes(
     tlvs: list[tuple[int, int, bytes]], asn4: bool, notes: list[str]
 ) -> PathAttributes:
-    """Build the attribute value from TLVs (MP attributes already removed).
+    """Build the attribute value from (flags, type code, value) TLVs, MP attributes already
+    removed; ``asn4``: AS numbers of AS_PATH and AGGREGATOR are 4 octets (RFC 6793).
 
-    Raises ``TreatAsWithdraw`` or ``BGPError``; errors that only cost an attribute are appended
-    to ``notes`` and the attribute is dropped (RFC 7606 attribute-discard).
+    Raises ``TreatAsWithdraw`` (RFC 7606 §2), or ``BGPError`` for an unrecognized well-known
+    attribute. Errors that only cost an attribute, and repeats of an attribute (RFC 7606 §3 g),
+    are appended to ``notes`` and the attribute is dropped (RFC 7606 attribute-discard).
     """
     seen: set[int] = set()
     origin: int | None = None
@@ -368,6 +383,8 @@ def decode_attributes(
 
 
 def missing_mandatory(tlvs: list[tuple[int, int, bytes]], need_next_hop: bool) -> str | None:
+    """Why the TLVs lack a mandatory well-known attribute (ORIGIN, AS_PATH, and NEXT_HOP when
+    ``need_next_hop``), or None (RFC 4271 §5.1; treat-as-withdraw by RFC 7606 §3 d)."""
     codes = {code for _f, code, _v in tlvs}
     for code in (AttrType.ORIGIN, AttrType.AS_PATH):
         if code not in codes:

@@ -15,7 +15,8 @@ ADD_PATH_SEND = 2
 
 @dataclass(frozen=True, slots=True)
 class GracefulRestart:
-    """RFC 4724 capability: restart time and, per family, whether forwarding state was kept."""
+    """RFC 4724 §3 capability: restart time (seconds, 12 bits), the R bit (``restarting``) and,
+    per family, whether forwarding state was kept (the F bit)."""
 
     restart_time: int = 0
     restarting: bool = False
@@ -25,6 +26,11 @@ class GracefulRestart:
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
+    """The capabilities of one OPEN (RFC 5492): multiprotocol families (RFC 4760 §8), route
+    refresh (RFC 2918; also set by the pre-standard code 128) and enhanced route refresh
+    (RFC 7313), the 4-octet AS (RFC 6793 §3), graceful restart, ADD-PATH as (family,
+    ``ADD_PATH_*`` bits) (RFC 7911 §4), extended message (RFC 8654), and others as (code, value)."""
+
     multiprotocol: tuple[Family, ...] = ()
     route_refresh: bool = False
     enhanced_route_refresh: bool = False
@@ -36,7 +42,8 @@ class Capabilities:
 
 
 def encode_capabilities(caps: Capabilities) -> bytes:
-    """The capabilities as TLVs (without the optional-parameter wrapper)."""
+    """The capabilities as TLVs (RFC 5492 §4), without the optional-parameter wrapper. Raises
+    ValueError for a value over 255 octets or a restart time over 4095 seconds."""
     out = bytearray()
 
     def tlv(code: int, value: bytes = b"") -> None:
@@ -78,7 +85,9 @@ def _bad(reason: str) -> Exception:
 
 
 def decode_capabilities(data: bytes) -> Capabilities:
-    """Parse capability TLVs. Unknown codes are kept; malformed known ones are OPEN errors."""
+    """Parse capability TLVs (RFC 5492 §4). Unknown codes are kept. A truncated TLV or a known
+    one of the wrong length raises ``BGPError``, OPEN Message Error/Unsupported Optional
+    Parameter."""
     multiprotocol: list[Family] = []
     unknown: list[tuple[int, bytes]] = []
     route_refresh = enhanced = extended = False

@@ -5,15 +5,18 @@ from __future__ import annotations
 from enum import IntEnum, IntFlag
 from typing import NamedTuple
 
+# Header and message sizes are in octets (RFC 4271 §4.1; the extended maximum is RFC 8654).
 MARKER = b"\xff" * 16
 HEADER_LEN = 19
 MAX_MESSAGE_LEN = 4096
 MAX_EXTENDED_MESSAGE_LEN = 65535
 BGP_VERSION = 4
-AS_TRANS = 23456
+AS_TRANS = 23456  # stands in for a 4-octet AS where only 2 octets fit (RFC 6793)
 
 
 class MessageType(IntEnum):
+    """Message type codes of the header (RFC 4271 §4.1; ROUTE_REFRESH is RFC 2918 §3)."""
+
     OPEN = 1
     UPDATE = 2
     NOTIFICATION = 3
@@ -22,6 +25,8 @@ class MessageType(IntEnum):
 
 
 class AttrType(IntEnum):
+    """Path attribute type codes (RFC 4271 §4.3, 1997, 4456, 4760, 6793, 8092)."""
+
     ORIGIN = 1
     AS_PATH = 2
     NEXT_HOP = 3
@@ -40,6 +45,8 @@ class AttrType(IntEnum):
 
 
 class AttrFlag(IntFlag):
+    """Bits of the attribute flags octet (RFC 4271 §4.3)."""
+
     EXTENDED_LENGTH = 0x10
     PARTIAL = 0x20
     TRANSITIVE = 0x40
@@ -47,12 +54,16 @@ class AttrFlag(IntFlag):
 
 
 class Origin(IntEnum):
+    """Values of the ORIGIN attribute (RFC 4271 §4.3)."""
+
     IGP = 0
     EGP = 1
     INCOMPLETE = 2
 
 
 class SegmentType(IntEnum):
+    """AS_PATH segment types (RFC 4271 §4.3; the confederation ones RFC 5065)."""
+
     AS_SET = 1
     AS_SEQUENCE = 2
     AS_CONFED_SEQUENCE = 3
@@ -60,15 +71,21 @@ class SegmentType(IntEnum):
 
 
 class AFI(IntEnum):
+    """The Address Family Identifiers this codec knows (IANA registry; RFC 4760 §3)."""
+
     IPV4 = 1
     IPV6 = 2
 
 
 class SAFI(IntEnum):
+    """The Subsequent Address Family Identifiers this codec knows (RFC 4760 §6)."""
+
     UNICAST = 1
 
 
 class Family(NamedTuple):
+    """An (AFI, SAFI) pair (RFC 4760 §3); ``str()`` gives e.g. ``ipv4-unicast``."""
+
     afi: int
     safi: int
 
@@ -78,6 +95,7 @@ class Family(NamedTuple):
 
     @property
     def address_len(self) -> int:
+        """Octets in one address: 4 for AFI 1 (IPv4), 16 for any other AFI."""
         return 4 if self.afi == AFI.IPV4 else 16
 
 
@@ -87,6 +105,8 @@ SUPPORTED_FAMILIES = (IPV4_UNICAST, IPV6_UNICAST)
 
 
 class CapabilityCode(IntEnum):
+    """Capability codes of OPEN (RFC 5492 §4; values from the IANA registry)."""
+
     MULTIPROTOCOL = 1
     ROUTE_REFRESH = 2
     EXTENDED_NEXT_HOP = 5
@@ -100,7 +120,8 @@ class CapabilityCode(IntEnum):
     ROUTE_REFRESH_CISCO = 128
 
 
-# Attribute flags every well-known attribute must carry (RFC 4271 §4.3); optional ones by type.
+# Type codes of the well-known attributes (RFC 4271 §5); every other known type is optional.
+# Only a reference: the codec checks flags per type (``attributes._EXPECTED_FLAGS``).
 WELL_KNOWN = {
     AttrType.ORIGIN,
     AttrType.AS_PATH,

@@ -6,6 +6,8 @@ from enum import IntEnum
 
 
 class ErrorCode(IntEnum):
+    """NOTIFICATION error codes (RFC 4271 §4.5; ROUTE_REFRESH is RFC 7313)."""
+
     MESSAGE_HEADER = 1
     OPEN_MESSAGE = 2
     UPDATE_MESSAGE = 3
@@ -16,12 +18,16 @@ class ErrorCode(IntEnum):
 
 
 class HeaderSubcode(IntEnum):
+    """Message Header Error subcodes (RFC 4271 §4.5, used as §6.1 says)."""
+
     CONNECTION_NOT_SYNCHRONIZED = 1
     BAD_MESSAGE_LENGTH = 2
     BAD_MESSAGE_TYPE = 3
 
 
 class OpenSubcode(IntEnum):
+    """OPEN Message Error subcodes (RFC 4271 §4.5; 7 is RFC 5492 §5, 11 is RFC 9234)."""
+
     UNSUPPORTED_VERSION = 1
     BAD_PEER_AS = 2
     BAD_BGP_IDENTIFIER = 3
@@ -32,6 +38,8 @@ class OpenSubcode(IntEnum):
 
 
 class UpdateSubcode(IntEnum):
+    """UPDATE Message Error subcodes (RFC 4271 §4.5; 7 is deprecated and left out)."""
+
     MALFORMED_ATTRIBUTE_LIST = 1
     UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE = 2
     MISSING_WELL_KNOWN_ATTRIBUTE = 3
@@ -45,6 +53,8 @@ class UpdateSubcode(IntEnum):
 
 
 class FsmSubcode(IntEnum):
+    """Finite State Machine Error subcodes (RFC 6608)."""
+
     UNSPECIFIED = 0
     UNEXPECTED_IN_OPENSENT = 1
     UNEXPECTED_IN_OPENCONFIRM = 2
@@ -52,6 +62,8 @@ class FsmSubcode(IntEnum):
 
 
 class CeaseSubcode(IntEnum):
+    """Cease subcodes (RFC 4486 §3; 9 is RFC 8538, 10 is RFC 9384)."""
+
     MAXIMUM_PREFIXES_REACHED = 1
     ADMINISTRATIVE_SHUTDOWN = 2
     PEER_DECONFIGURED = 3
@@ -65,6 +77,8 @@ class CeaseSubcode(IntEnum):
 
 
 class RouteRefreshSubcode(IntEnum):
+    """ROUTE-REFRESH Message Error subcodes (RFC 7313)."""
+
     INVALID_MESSAGE_LENGTH = 1
 
 
@@ -96,7 +110,8 @@ def error_name(code: int, subcode: int) -> str:
 
 
 class BGPError(Exception):
-    """A protocol error; ``(code, subcode, data)`` is the NOTIFICATION that answers it."""
+    """A protocol error; ``(code, subcode, data)`` is the NOTIFICATION that answers it (RFC 4271
+    §4.5). ``reason`` is free text for logs, never sent, and ignored by ``==`` and ``hash``."""
 
     def __init__(self, code: int, subcode: int = 0, data: bytes = b"", reason: str = "") -> None:
         self.code = int(code)
@@ -106,6 +121,7 @@ class BGPError(Exception):
         super().__init__(self.describe())
 
     def describe(self) -> str:
+        """``error_name`` of code and subcode, then ``reason`` if any; the exception's text."""
         text = error_name(self.code, self.subcode)
         return f"{text}: {self.reason}" if self.reason else text
 
@@ -119,12 +135,15 @@ class BGPError(Exception):
 
 
 def header_error(subcode: HeaderSubcode, data: bytes = b"", reason: str = "") -> BGPError:
+    """A Message Header Error (RFC 4271 §6.1) for the caller to raise."""
     return BGPError(ErrorCode.MESSAGE_HEADER, subcode, data, reason)
 
 
 def open_error(subcode: OpenSubcode, data: bytes = b"", reason: str = "") -> BGPError:
+    """An OPEN Message Error (RFC 4271 §6.2) for the caller to raise."""
     return BGPError(ErrorCode.OPEN_MESSAGE, subcode, data, reason)
 
 
 def update_error(subcode: UpdateSubcode, data: bytes = b"", reason: str = "") -> BGPError:
+    """An UPDATE Message Error (RFC 4271 §6.3) for the caller to raise."""
     return BGPError(ErrorCode.UPDATE_MESSAGE, subcode, data, reason)

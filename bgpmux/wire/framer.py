@@ -27,7 +27,8 @@ class Framer:
     """Feed bytes in, take whole frames out. Header errors raise ``BGPError``.
 
     A header is checked as soon as its 19 octets are in, so the buffer never holds more than
-    one message (of at most ``max_message_len``) beyond what the last ``feed`` brought.
+    one message (of at most ``max_message_len`` octets, header included) beyond what the last
+    ``feed`` brought. The owner may raise ``max_message_len`` once RFC 8654 is agreed.
     """
 
     def __init__(self, max_message_len: int = MAX_MESSAGE_LEN) -> None:
@@ -35,7 +36,11 @@ class Framer:
         self._buffer = bytearray()
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
-        """Append ``data``; return every complete frame as (type, body)."""
+        """Append ``data``; return every complete frame as (type code, body without the header).
+
+        Raises ``BGPError``, a Message Header Error (RFC 4271 §6.1), at the first bad header;
+        frames before it in the same call are lost with the exception.
+        """
         buf = self._buffer
         buf += data
         frames: list[tuple[int, bytes]] = []
@@ -68,4 +73,5 @@ class Framer:
 
     @property
     def buffered(self) -> int:
+        """Octets held that are not yet part of a returned frame."""
         return len(self._buffer)

@@ -56,6 +56,8 @@ DEFAULT_OPTIONS = CodecOptions()
 
 @dataclass(frozen=True, slots=True)
 class Open:
+    """An OPEN (RFC 4271 §4.2): ``hold_time`` in seconds, ``router_id`` as dotted IPv4."""
+
     asn: int  # the real AS (from the 4-octet capability when present)
     hold_time: int
     router_id: str
@@ -65,6 +67,8 @@ class Open:
 
 @dataclass(frozen=True, slots=True)
 class MpReach:
+    """MP_REACH_NLRI (RFC 4760 §3): one family's next hop and announced prefixes."""
+
     family: Family
     next_hop: bytes  # 4, 16, or 32 octets (IPv6 global + link-local)
     nlri: tuple[Prefix, ...]
@@ -72,12 +76,17 @@ class MpReach:
 
 @dataclass(frozen=True, slots=True)
 class MpUnreach:
+    """MP_UNREACH_NLRI (RFC 4760 §4): one family's withdrawn prefixes."""
+
     family: Family
     withdrawn: tuple[Prefix, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Update:
+    """An UPDATE (RFC 4271 §4.3); ``withdrawn`` and ``nlri`` are IPv4 unicast. ``attributes`` is
+    None when absent or unusable; ``notes`` name attributes discarded under RFC 7606."""
+
     withdrawn: tuple[Prefix, ...] = ()
     attributes: PathAttributes | None = None
     nlri: tuple[Prefix, ...] = ()
@@ -110,6 +119,7 @@ class Update:
             yield mp.family, self.attributes, mp.next_hop, mp.nlri
 
     def withdrawals(self) -> Iterator[tuple[Family, tuple[Prefix, ...]]]:
+        """(family, prefixes) withdrawn, with the NLRI of a treat-as-withdraw UPDATE."""
         if self.withdrawn:
             yield IPV4_UNICAST, self.withdrawn
         if self.mp_unreach is not None and self.mp_unreach.withdrawn:
@@ -123,15 +133,20 @@ class Update:
 
 @dataclass(frozen=True, slots=True)
 class Notification:
+    """A NOTIFICATION (RFC 4271 §4.5): error code, subcode and data."""
+
     code: int
     subcode: int = 0
     data: bytes = b""
 
     @classmethod
     def from_error(cls, error: BGPError) -> Notification:
+        """The NOTIFICATION that answers ``error``."""
         return cls(error.code, error.subcode, error.data)
 
     def describe(self) -> str:
+        """``error_name``, then the RFC 8203 message of a Cease/Administrative Shutdown or Reset,
+        or else any data in hex."""
         from .errors import error_name
 
         text = error_name(self.code, self.subcode)
@@ -144,11 +159,13 @@ class Notification:
 
 @dataclass(frozen=True, slots=True)
 class Keepalive:
-    pass
+    """A KEEPALIVE (RFC 4271 §4.4): header only. ``KEEPALIVE`` is the shared instance."""
 
 
 @dataclass(frozen=True, slots=True)
 class RouteRefresh:
+    """A ROUTE-REFRESH (RFC 2918 §3) for one family; ``subtype`` as RFC 7313 defines it."""
+
     family: Family
     subtype: int = 0  # RFC 7313: 0 request, 1 BoRR, 2 EoRR
 
@@ -164,6 +181,8 @@ def _frame(kind: int, body: bytes) -> bytes:
 
 
 def encode_open(msg: Open) -> bytes:
+    """The OPEN; an AS over 65535 goes as AS_TRANS (RFC 6793). Raises ValueError when the
+    capabilities need RFC 9072 lengths (not sent) or ``router_id`` is not IPv4."""
     caps = encode_capabilities(msg.capabilities)
     params = bytes((2, len(caps))) + caps if caps else b""
     if len(params) > 255:
@@ -175,12 +194,14 @@ def encode_open(msg: Open) -> bytes:
 
 
 def encode_mp_reach(mp: MpReach) -> bytes:
+    """The MP_REACH_NLRI attribute, header included (RFC 4760 §3)."""
     value = struct.pack("!HBB", mp.family.afi, mp.family.safi, len(mp.next_hop))
     value += mp.next_hop + b"\x00" + b"".join(mp.nlri)
     return _mp_attr(AttrType.MP_REACH_NLRI, value)
 
 
 def encode_mp_unreach(mp: MpUnreach) -> bytes:
+    """The MP_UNREACH_NLRI attribute, header included (RFC 4760 §4)."""
     value = struct.pack("!HB", mp.family.afi, mp.family.safi) + b"".join(mp.withdrawn)
     return _mp_attr(AttrType.MP_UNREACH_NLRI, value)
 
@@ -195,6 +216,8 @@ def _mp_attr(code: int, value: bytes) -> bytes:
 
 
 def encode_update(msg: Update, options: CodecOptions = DEFAULT_OPTIONS) -> bytes:
+    """The UPDATE (RFC 4271 §4.3) encoded with ``options``. Raises ValueError when it would be
+    over ``options.max_message_len`` octets."""
     mp = b""
     if msg.mp_unreach is not None:
         mp += encode_mp_unreach(msg.mp_unreach)
@@ -214,10 +237,12 @@ def encode_update(msg: Update, options: CodecOptions = DEFAULT_OPTIONS) -> bytes
 
 
 def encode_notification(msg: Notification) -> bytes:
+    """The NOTIFICATION (RFC 4271 §4.5); its length is not checked against any maximum."""
     return _frame(MessageType.NOTIFICATION, bytes((msg.code, msg.subcode)) + msg.data)
 
 
 def encode_keepalive() -> bytes:
+    """The 19-octet KEEPALIVE (RFC 4271 §4.4)."""
     return _KEEPALIVE_BYTES
 
 
@@ -225,11 +250,13 @@ _KEEPALIVE_BYTES = _frame(MessageType.KEEPALIVE, b"")
 
 
 def encode_route_refresh(msg: RouteRefresh) -> bytes:
+    """The ROUTE-REFRESH (RFC 2918 §3; the subtype octet is RFC 7313's)."""
     body = struct.pack("!HBB", msg.family.afi, msg.subtype, msg.family.safi)
     return _frame(MessageType.ROUTE_REFRESH, body)
 
 
 def encode_message(msg: Message, options: CodecOptions = DEFAULT_OPTIONS) -> bytes:
+    """Any message as bytes, header included; ``options`` matter to UPDATEs only."""
     if isinstance(msg, Update):
         return encode_update(msg, options)
     if isinstance(msg, Keepalive):
@@ -248,6 +275,10 @@ _BAD_PARAMETER = OpenSubcode.UNSUPPORTED_OPTIONAL_PARAMETER
 
 
 def decode_open(body: bytes) -> Open:
+    """An OPEN body (RFC 4271 §4.2; RFC 9072 lengths); ``asn`` from the 4-octet AS capability
+    if any. Raises ``BGPError``: Unsupported Version Number, or Unsupported Optional Parameter
+    for a non-capability parameter or bad parameter or capability framing. AS, hold time and
+    BGP identifier are left to the session (RFC 4271 §6.2)."""
     if len(body) < 10:
         raise header_error(HeaderSubcode.BAD_MESSAGE_LENGTH, struct.pack("!H", len(body) + 19))
     version, my_as, hold, rid, plen = struct.unpack("!BHH4sB", body[:10])
@@ -326,9 +357,11 @@ class AttributeCache:
         self.limit = limit
 
     def get(self, key: tuple[bool, bytes]) -> PathAttributes | None:
+        """The attributes decoded for ``(asn4, attribute bytes)``, if cached."""
         return self._entries.get(key)
 
     def put(self, key: tuple[bool, bytes], attrs: PathAttributes) -> None:
+        """Cache ``attrs`` under ``key``, emptying the cache first if it is full."""
         if len(self._entries) >= self.limit:
             self._entries.clear()
         self._entries[key] = attrs
@@ -339,9 +372,10 @@ def decode_update(
 ) -> Update:
     """An UPDATE body (RFC 4271 §4.3, RFC 4760) decoded with the negotiated ``options``.
 
-    Raises ``BGPError`` where the message cannot be parsed (RFC 4271 §6.3); where RFC 7606 allows
-    it, returns the Update with ``treat_as_withdraw`` set instead. ``cache``, if given, shares
-    attribute sets between UPDATEs that carry the same attribute bytes.
+    Raises ``BGPError`` where the message cannot be parsed, or carries an unrecognized well-known
+    attribute (RFC 4271 §6.3); where RFC 7606 allows it, returns the Update with
+    ``treat_as_withdraw`` set instead. ``cache``, if given, shares attribute sets between
+    UPDATEs that carry the same attribute bytes.
     """
     end = len(body)
     if end < 4:
@@ -424,12 +458,15 @@ def _reencode(tlv: tuple[int, int, bytes]) -> bytes:
 
 
 def decode_notification(body: bytes) -> Notification:
+    """A NOTIFICATION body (RFC 4271 §4.5); under 2 octets raises a Bad Message Length error."""
     if len(body) < 2:
         raise header_error(HeaderSubcode.BAD_MESSAGE_LENGTH, struct.pack("!H", len(body) + 19))
     return Notification(body[0], body[1], body[2:])
 
 
 def decode_route_refresh(body: bytes) -> RouteRefresh:
+    """A ROUTE-REFRESH body (RFC 2918 §3). A length other than 4 octets raises ``BGPError``:
+    ROUTE-REFRESH Message Error/Invalid Message Length with the body as data (RFC 7313)."""
     if len(body) != 4:
         raise BGPError(ErrorCode.ROUTE_REFRESH, 1, body, "ROUTE-REFRESH length is not 4")
     afi, subtype, safi = struct.unpack("!HBB", body)

@@ -99,7 +99,9 @@ def pack_announce(
     max_len: int = 4096,
 ) -> Packed:
     """UPDATE messages announcing ``prefixes`` with one attribute set and next hop, none over
-    ``max_len`` octets (4096, or 65535 with extended message, RFC 8654)."""
+    ``max_len`` octets (4096, or 65535 with extended message, RFC 8654). IPv4 unicast with a
+    4-octet next hop uses NEXT_HOP and the NLRI field; anything else MP_REACH_NLRI (RFC 4760 §3).
+    ``asn4``: AS numbers in 4 octets (RFC 6793)."""
     too_large: list[Prefix] = []
     if not prefixes:
         return Packed([], too_large)
@@ -121,7 +123,7 @@ def pack_announce(
 
 def pack_withdraw(family: Family, prefixes: Sequence[Prefix], max_len: int = 4096) -> list[bytes]:
     """UPDATE messages withdrawing ``prefixes``, none over ``max_len`` octets (RFC 4760 §4 for
-    families other than IPv4 unicast)."""
+    families other than IPv4 unicast). A prefix too long for one message is dropped silently."""
     if not prefixes:
         return []
     if family == IPV4_UNICAST:

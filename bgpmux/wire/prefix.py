@@ -20,7 +20,9 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 def decode_prefixes(
     data: bytes, family: Family, subcode: int = UpdateSubcode.INVALID_NETWORK_FIELD
 ) -> list[Prefix]:
-    """Split a run of NLRI into prefixes; a bad length raises the UPDATE error ``subcode``."""
+    """Split a run of NLRI (RFC 4271 §4.3, RFC 4760 §5) into wire-form prefixes, host bits
+    cleared. A length over the family's maximum, or a prefix that overruns ``data``, raises
+    ``BGPError``: UPDATE Message Error with ``subcode``."""
     max_bits = 32 if family.afi == AFI.IPV4 else 128
     out: list[Prefix] = []
     append = out.append
@@ -46,11 +48,14 @@ def decode_prefixes(
 
 
 def prefix_from_network(network: IPNetwork) -> Prefix:
+    """The wire form of an ``ipaddress`` network."""
     plen = network.prefixlen
     return bytes((plen,)) + network.network_address.packed[: (plen + 7) >> 3]
 
 
 def prefix_from_str(text: str) -> tuple[Family, Prefix]:
+    """``"10.0.0.0/8"`` or ``"2001:db8::/32"`` to (IPv4 or IPv6 unicast, wire form), host bits
+    cleared. Raises ValueError on text that is not an address or prefix."""
     from .constants import IPV4_UNICAST, IPV6_UNICAST
 
     net = ipaddress.ip_network(text, strict=False)
@@ -60,7 +65,8 @@ def prefix_from_str(text: str) -> tuple[Family, Prefix]:
 def prefix_from_text(family: Family, text: str) -> Prefix:
     """``"10.1.0.0/16"`` in ``family`` to wire form, without building an ``ip_network``.
 
-    Raises ValueError on text that is not an address/length of that family.
+    Raises ValueError for a bad or out-of-range length, OSError (from ``inet_pton``) for an
+    address that is not of that family.
     """
     address, _, length = text.partition("/")
     packed = socket.inet_pton(
@@ -76,6 +82,8 @@ def prefix_from_text(family: Family, text: str) -> Prefix:
 
 
 def prefix_to_network(family: Family, prefix: Prefix) -> IPNetwork:
+    """The ``ipaddress`` network of ``prefix`` (IPv4 for AFI 1, else IPv6). Raises ValueError
+    if host bits are set, which prefixes decoded or built here never have."""
     size = family.address_len
     packed = prefix[1:].ljust(size, b"\x00")
     if size == 4:
@@ -84,6 +92,7 @@ def prefix_to_network(family: Family, prefix: Prefix) -> IPNetwork:
 
 
 def prefix_to_str(family: Family, prefix: Prefix) -> str:
+    """``prefix`` of ``family`` as text, e.g. ``"10.0.0.0/8"``."""
     return str(prefix_to_network(family, prefix))
 
 
