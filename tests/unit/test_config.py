@@ -37,11 +37,12 @@ NOT_BUILT_YET = {
 
 
 def design_example() -> str:
-    """The YAML block of DESIGN.md's configuration contract (``../shared`` beside the checkout),
-    or the shipped example where that is not there."""
+    """The YAML block of DESIGN.md's configuration contract, from ``../shared`` beside the
+    checkout (where the team keeps it; CI has it). A clone without it skips this check: the
+    shipped examples are checked on their own by ``test_examples_parse``."""
     design = Path(__file__).parents[3] / "shared" / "DESIGN.md"
     if not design.exists():
-        return (EXAMPLES / "bgpmux.yaml").read_text()
+        pytest.skip(f"{design} is not beside this checkout")
     match = re.search(r"## Configuration contract.*?```yaml\n(.*?)```", design.read_text(), re.S)
     assert match is not None
     doc = yaml.safe_load(expand_env(match.group(1), {"NODE_IP": "10.1.2.3"}))
