@@ -191,7 +191,7 @@ class Core:
             return
         for family, prefixes, path in imported.changes:
             if prefixes:
-                self._decide_for_upstreams(family, prefixes, channel.rib, path)
+                self._decide(self.for_upstreams, family, prefixes, channel.rib, path)
 
     def _client_down(self, event: ClientDown, now: float) -> None:
         client = self.clients[event.client]
@@ -242,24 +242,24 @@ class Core:
         self, channel: ClientChannel | UpstreamChannel, routes: list[tuple[Family, Prefix]]
     ) -> None:
         """Decide again the prefixes whose routes ``channel`` no longer has."""
-        if isinstance(channel, ClientChannel):
-            decide = self._decide_for_upstreams
-        else:
-            decide = self._decide_for_clients
+        loc_rib = self.for_upstreams if isinstance(channel, ClientChannel) else self.for_clients
         for family, prefixes in by_family(routes).items():
-            decide(family, prefixes, channel.rib, None)
+            self._decide(loc_rib, family, prefixes, channel.rib, None)
 
-    def _decide_for_upstreams(
+    def _decide(
         self,
+        loc_rib: LocRib,
         family: Family,
         prefixes: Sequence[Prefix],
         changed: AdjRibIn | None = None,
         path: Path | None = None,
     ) -> None:
-        changes = self.for_upstreams.decide(family, prefixes, changed, path)
+        """``LocRib.decide``; what changed waits for ``flush``, new conflicts are logged."""
+        changes = loc_rib.decide(family, prefixes, changed, path)
         if changes:
-            _merge(self._pending_up, family, changes)
-        for conflict in self.for_upstreams.take_conflicts():
+            pending = self._pending_up if loc_rib is self.for_upstreams else self._pending_down
+            _merge(pending, family, changes)
+        for conflict in loc_rib.take_conflicts():
             best, losers = conflict.best, conflict.losers
             log.warning(
                 "conflict on %s: %s wins over %s (%s)",
@@ -299,7 +299,7 @@ class Core:
             self._cut_off(client, imported.cut_off)
             return
         for family, prefixes, _path in imported.changes:
-            self._decide_for_upstreams(family, prefixes)
+            self._decide(self.for_upstreams, family, prefixes)
         link = client.link
         if link is not None and new.receive_upstream_routes != was_receiving:
             if new.receive_upstream_routes:
@@ -381,24 +381,13 @@ class Core:
                 prefix_to_str(event.family, looped[0]),
             )
         family, prefixes, path = change
-        self._decide_for_clients(family, prefixes, upstream.channel.rib, path)
+        self._decide(self.for_clients, family, prefixes, upstream.channel.rib, path)
 
     def _upstream_withdrawn(self, event: UpstreamWithdrawn, now: float) -> None:
         upstream = self.upstreams[event.upstream]
         upstream.last_update_at = now
         family, prefixes, _none = upstream.channel.withdraw(event.family, event.prefixes)
-        self._decide_for_clients(family, prefixes, upstream.channel.rib, None)
-
-    def _decide_for_clients(
-        self,
-        family: Family,
-        prefixes: Sequence[Prefix],
-        changed: AdjRibIn | None = None,
-        path: Path | None = None,
-    ) -> None:
-        changes = self.for_clients.decide(family, prefixes, changed, path)
-        if changes:
-            _merge(self._pending_down, family, changes)
+        self._decide(self.for_clients, family, prefixes, upstream.channel.rib, None)
 
     # ------------------------------------------------------------------ time
 
