@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-APT_PACKAGES := bird2 frr gobgpd iproute2 prometheus tcpdump procps
+APT_PACKAGES := bird2 frr gobgpd iproute2 iptables prometheus tcpdump procps
 STAMP_APT := $(VENV)/.apt-installed
 STAMP_PIP := $(VENV)/.pip-installed
 

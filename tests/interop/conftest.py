@@ -75,20 +75,26 @@ def text_of(path: Path) -> str:
 
 # ---------------------------------------------------------------------------------- raw speaker
 
-# Runs inside the node namespace. argv[1] is a JSON spec: {"port", "source", "actions"}; actions
-# are ["open", asn] (["open", asn, "extended"] offers RFC 8654 extended messages),
-# ["established"], ["send", hex], ["sleep", s], ["wait_file", path, s],
-# ["read_until_close", s]. Prints one JSON line: what came back.
+# Runs inside the node namespace. argv[1] is a JSON spec: {"port", "source", "rcvbuf",
+# "actions"}; "rcvbuf" sets SO_RCVBUF before connecting (a small one makes a stalled reader's
+# backlog pile up at the sender); actions are ["open", asn] (["open", asn, "extended"] offers
+# RFC 8654 extended messages), ["established"], ["send", hex], ["sleep", s],
+# ["wait_file", path, s], ["read_until_close", s], and ["stall", s, every]: read nothing for
+# up to s seconds, a KEEPALIVE every `every` seconds, until a send fails (the peer closed or
+# reset the connection; "send_error" says how). Prints one JSON line: what came back.
 RAW_SCRIPT = r"""
 import json, os, socket, sys, time
 from bgpmux.wire import Capabilities, Framer, IPV4_UNICAST, IPV6_UNICAST, Open, decode_body
 from bgpmux.wire.messages import encode_keepalive, encode_open
 
 spec = json.loads(sys.argv[1])
-out = {"received": [], "notifications": [], "closed": False, "established": False, "error": None}
+out = {"received": [], "notifications": [], "closed": False, "established": False, "error": None,
+       "send_error": None, "stalled": None}
 framer = Framer(65535)
 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 sock.settimeout(10)
+if spec.get("rcvbuf"):
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, spec["rcvbuf"])
 if spec.get("source"):
     sock.bind((spec["source"], 0))
 sock.connect(("127.0.0.1", spec["port"]))
@@ -148,6 +154,17 @@ try:
                 pump(0.2)
         elif name == "read_until_close":
             wait_for(lambda: out["closed"], args[0])
+        elif name == "stall":
+            started = time.monotonic()
+            while time.monotonic() - started < args[0]:
+                time.sleep(args[1])
+                try:
+                    sock.sendall(encode_keepalive())
+                except OSError as exc:
+                    out["closed"] = True
+                    out["send_error"] = type(exc).__name__
+                    break
+            out["stalled"] = round(time.monotonic() - started, 2)
 except Exception as exc:
     out["error"] = f"{type(exc).__name__}: {exc}"
 finally:
@@ -156,9 +173,17 @@ print(json.dumps(out), flush=True)
 """
 
 
-def raw_spec(port: int, actions: list[list[Any]], source: str | None = None) -> str:
+def raw_spec(
+    port: int, actions: list[list[Any]], source: str | None = None, rcvbuf: int | None = None
+) -> str:
     return json.dumps(
-        {"port": port, "source": source, "router_id": RAW_ROUTER_ID, "actions": actions}
+        {
+            "port": port,
+            "source": source,
+            "rcvbuf": rcvbuf,
+            "router_id": RAW_ROUTER_ID,
+            "actions": actions,
+        }
     )
 
 
@@ -173,9 +198,11 @@ def raw_session(
     return report
 
 
-def spawn_raw(host: Host, port: int, actions: list[list[Any]], log_name: str) -> Path:
+def spawn_raw(
+    host: Host, port: int, actions: list[list[Any]], log_name: str, rcvbuf: int | None = None
+) -> Path:
     """Start the raw speaker in the background; its JSON report ends up in the returned log."""
-    host.spawn([sys.executable, "-c", RAW_SCRIPT, raw_spec(port, actions)], log_name)
+    host.spawn([sys.executable, "-c", RAW_SCRIPT, raw_spec(port, actions, rcvbuf=rcvbuf)], log_name)
     return host.workdir / log_name
 
 

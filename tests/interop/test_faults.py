@@ -1,0 +1,528 @@
+"""Fault injection with real daemons (issue 7): a BIRD ToR ↔ bgpmux (engine exabgp, native) ↔ a
+Calico-role BIRD and a MetalLB-role FRR, in network namespaces (see fault_rack.py).
+
+Each fault starts from the baseline (the ToR holding exactly the node's four routes via the
+node's address, and its own two), is injected, and ends with the ToR's table compared exactly
+with the expected one (every prefix, and the node's address as next hop): the time that takes
+is measured, bounded, printed and written to ``convergence.json`` under the module's tmp dir.
+Where graceful restart means routes must stay during the fault, every table read in between is
+checked too. One rack per engine serves every fault; each fault leaves the baseline behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from lab import Announce, GoBgp, wait_until
+
+from .conftest import report_from_log, spawn_raw
+from .e2e_rack import frr_configure
+from .fault_rack import (
+    BASELINE_NODE_ROUTES,
+    BLOCKER_API_PORT,
+    BLOCKER_AS,
+    BLOCKER_MAX,
+    BLOCKER_PORT,
+    CALICO_BULK,
+    CALICO_BULK_BASE,
+    CALICO_ROUTES,
+    ENGINES,
+    HAS_PREFIX_ACTIONS,
+    METALLB_AS,
+    NODE_AS,
+    NOISY_API_PORT,
+    NOISY_AS,
+    NOISY_MAX,
+    NOISY_PORT,
+    NOISY_RESTART,
+    RAW_PORT,
+    SLOW_PORT,
+    TOR_BULK,
+    TOR_BULK_BASE,
+    TOR_ROUTES,
+    UPSTREAM_HOLD_TIME,
+    FaultRack,
+    Measured,
+    Table,
+    baseline,
+    build,
+    diff,
+    dropped_packets,
+    gobgp_client,
+    host_routes,
+    link,
+    netem_available,
+    pid_alive,
+    set_loss,
+    table_of,
+    write_results,
+)
+from .test_oversized import NORMAL, OVERSIZED, case_bytes, normal_update
+
+pytestmark = [pytest.mark.interop, pytest.mark.timeout(150)]
+
+CLIENTS = (("calico", "client"), ("metallb", "client"))
+PEERS = (("tor", "upstream"), *CLIENTS)
+EXTRA_V4 = "198.51.100.99/32"  # MetalLB's extra route in the bgpmux and ExaBGP restarts
+CALICO_EXTRA = "10.244.2.0/26"  # Calico's route that its restart leaves behind
+
+
+# ------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def results(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[Measured]]:
+    """Every fault's figures; written to convergence.json and summarized at the end."""
+    collected: list[Measured] = []
+    yield collected
+    path = tmp_path_factory.mktemp("faults") / "convergence.json"
+    write_results(path, collected)
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_sep("-", f"fault convergence (seconds), also in {path}")
+        for m in collected:
+            figures = "  ".join(f"{k}={v:.2f}" for k, v in m.figures.items())
+            reporter.write_line(f"{m.engine:7} {m.fault:28} {figures}")
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def rack(request: pytest.FixtureRequest) -> Iterator[FaultRack]:
+    built = build(request.param)
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+@pytest.fixture
+def clean_rack(rack: FaultRack) -> Iterator[FaultRack]:
+    """The shared rack at its baseline before and after the fault."""
+    rack.sessions_up("tor", "calico", "metallb")
+    rack.converge(baseline(), time.monotonic(), 40, "the baseline before the fault")
+    yield rack
+    rack.sessions_up("tor", "calico", "metallb")
+    rack.converge(baseline(), time.monotonic(), 40, "the baseline after the fault")
+
+
+def record(results: list[Measured], rack: FaultRack, fault: str, **figures: float) -> None:
+    measured = Measured(rack.engine, fault, {k: round(v, 3) for k, v in figures.items()})
+    results.append(measured)
+    print(f"\n[fault] {rack.engine} {fault}: {measured.figures}")
+
+
+def between(low: Table, high: Table) -> Callable[[Table], str | None]:
+    """An invariant: the table holds all of ``low`` and nothing beyond ``high``."""
+
+    def check(got: Table) -> str | None:
+        if any(got.get(p) != hop for p, hop in low.items()):
+            return f"routes that must stay went missing: {diff(got, low)}"
+        if not set(got) <= set(high):
+            return f"routes that must not be there: {diff(got, high)}"
+        return None
+
+    return check
+
+
+def metallb_network(rack: FaultRack, prefix: str, present: bool) -> None:
+    no = "" if present else "no "
+    frr_configure(rack.metallb, f"router bgp {METALLB_AS}", "address-family ipv4 unicast",
+                  f"{no}network {prefix}")  # fmt: skip
+
+
+# ------------------------------------------------------------------------------- clients
+
+
+def test_calico_kill9_keeps_routes_and_sweeps_after_restart(
+    clean_rack: FaultRack, results: list[Measured]
+) -> None:
+    """kill -9 of the Calico BIRD (graceful restart): its routes stay at the ToR the whole
+    time, held stale by bgpmux; it comes back (`bird -R`) without one route, which is swept
+    at its End-of-RIB."""
+    rack = clean_rack
+    with_extra = table_of([*BASELINE_NODE_ROUTES, CALICO_EXTRA])
+    rack.bird_announce(rack.calico, [*CALICO_ROUTES, CALICO_EXTRA])
+    rack.converge(with_extra, time.monotonic(), 20, "Calico's extra route")
+    keep = between(baseline(), with_extra)
+
+    rack.calico.kill9()
+    killed = time.monotonic()
+    stale = wait_until(
+        lambda: keep(rack.tor_table()) is None and int(rack.mux.sessions()["calico"]["stale"]),
+        timeout=10, interval=0.1, what="Calico's routes held stale", logs_of=rack.daemons,
+    )  # fmt: skip
+    assert stale == 3, stale  # both families' routes and the extra one
+    rack.calico.announce = [Announce(p) for p in CALICO_ROUTES]
+    rack.calico.start()
+    wait_until(
+        lambda: keep(rack.tor_table()) is None and rack.mux_state("calico") == "ESTABLISHED",
+        timeout=20, interval=0.1, what="Calico back", logs_of=rack.daemons,
+    )  # fmt: skip
+    established = time.monotonic() - killed
+    # BIRD, recovering (`-R`), sends its routes and End-of-RIB some seconds later.
+    converged = rack.converge(baseline(), killed, 40, "Calico's restart", invariant=keep)
+    assert rack.mux.sessions()["calico"]["stale"] == 0
+    record(results, rack, "calico kill -9 (GR)", established=established, converged=converged)
+    assert converged < 20
+
+
+def test_metallb_kill9_withdraws_then_restart_restores(
+    clean_rack: FaultRack, results: list[Measured]
+) -> None:
+    """kill -9 of the MetalLB FRR (no graceful restart): its routes leave the ToR, Calico's
+    stay; started again, they come back."""
+    rack = clean_rack
+    rack.metallb.kill9()
+    killed = time.monotonic()
+    calico_only = table_of(CALICO_ROUTES)
+    withdrawn = rack.converge(calico_only, killed, 15, "MetalLB's routes withdrawn",
+                              invariant=between(calico_only, baseline()))  # fmt: skip
+    rack.metallb.start()
+    started = time.monotonic()
+    restored = rack.converge(baseline(), started, 30, "MetalLB back",
+                             invariant=between(calico_only, baseline()))  # fmt: skip
+    record(results, rack, "metallb kill -9", withdrawn=withdrawn, restored=restored)
+    assert withdrawn < 3
+    assert restored < 15
+
+
+# ------------------------------------------------------------------------------- bgpmux
+
+
+@pytest.mark.parametrize("rack", ["exabgp"], indirect=True)
+def test_exabgp_kill9_is_restarted_and_tor_keeps_routes(
+    clean_rack: FaultRack, results: list[Measured]
+) -> None:
+    """kill -9 of bgpmux's ExaBGP child: bgpmux's supervisor starts another; the ToR (graceful
+    restart helper) keeps every route meanwhile; a route MetalLB withdrew meanwhile is swept
+    at the new session's End-of-RIB."""
+    rack = clean_rack
+    with_extra = table_of([*BASELINE_NODE_ROUTES, EXTRA_V4])
+    metallb_network(rack, EXTRA_V4, True)
+    rack.converge(with_extra, time.monotonic(), 20, "MetalLB's extra route")
+    restarts = rack.metric("bgpmux_engine_restarts_total", engine="exabgp")
+    pids = rack.exabgp_pids()
+    assert len(pids) == 1, f"expected one ExaBGP child of bgpmux, got {pids}"
+
+    os.kill(pids[0], signal.SIGKILL)  # by PID: the child of the bgpmux this test started
+    killed = time.monotonic()
+    metallb_network(rack, EXTRA_V4, False)
+    converged = rack.converge(baseline(), killed, 60, "ExaBGP restarted",
+                              invariant=between(baseline(), with_extra))  # fmt: skip
+    assert rack.metric("bgpmux_engine_restarts_total", engine="exabgp") == restarts + 1
+    new = rack.exabgp_pids()
+    assert len(new) == 1 and new != pids, new
+    record(results, rack, "exabgp kill -9", converged=converged)
+    assert converged < 30
+
+
+def test_bgpmux_kill9_restarted_tor_never_sees_a_partial_table(
+    clean_rack: FaultRack, results: list[Measured]
+) -> None:
+    """kill -9 of bgpmux, started again at once as the kubelet would: the ToR keeps every
+    route meanwhile (graceful restart), bgpmux holds its End-of-RIB until the clients are back,
+    and a route MetalLB dropped while bgpmux was away is swept: no stale route is left."""
+    rack = clean_rack
+    with_extra = table_of([*BASELINE_NODE_ROUTES, EXTRA_V4])
+    metallb_network(rack, EXTRA_V4, True)
+    rack.converge(with_extra, time.monotonic(), 20, "MetalLB's extra route")
+    children = rack.exabgp_pids()
+
+    rack.mux.kill9()
+    killed = time.monotonic()
+    metallb_network(rack, EXTRA_V4, False)  # its session is down: bgpmux never hears of it
+    rack.mux.start()
+    converged = rack.converge(baseline(), killed, 60, "bgpmux restarted",
+                              invariant=between(baseline(), with_extra))  # fmt: skip
+    for pid in children:  # the relay ends its ExaBGP when bgpmux goes
+        assert not pid_alive(pid), f"the killed bgpmux's ExaBGP (pid {pid}) still runs"
+    rack.sessions_up("tor", "calico", "metallb")
+    assert rack.mux.sessions()["calico"]["stale"] == 0
+    record(results, rack, "bgpmux kill -9", converged=converged)
+    assert converged < 30
+
+
+# ------------------------------------------------------------------------------- the link
+
+
+def test_upstream_link_blip_converges_once_the_link_is_up(
+    clean_rack: FaultRack, results: list[Measured]
+) -> None:
+    """The node's upstream veth down for 2 s (less than the hold time) and up. The BIRD ToR
+    ends the session as soon as its link goes down (a directly connected eBGP neighbor lost,
+    like most ToRs' fast external failover); once it is up the table converges back. The
+    clients' sessions never notice."""
+    rack = clean_rack
+    flaps = rack.flaps(*CLIENTS)
+    link(rack.node, rack.node_if, up=False)
+    try:
+        time.sleep(2.0)
+    finally:
+        link(rack.node, rack.node_if, up=True)
+    upped = time.monotonic()
+    converged = rack.converge(baseline(), upped, 30, "link back up")
+    rack.sessions_up("tor")
+    assert rack.flaps(*CLIENTS) == flaps
+    record(results, rack, "link down 2 s", converged=converged)
+    assert converged < 10
+
+
+def test_upstream_link_outage_longer_than_hold_time_recovers(
+    clean_rack: FaultRack, results: list[Measured]
+) -> None:
+    """The node's upstream veth down for longer than the hold time: both sides drop the
+    session; once the link is up again the ToR's table converges back to the baseline."""
+    rack = clean_rack
+    flaps = rack.metric("bgpmux_session_flaps_total", peer="tor", role="upstream")
+    client_flaps = rack.flaps(*CLIENTS)
+    link(rack.node, rack.node_if, up=False)
+    downed = time.monotonic()
+    try:
+        wait_until(
+            lambda: rack.mux.sessions()["tor"]["state"] != "ESTABLISHED",
+            timeout=UPSTREAM_HOLD_TIME + 5, interval=0.2,
+            what="bgpmux's hold timer to end the session", logs_of=rack.daemons,
+        )  # fmt: skip
+        detected = time.monotonic() - downed
+        time.sleep(max(0.0, downed + UPSTREAM_HOLD_TIME + 2 - time.monotonic()))
+    finally:
+        link(rack.node, rack.node_if, up=True)
+    upped = time.monotonic()
+    converged = rack.converge(baseline(), upped, 60, "link back up")
+    rack.sessions_up("tor")
+    assert rack.metric("bgpmux_session_flaps_total", peer="tor", role="upstream") > flaps
+    assert rack.flaps(*CLIENTS) == client_flaps
+    record(results, rack, "link down > hold time", detected=detected, converged=converged)
+    assert converged < 30
+
+
+def test_packet_loss_during_10k_announcement(
+    clean_rack: FaultRack, results: list[Measured]
+) -> None:
+    """20% packet loss both ways on the upstream link (netem where the kernel has it, else
+    iptables' statistic match) while Calico announces 10,000 prefixes: they all reach the ToR
+    with the node's next hop; withdrawn afterwards (loss off), they all leave."""
+    rack = clean_rack
+    bulk = host_routes(CALICO_BULK_BASE, CALICO_BULK)
+    with_bulk = table_of([*BASELINE_NODE_ROUTES, *bulk])
+    use_netem = netem_available(rack.node, rack.node_if)
+    flaps = rack.metric("bgpmux_session_flaps_total", peer="tor", role="upstream")
+    set_loss(rack.node, rack.node_if, 20, on=True, use_netem=use_netem)
+    try:
+        started = time.monotonic()
+        assert "enabled" in rack.calico.birdc_cmd("enable bulk")
+        announced = rack.converge(with_bulk, started, 120, "10k prefixes under 20% loss",
+                                  interval=0.25)  # fmt: skip
+        dropped = dropped_packets(rack.node, rack.node_if, use_netem)
+    finally:
+        set_loss(rack.node, rack.node_if, 20, on=False, use_netem=use_netem)
+        rack.calico.birdc_cmd("disable bulk")
+    withdrawn_at = time.monotonic()
+    withdrawn = rack.converge(baseline(), withdrawn_at, 60, "10k prefixes withdrawn")
+    record(results, rack, "20% loss, 10k announced", announced=announced, withdrawn=withdrawn,
+           tor_flaps=rack.metric("bgpmux_session_flaps_total", peer="tor", role="upstream")
+           - flaps, netem=float(use_netem), dropped_packets=dropped)  # fmt: skip
+    assert dropped > 0, "no packet was dropped: the loss rules did not apply"
+    assert announced < (60 if rack.engine == "exabgp" else 30)
+
+
+# ------------------------------------------------------------------------------- bad clients
+
+
+def test_oversized_route_never_reaches_the_tor(
+    clean_rack: FaultRack, results: list[Measured], tmp_path: Path
+) -> None:
+    """A client sends a normal route and routes too large for any UPDATE to the ToR (the
+    inputs of test_oversized.py): the ToR gets exactly the normal one, nothing flaps, and the
+    normal route's withdrawal still goes through."""
+    rack = clean_rack
+    go, stop = tmp_path / "go", tmp_path / "stop"
+    flaps = rack.flaps(*PEERS)
+    log = spawn_raw(
+        rack.node, RAW_PORT,
+        [
+            ["open", NODE_AS, "extended"],
+            ["established"],
+            ["send", normal_update().hex()],
+            *[["send", data] for data in case_bytes()],
+            ["wait_file", str(go), 60],
+            ["send", normal_update(withdraw=True).hex()],
+            ["wait_file", str(stop), 60],
+        ],
+        f"raw-oversized-{rack.engine}.log",
+    )  # fmt: skip
+    try:
+        sent = time.monotonic()
+        with_normal = table_of([*BASELINE_NODE_ROUTES, NORMAL])
+        no_oversized = between(baseline(), with_normal)
+        arrived = rack.converge(with_normal, sent, 30, "the normal route",
+                                invariant=no_oversized)  # fmt: skip
+        wait_until(
+            lambda: set(rack.mux.routes(client="raw")) >= OVERSIZED,
+            timeout=10, what="the oversized routes in bgpmux", logs_of=rack.daemons,
+        )  # fmt: skip
+        rack.hold_steady(with_normal, 3.0, "oversized routes held back")
+        assert rack.flaps(*PEERS) == flaps
+        assert rack.mux.http("/healthz")[0] == 200
+        go.touch()
+        withdrawn_at = time.monotonic()
+        withdrawn = rack.converge(baseline(), withdrawn_at, 15, "the normal route withdrawn")
+        stop.touch()
+        report = report_from_log(log)
+        assert report["error"] is None and report["notifications"] == [], report
+    finally:
+        go.touch()
+        stop.touch()
+    record(results, rack, "oversized route", arrived=arrived, withdrawn=withdrawn)
+
+
+needs_prefix_actions = pytest.mark.skipif(
+    not HAS_PREFIX_ACTIONS, reason="max_prefixes_action/output_limit_mib not merged yet"
+)
+
+
+@needs_prefix_actions
+def test_client_that_stops_reading_is_closed_and_nothing_else_moves(
+    clean_rack: FaultRack, results: list[Measured]
+) -> None:
+    """A client that receives the ToR's routes stops reading (KEEPALIVEs still go out) while
+    the ToR announces ~6 MiB of them; with output_limit_mib 1 bgpmux closes it with
+    Cease/Out of Resources; the ToR, Calico and MetalLB are not disturbed."""
+    rack = clean_rack
+    flaps = rack.flaps(*PEERS)
+    log = spawn_raw(
+        rack.node, SLOW_PORT, [["open", NODE_AS], ["established"], ["stall", 60, 0.5]],
+        f"raw-slow-{rack.engine}.log", rcvbuf=4096,
+    )  # fmt: skip
+    rack.sessions_up("slow")
+    bulk = host_routes(TOR_BULK_BASE, TOR_BULK)
+    with_bulk = table_of(BASELINE_NODE_ROUTES, [*TOR_ROUTES, *bulk])
+    started = time.monotonic()
+    try:
+        assert "enabled" in rack.tor.birdc_cmd("enable bulk")
+        report = report_from_log(log, timeout=60)
+        cut = time.monotonic() - started
+        assert report["send_error"] is not None, report  # bgpmux closed (or reset) it
+        state = rack.mux.sessions()["slow"]
+        assert state["state"] != "ESTABLISHED", state
+        logged = [
+            line
+            for line in rack.mux.log_tail(400).splitlines()
+            if "slow" in line and ("output" in line.lower() or "resources" in line)
+        ]
+        sent = rack.metric("bgpmux_notifications_sent_total", peer="slow", code="6", subcode="8")
+        assert sent >= 1 or logged, rack.mux.log_tail(60)
+        converged = rack.converge(with_bulk, started, 60, "the ToR's heavy routes")
+        wait_until(
+            lambda: len(rack.calico.routes("master4")) >= TOR_BULK,
+            timeout=60, what="Calico holding the ToR's heavy routes", logs_of=rack.daemons,
+        )  # fmt: skip
+        assert rack.flaps(*PEERS) == flaps
+    finally:
+        rack.tor.birdc_cmd("disable bulk")
+    rack.converge(baseline(), time.monotonic(), 60, "the ToR's heavy routes gone")
+    record(results, rack, "client stops reading", cut=cut, converged=converged)
+
+
+def start_gobgp(rack: FaultRack, name: str, asn: int, port: int, api: int) -> GoBgp:
+    client = gobgp_client(rack.node, name, asn, port, api)
+    rack.extra.append(client)
+    client.start()
+    return client
+
+
+def stop_gobgp(rack: FaultRack, client: GoBgp) -> None:
+    client.stop()
+    rack.extra.remove(client)
+
+
+@needs_prefix_actions
+def test_max_prefixes_restart_cuts_off_without_churn_at_the_tor(
+    clean_rack: FaultRack, results: list[Measured]
+) -> None:
+    """A client over max_prefixes (action restart): Cease/Maximum Number of Prefixes Reached,
+    its routes withdrawn from the ToR once, then, for the idle hold, every new connection from
+    it refused at once: the ToR receives no UPDATE at all. Back under its limit, it is
+    accepted again once the hold ends."""
+    rack = clean_rack
+    first = ["198.51.100.200/32", "198.51.100.201/32"]
+    more = ["198.51.100.202/32", "198.51.100.203/32"]
+    assert len(first) <= NOISY_MAX < len(first) + len(more)
+    with_first = table_of([*BASELINE_NODE_ROUTES, *first])
+    cutoffs = rack.metric("bgpmux_max_prefixes_cutoffs_total", client="noisy")
+    noisy = start_gobgp(rack, "noisy", NOISY_AS, NOISY_PORT, NOISY_API_PORT)
+    try:
+        for prefix in first:
+            noisy.add_route(prefix)
+        rack.converge(with_first, time.monotonic(), 30, "noisy's routes")
+        for prefix in more:
+            noisy.add_route(prefix)
+        breached = time.monotonic()
+        withdrawn = rack.converge(baseline(), breached, 15, "noisy cut off")
+        assert rack.metric("bgpmux_max_prefixes_cutoffs_total", client="noisy") == cutoffs + 1
+        imports = rack.tor_imports()
+        # The hold: whatever noisy tries, the ToR sees nothing.
+        for prefix in more:
+            noisy.del_route(prefix)
+        hold_end = breached + NOISY_RESTART - 0.5
+        while time.monotonic() < hold_end:
+            got = rack.tor_table()
+            assert got == baseline(), f"churn during the hold: {diff(got, baseline())}"
+            assert rack.tor_imports() == imports, "the ToR received UPDATEs during the hold"
+            time.sleep(0.2)
+        refused = rack.metric("bgpmux_notifications_sent_total", peer="noisy", code="6",
+                              subcode="1")  # fmt: skip
+        back = rack.converge(with_first, breached, NOISY_RESTART + 30, "noisy back after hold")
+    finally:
+        stop_gobgp(rack, noisy)
+    record(results, rack, "max-prefix restart", withdrawn=withdrawn, back=back,
+           notifications=refused)  # fmt: skip
+    assert back >= NOISY_RESTART - 0.5
+
+
+@needs_prefix_actions
+def test_max_prefixes_block_keeps_the_session_and_what_fits(
+    clean_rack: FaultRack, results: list[Measured]
+) -> None:
+    """A client over max_prefixes (action block): what is beyond the limit is rejected
+    (reason max_prefixes), the session stays up, what fits stays at the ToR unchanged."""
+    rack = clean_rack
+    prefixes = [f"198.51.100.{210 + i}/32" for i in range(BLOCKER_MAX + 2)]
+    blocker = start_gobgp(rack, "blocker", BLOCKER_AS, BLOCKER_PORT, BLOCKER_API_PORT)
+    try:
+        rack.sessions_up("blocker")
+        fits = prefixes[:BLOCKER_MAX]
+        for prefix in fits:
+            blocker.add_route(prefix)
+        with_fits = table_of([*BASELINE_NODE_ROUTES, *fits])
+        rack.converge(with_fits, time.monotonic(), 20, "blocker's routes")
+        imports = rack.tor_imports()
+        flaps = rack.metric("bgpmux_session_flaps_total", peer="blocker", role="client")
+        over = time.monotonic()
+        for prefix in prefixes[BLOCKER_MAX:]:
+            blocker.add_route(prefix)
+        wait_until(
+            lambda: set(rack.mux.rejected("blocker")) == set(prefixes[BLOCKER_MAX:]),
+            timeout=10, what="blocker's extra prefixes rejected", logs_of=rack.daemons,
+        )  # fmt: skip
+        rejected = time.monotonic() - over
+        assert set(rack.mux.rejected("blocker").values()) == {"max_prefixes"}
+        rack.hold_steady(with_fits, 2.0, "blocker over its limit")
+        assert rack.tor_imports() == imports
+        assert rack.mux.sessions()["blocker"]["state"] == "ESTABLISHED"
+        assert rack.metric("bgpmux_session_flaps_total", peer="blocker", role="client") == flaps
+    finally:
+        stop_gobgp(rack, blocker)
+    record(results, rack, "max-prefix block", rejected=rejected)
+
+
+def test_prefix_actions_are_in_this_build() -> None:
+    """The suite is complete only with max_prefixes_action and output_limit_mib."""
+    assert HAS_PREFIX_ACTIONS, "max_prefixes_action/output_limit_mib not merged yet"
