@@ -229,6 +229,16 @@ class Client(_Model):
     asn: ASN
     accept: tuple[PrefixRuleField, ...] = ()
     max_prefixes: int = Field(default=1000, ge=1)
+    # What passing max_prefixes does (BIRD's import limit actions): ``restart`` closes the
+    # session with Cease/Maximum Number of Prefixes Reached and refuses the client for
+    # ``max_prefixes_restart`` seconds, doubled on each repeat up to an hour (0: until a
+    # reload); ``block`` drops the prefixes over the limit and keeps the session; ``warn``
+    # only logs and counts.
+    max_prefixes_action: Literal["restart", "block", "warn"] = "restart"
+    max_prefixes_restart: int = Field(default=60, ge=0, le=86400)
+    # Octets of output the client has not read, in MiB, past which its session is closed with
+    # Cease/Out of Resources (RFC 4486).
+    output_limit_mib: int = Field(default=64, ge=1, le=4096)
     receive_upstream_routes: bool = False
     priority: int = Field(default=100, ge=0, le=65535)
     keep_client_as_path: bool = False
