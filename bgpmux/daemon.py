@@ -87,9 +87,8 @@ async def _main(config: Config, config_path: Path | None) -> int:
     core.engine = engine
     core_task = asyncio.create_task(runner.run(), name="core")
     clients = ClientServer(config, runner)
-    metrics = MetricsServer(
-        str(config.metrics.listen.host), config.metrics.listen.port, core, clients, engine
-    )
+    listen = config.metrics_listen
+    metrics = MetricsServer(str(listen.host), listen.port, core, clients, engine)
     api = ApiServer(config.api.path, runner, clients, engine)
     try:
         await clients.start()
