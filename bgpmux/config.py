@@ -355,16 +355,11 @@ class Config(_Model):
 
 
 def _listen_clashes(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
-    """``(field path, message)`` errors, at each listener's field, for TCP listeners that could
-    not all be bound.
-
-    Two listeners clash when they share a port and an address family and their addresses are
-    equal or one is the wildcard (0.0.0.0 takes the port on every IPv4 address, ``::`` on every
-    IPv6 one). IPv6 listeners are IPv6-only (asyncio's ``create_server`` sets IPV6_V6ONLY), so
-    ``::`` does not take IPv4 ports despite Linux's dual-stack default, and cannot bind an
-    IPv4-mapped address. Clients may share one identical ``listen`` (one listener, told apart by
-    ``peer_address``, checked above); nothing else may.
-    """
+    """``(field path, message)`` for TCP listeners that could not all be bound: same port and
+    family, and equal addresses or one the wildcard. IPv6 listeners are IPv6-only (asyncio's
+    ``create_server`` sets IPV6_V6ONLY), so ``::`` leaves IPv4 alone and cannot bind an
+    IPv4-mapped address. Clients may share one identical ``listen`` (told apart by
+    ``peer_address``, checked above); nothing else may."""
     listeners: list[tuple[tuple[str | int, ...], Endpoint]] = [
         (("clients", i, "listen"), client.listen) for i, client in enumerate(config.clients)
     ]
