@@ -273,9 +273,10 @@ class Scenario:
                 {
                     "name": "calico",
                     "listen": f"{a.mux_inj4}:{MUX_PORT[self.mux_kind]}",
+                    "peer_address": a.inj4,  # the injector is in its own namespace
                     "asn": NODE_AS,
                     "accept": [ACCEPT_V4, ACCEPT_V6],
-                    "max_prefixes": 300_000,
+                    "max_prefixes": 2_000_000,  # above every table the bench sends
                     "receive_upstream_routes": True,
                 }
             ],

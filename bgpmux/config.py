@@ -229,6 +229,16 @@ class Client(_Model):
     asn: ASN
     accept: tuple[PrefixRuleField, ...] = ()
     max_prefixes: int = Field(default=1000, ge=1)
+    # What passing max_prefixes does (BIRD's import limit actions): ``restart`` closes the
+    # session with Cease/Maximum Number of Prefixes Reached and refuses the client for
+    # ``max_prefixes_restart`` seconds, doubled on each repeat up to an hour (0: until a
+    # reload); ``block`` drops the prefixes over the limit and keeps the session; ``warn``
+    # only logs and counts.
+    max_prefixes_action: Literal["restart", "block", "warn"] = "restart"
+    max_prefixes_restart: int = Field(default=60, ge=0, le=86400)
+    # Octets of output the client has not read, in MiB, past which its session is closed with
+    # Cease/Out of Resources (RFC 4486).
+    output_limit_mib: int = Field(default=64, ge=1, le=4096)
     receive_upstream_routes: bool = False
     priority: int = Field(default=100, ge=0, le=65535)
     keep_client_as_path: bool = False
@@ -238,10 +248,17 @@ class Client(_Model):
     add_large_communities: tuple[LargeCommunity, ...] = ()
 
 
-class Metrics(_Model):
-    """Where the HTTP server for /metrics, /healthz and /readyz listens."""
+METRICS_PORT = 9479
+"""The port of ``metrics.listen`` when it is not set (on ``node.address``)."""
 
-    listen: EndpointField = _parse_endpoint("0.0.0.0:9479")
+
+class Metrics(_Model):
+    """Where the HTTP server for /metrics, /healthz and /readyz listens; ``listen`` None means
+    ``node.address`` port ``METRICS_PORT`` (``Config.metrics_listen``)."""
+
+    # Not 0.0.0.0: under hostNetwork that would serve /metrics on every interface of the node.
+    # The kubelet's probes and the PodMonitor reach the pod IP, which there is the node address.
+    listen: EndpointField | None = None
 
 
 class Api(_Model):
@@ -271,7 +288,8 @@ def _non_empty(items: tuple[_T, ...]) -> tuple[_T, ...]:
 
 class Config(_Model):
     """The whole configuration; validation also checks what spans sections (unique names,
-    shared listen addresses, router ids, IPv6 upstreams needing ``node.address_v6``)."""
+    shared listen addresses, listeners that clash, router ids, IPv6 upstreams needing
+    ``node.address_v6``)."""
 
     node: Node
     engine: Literal["exabgp", "gobgp", "native"] = "exabgp"
@@ -317,6 +335,7 @@ class Config(_Model):
                     errors.append((("clients", i, "peer_address"), msg))
                 else:
                     claimed[peer] = i
+        errors += _listen_clashes(self)
         for i, client in enumerate(self.clients):
             if client.router_id in (self.node.router_id, self.node.address):
                 msg = "must differ from node.router_id and node.address"
@@ -328,6 +347,49 @@ class Config(_Model):
     def client_router_id(self, client: Client) -> IPv4Address:
         """The BGP identifier bgpmux presents to ``client``."""
         return client.router_id or self.node.client_router_id
+
+    @property
+    def metrics_listen(self) -> Endpoint:
+        """Where /metrics listens: ``metrics.listen``, else ``node.address`` port 9479."""
+        return self.metrics.listen or Endpoint(self.node.address, METRICS_PORT)
+
+
+def _listen_clashes(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
+    """``(field path, message)`` for TCP listeners that could not all be bound: same port and
+    family, and equal addresses or one the wildcard. IPv6 listeners are IPv6-only (asyncio's
+    ``create_server`` sets IPV6_V6ONLY), so ``::`` leaves IPv4 alone and cannot bind an
+    IPv4-mapped address. Clients may share one identical ``listen`` (told apart by
+    ``peer_address``, checked above); nothing else may."""
+    listeners: list[tuple[tuple[str | int, ...], Endpoint]] = [
+        (("clients", i, "listen"), client.listen) for i, client in enumerate(config.clients)
+    ]
+    listeners.append((("metrics", "listen"), config.metrics_listen))
+    # DESIGN.md's api.listen_tcp (not in this version) belongs in this list when it lands.
+    errors: list[tuple[tuple[str | int, ...], str]] = []
+    for n, (loc, endpoint) in enumerate(listeners):
+        host, port = endpoint
+        shown = str(endpoint)
+        if loc == ("metrics", "listen") and config.metrics.listen is None:
+            shown += f" (the default: node.address port {METRICS_PORT})"
+        if isinstance(host, IPv6Address) and host.ipv4_mapped is not None:
+            msg = f"{shown}: an IPv4-mapped address; write {Endpoint(host.ipv4_mapped, port)}"
+            errors.append((loc, msg))
+            continue
+        for other_loc, other in listeners[:n]:
+            if other.port != port or other.host.version != host.version:
+                continue
+            if other == endpoint and loc[0] == other_loc[0] == "clients":
+                continue  # one shared listener
+            wildcard = next((h for h in (other.host, host) if h.is_unspecified), None)
+            if other == endpoint:
+                why = "the same address and port"
+            elif wildcard is not None:
+                why = f"{wildcard} takes port {port} on every IPv{host.version} address"
+            else:
+                continue
+            errors.append((loc, f"{shown} clashes with {_dotted(other_loc)} {other}: {why}"))
+            break
+    return errors
 
 
 # --- loading -----------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ def make_engine(config: Config, events: UpstreamEvents) -> Engine:
     raise SystemExit(f"engine {config.engine!r} is not available in this build")
 
 
-def reload(runner: CoreRunner, path: Path) -> None:
+def reload(runner: CoreRunner, clients: ClientServer, path: Path) -> None:
     """SIGHUP: read and check the file again; the log settings apply at once, client policies
     through a ``Reconfigure`` request to the core. A bad file is logged and changes nothing."""
     try:
@@ -47,7 +47,7 @@ def reload(runner: CoreRunner, path: Path) -> None:
         log.error("SIGHUP: %s not reloaded:\n%s", path, exc)
         return
     setup_logging(config.log.level, config.log.format)
-    task = asyncio.get_running_loop().create_task(_reconfigure(runner, config, path))
+    task = asyncio.get_running_loop().create_task(_reconfigure(runner, clients, config, path))
     _reloads.add(task)  # the loop keeps only a weak reference to a task
     task.add_done_callback(_reloads.discard)
 
@@ -55,9 +55,12 @@ def reload(runner: CoreRunner, path: Path) -> None:
 _reloads: set[asyncio.Task[None]] = set()
 
 
-async def _reconfigure(runner: CoreRunner, config: Config, path: Path) -> None:
+async def _reconfigure(
+    runner: CoreRunner, clients: ClientServer, config: Config, path: Path
+) -> None:
     pending = await runner.request(Reconfigure(config))
     assert isinstance(pending, list)
+    clients.reloaded(config)
     if pending:
         log.warning(
             "SIGHUP: %s reloaded; these changes need a restart: %s", path, "; ".join(pending)
@@ -84,9 +87,8 @@ async def _main(config: Config, config_path: Path | None) -> int:
     core.engine = engine
     core_task = asyncio.create_task(runner.run(), name="core")
     clients = ClientServer(config, runner)
-    metrics = MetricsServer(
-        str(config.metrics.listen.host), config.metrics.listen.port, core, clients, engine
-    )
+    listen = config.metrics_listen
+    metrics = MetricsServer(str(listen.host), listen.port, core, clients, engine)
     api = ApiServer(config.api.path, runner, clients, engine)
     try:
         await clients.start()
@@ -97,7 +99,13 @@ async def _main(config: Config, config_path: Path | None) -> int:
         core_task.cancel()
         return 1
     metrics.listening = True
-    await engine.start()
+    try:
+        await engine.start()
+    except (OSError, ValueError) as exc:
+        log.error("cannot start the %s engine: %s", engine.name, exc)
+        await asyncio.gather(clients.stop(), api.stop(), metrics.stop())
+        core_task.cancel()
+        return 1
     log.info(
         "bgpmux running: engine %s, %d upstreams, %d clients",
         engine.name,
@@ -107,22 +115,25 @@ async def _main(config: Config, config_path: Path | None) -> int:
     stop = asyncio.Event()
     failed: list[str] = []
 
-    def core_ended(task: asyncio.Task[None]) -> None:
-        # The core never returns on its own: its end, however it came, is fatal. /healthz fails
-        # and the process exits non-zero, so the kubelet restarts it.
+    def vital_ended(task: asyncio.Task[None]) -> None:
+        # The core and the engine's supervisors never return on their own: an end, however it
+        # came, is fatal. /healthz fails and the process exits non-zero, so the kubelet
+        # restarts it.
         if stop.is_set():
             return
         error = None if task.cancelled() else task.exception()
-        log.critical("the core task ended; exiting", exc_info=error)
-        metrics.failure = "the core task ended"
-        failed.append("core")
+        what = task.get_name()
+        log.critical("the %s task ended; exiting", what, exc_info=error)
+        metrics.failure = f"the {what} task ended"
+        failed.append(what)
         stop.set()
 
-    core_task.add_done_callback(core_ended)
+    for task in (core_task, *engine.supervisors()):
+        task.add_done_callback(vital_ended)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if config_path is not None:
-        loop.add_signal_handler(signal.SIGHUP, reload, runner, Path(config_path))
+        loop.add_signal_handler(signal.SIGHUP, reload, runner, clients, Path(config_path))
     await stop.wait()
     if failed:
         await asyncio.sleep(FATAL_EXIT_DELAY)  # /healthz says why before the process goes

@@ -85,3 +85,22 @@ class PeerLoggerAdapter(logging.LoggerAdapter[logging.Logger]):
 def peer_logger(name: str, role: str, logger: str = "bgpmux.peer") -> PeerLoggerAdapter:
     """A logger whose lines name the peer; ``role`` is "client" or "upstream"."""
     return PeerLoggerAdapter(logging.getLogger(logger), {"peer": name, "role": role})
+
+
+class Throttle:
+    """Lets a repeated log line through at most once per ``interval`` seconds for each key, and
+    counts the ones it held back (a flood of refused connections must not flood the log)."""
+
+    def __init__(self, interval: float = 10.0) -> None:
+        self.interval = interval
+        self._next: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def allow(self, key: str, now: float) -> int | None:
+        """At ``now`` (seconds): None to hold the line back, else how many were held back
+        since the last one let through."""
+        if now < self._next.get(key, -1.0):
+            self._held[key] = self._held.get(key, 0) + 1
+            return None
+        self._next[key] = now + self.interval
+        return self._held.pop(key, 0)

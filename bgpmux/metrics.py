@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Iterator
 
@@ -105,6 +106,16 @@ class BgpmuxCollector(Collector):
             "Sessions closed for exceeding max_prefixes",
             labels=labels,
         )
+        reached = CounterMetricFamily(
+            "bgpmux_max_prefixes_reached",
+            "Times a client reached max_prefixes, whatever its max_prefixes_action",
+            labels=labels,
+        )
+        blocked = CounterMetricFamily(
+            "bgpmux_max_prefixes_blocked",
+            "Prefixes dropped because the client was at max_prefixes (action block)",
+            labels=labels,
+        )
         for name, client in core.clients.items():
             channel = client.channel
             reasons = Counter(reason.value for reason, _path in channel.rejected.values())
@@ -114,7 +125,9 @@ class BgpmuxCollector(Collector):
             for reason, count in sorted(reasons.items()):
                 rejected.add_metric([name, reason], count)
             cutoffs.add_metric([name], channel.cutoffs)
-        yield from (received_p, accepted, stale, rejected, cutoffs)
+            reached.add_metric([name], channel.limit_hits)
+            blocked.add_metric([name], channel.blocked)
+        yield from (received_p, accepted, stale, rejected, cutoffs, reached, blocked)
 
         advertised = GaugeMetricFamily(
             "bgpmux_prefixes_advertised",
@@ -163,10 +176,19 @@ class BgpmuxCollector(Collector):
         restarts.add_metric([self.engine.name], self.engine.restarts)
         refused = CounterMetricFamily(
             "bgpmux_connections_refused",
-            "Connections refused: no client configured for the address",
+            "Client connections refused: no client for the source, client held down after "
+            "max_prefixes, too many connections before Established, or a second session",
         )
         refused.add_metric([], self.clients.refused)
-        yield from (conflicts, restarts, refused)
+        idle_hold = GaugeMetricFamily(
+            "bgpmux_client_idle_hold_seconds",
+            "Seconds a client stays refused after passing max_prefixes (+Inf: until a reload)",
+            labels=["client"],
+        )
+        now = time.monotonic()  # the loop's clock
+        for session in self.clients.sessions():
+            idle_hold.add_metric([session.name], self.clients.idle_hold(session.name, now))
+        yield from (conflicts, restarts, refused, idle_hold)
         yield _renamed(conflicts_total, "bgpmux_conflicts_seen")
 
 

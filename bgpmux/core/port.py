@@ -13,7 +13,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..session.states import State
 from ..wire.attributes import PathAttributes
@@ -74,6 +74,16 @@ class UpstreamEvents(Protocol):
         """Call ``callback`` once the core has caught up."""
 
 
+class SupervisorTask(Protocol):
+    """What the daemon watches of an engine's long-lived task (an ``asyncio.Task``)."""
+
+    def get_name(self) -> str:
+        """The task's name, for the log line that reports its end."""
+
+    def add_done_callback(self, fn: Callable[[Any], object], /, *, context: Any = None) -> None:
+        """Call ``fn`` with the task once it ends."""
+
+
 class Engine(abc.ABC):
     """What speaks BGP to the upstreams (``engine:`` in the config)."""
 
@@ -89,6 +99,11 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     async def stop(self) -> None:
         """Close the upstream sessions (Cease/Administrative Shutdown where possible)."""
+
+    def supervisors(self) -> list[SupervisorTask]:
+        """The engine's long-lived tasks, running after ``start``. Each must end only through
+        ``stop``: the daemon treats any other end as fatal (``/healthz`` fails, exit 1)."""
+        return []
 
     @abc.abstractmethod
     def announce(

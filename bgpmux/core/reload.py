@@ -11,6 +11,8 @@ POLICY_FIELDS = frozenset(
     {
         "accept",
         "max_prefixes",
+        "max_prefixes_action",
+        "max_prefixes_restart",
         "priority",
         "receive_upstream_routes",
         "keep_client_as_path",

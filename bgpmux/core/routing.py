@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Client, Config
-from ..policy.channels import ClientChannel, CutOff, UpstreamChannel
+from ..policy.channels import ClientChannel, CutOff, LimitReached, UpstreamChannel
 from ..rib.adj_rib_in import AdjRibIn
 from ..rib.decision import explain
 from ..rib.loc_rib import Changes, LocRib
@@ -189,6 +189,8 @@ class Core:
         if imported.cut_off is not None:
             self._cut_off(client, imported.cut_off)
             return
+        if imported.limit_reached is not None:
+            self._limit_reached(client, imported.limit_reached)
         for family, prefixes, path in imported.changes:
             if prefixes:
                 self._decide(self.for_upstreams, family, prefixes, channel.rib, path)
@@ -237,6 +239,19 @@ class Core:
                 Notification(ErrorCode.CEASE, CeaseSubcode.MAXIMUM_PREFIXES_REACHED, data),
                 DownReason.MAX_PREFIXES,
             )
+
+    def _limit_reached(self, client: ClientPeer, reached: LimitReached) -> None:
+        what = {
+            "block": "new prefixes over it are dropped",
+            "warn": "routes are kept (max_prefixes_action: warn)",
+        }.get(reached.action, reached.action)
+        log.warning(
+            "reached max_prefixes (%d) in %s: %s",
+            reached.limit,
+            reached.family,
+            what,
+            extra={"peer": client.name},
+        )
 
     def _drop(
         self, channel: ClientChannel | UpstreamChannel, routes: list[tuple[Family, Prefix]]
@@ -298,6 +313,8 @@ class Core:
         if imported.cut_off is not None:
             self._cut_off(client, imported.cut_off)
             return
+        if imported.limit_reached is not None:
+            self._limit_reached(client, imported.limit_reached)
         for family, prefixes, _path in imported.changes:
             self._decide(self.for_upstreams, family, prefixes)
         link = client.link

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.port import Engine, UpstreamEvents, UpstreamStatus
+from ..core.port import Engine, SupervisorTask, UpstreamEvents, UpstreamStatus
 from ..session.states import State
 from ..wire.attributes import PathAttributes
 from ..wire.constants import Family
@@ -138,6 +138,10 @@ class ExaBGPEngine(Engine):
         self._supervisor = asyncio.create_task(self._supervise(), name="exabgp-supervisor")
         await self._first_start.wait()
 
+    def supervisors(self) -> list[SupervisorTask]:
+        """The task that runs and restarts ExaBGP."""
+        return [self._supervisor] if self._supervisor is not None else []
+
     async def stop(self) -> None:
         """Drop queued commands, stop supervising, then SIGTERM ExaBGP (SIGKILL after
         ``STOP_TIMEOUT`` seconds) and remove the socket."""
@@ -221,6 +225,9 @@ class ExaBGPEngine(Engine):
                 reason = await self._run_once()
             except OSError as e:
                 reason = f"could not start: {e}"
+            except Exception as e:  # a bug here costs one run of ExaBGP, not the supervisor
+                log.exception("supervising ExaBGP failed")
+                reason = f"supervision failed: {type(e).__name__}: {e}"
             finally:
                 self._first_start.set()
                 await self._terminate()

@@ -144,6 +144,12 @@ class NativeEngine(Engine):
         except asyncio.CancelledError:
             sock.close()
             raise
+        except Exception as exc:  # a bug, or a key the kernel refuses: this dial fails, loudly
+            sock.close()
+            upstream.detail = f"connect failed: {type(exc).__name__}: {exc}"
+            upstream.conn.log.exception("connect to %s:%d failed", address, cfg.port)
+            if not self._stopping:
+                upstream.conn.connection_failed()
 
     def _on_event(self, conn: BGPConnection, event: object) -> None:
         name = conn.session.config.peer_name

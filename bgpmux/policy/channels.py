@@ -47,6 +47,10 @@ class ClientPolicy(Protocol):
         """Most prefixes the client may hold, accepted or refused (RFC 4486 §4 cut-off)."""
 
     @property
+    def max_prefixes_action(self) -> str:
+        """What passing ``max_prefixes`` does: ``restart`` (cut off), ``block`` or ``warn``."""
+
+    @property
     def priority(self) -> int:
         """Rank among clients announcing one prefix: higher wins (``rib.decision``)."""
 
@@ -82,6 +86,15 @@ class CutOff:
     limit: int
 
 
+@dataclass(frozen=True, slots=True)
+class LimitReached:
+    """The peer reached ``limit`` and the action (``block`` or ``warn``) keeps its session."""
+
+    family: Family
+    limit: int
+    action: str
+
+
 @dataclass(slots=True)
 class Imported:
     """What one UPDATE (or a reload) did to a channel.
@@ -89,11 +102,13 @@ class Imported:
     ``changes``: prefixes whose path from this peer changed, for the Loc-RIB to decide.
     ``rejected``: prefixes refused now for a reason they were not refused for before (log once).
     ``cut_off``: set when the peer went over its limit; the caller ends the session.
+    ``limit_reached``: set when the peer reached its limit and the session stays (log once).
     """
 
     changes: list[RouteChange] = field(default_factory=list)
     rejected: list[tuple[Family, Prefix, RejectReason]] = field(default_factory=list)
     cut_off: CutOff | None = None
+    limit_reached: LimitReached | None = None
 
 
 class ClientChannel:
@@ -117,6 +132,9 @@ class ClientChannel:
         self.stale_deadline: float | None = None  # graceful restart: when stale routes go
         self.awaiting_eor: set[Family] = set()  # graceful restart: families not yet re-sent
         self.cutoffs = 0
+        self.limit_hits = 0  # times the limit was reached (every action)
+        self.blocked = 0  # announced prefixes dropped by the ``block`` action
+        self.at_limit = False  # reached and not yet back under it
         self._order = order
         self._node_asn = node_asn
         self._exportable = frozenset(exportable)
@@ -139,8 +157,11 @@ class ClientChannel:
 
     def receive(self, update: Update) -> Imported:
         """An UPDATE from the client (not an End-of-RIB: see ``end_of_rib``). Withdrawals go
-        first; the announcement that takes the routes held plus refused over ``max_prefixes``
-        sets ``cut_off`` and the ones after it are not imported."""
+        first. When the routes held plus refused pass ``max_prefixes``: with ``restart`` the
+        announcement that passed it sets ``cut_off`` and the ones after it are not imported;
+        with ``block`` the new prefixes over the limit are dropped (counted in ``blocked``);
+        with ``warn`` all are kept. Reaching the limit sets ``limit_reached`` once, until the
+        client is back under it."""
         out = Imported()
         rejected = self.rejected
         for family, withdrawn in update.withdrawals():
@@ -151,8 +172,12 @@ class ClientChannel:
         for family, attrs, next_hop, prefixes in update.announcements():
             self._import(family, attrs, next_hop, prefixes, out)
             if self._over_limit():  # the family whose announcement crossed the limit
-                out.cut_off = self._cut_off(family)
-                break
+                if self.policy.max_prefixes_action == "restart":
+                    out.cut_off = self._cut_off(family)
+                    break
+                self._reach_limit(family, out)
+        if self.at_limit and self._held() < self.policy.max_prefixes:
+            self.at_limit = False
         return out
 
     def _import(
@@ -170,6 +195,8 @@ class ClientChannel:
                 self._reject(family, prefix, RejectReason.NO_IPV6_NEXT_HOP, path, out)
             return
         accepted, refused = self.accept.split(family, prefixes)
+        if self.policy.max_prefixes_action == "block":
+            accepted, refused = self._within_limit(family, accepted, refused, out)
         if refused:
             out.changes.append((family, self.rib.remove_many(family, refused), None))
             for prefix in refused:
@@ -189,12 +216,55 @@ class ClientChannel:
         if previous is None or previous[0] is not reason:
             out.rejected.append((family, prefix, reason))
 
+    def _held(self) -> int:
+        return self.rib.count() + len(self.rejected)
+
     def _over_limit(self) -> bool:
-        return self.rib.count() + len(self.rejected) > self.policy.max_prefixes
+        return self._held() > self.policy.max_prefixes
 
     def _cut_off(self, family: Family) -> CutOff:
         self.cutoffs += 1
+        self.limit_hits += 1
         return CutOff(CutOffReason.MAX_PREFIXES, family, self.policy.max_prefixes)
+
+    def _reach_limit(self, family: Family, out: Imported) -> None:
+        if not self.at_limit:
+            self.at_limit = True
+            self.limit_hits += 1
+            action = self.policy.max_prefixes_action
+            out.limit_reached = LimitReached(family, self.policy.max_prefixes, action)
+
+    def _within_limit(
+        self,
+        family: Family,
+        accepted: list[Prefix],
+        refused: list[Prefix],
+        out: Imported,
+    ) -> tuple[list[Prefix], list[Prefix]]:
+        """The ``block`` action: of the prefixes not yet held (accepted or refused), only as
+        many as fit under the limit are kept; the rest are dropped and counted."""
+        room = self.policy.max_prefixes - self._held()
+        if len(accepted) + len(refused) <= room:  # held prefixes take no room: an upper bound
+            return accepted, refused
+        rib, rejected = self.rib, self.rejected
+        dropped = 0
+
+        def fits(prefix: Prefix) -> bool:
+            nonlocal room, dropped
+            if rib.get(family, prefix) is not None or (family, prefix) in rejected:
+                return True
+            if room > 0:
+                room -= 1
+                return True
+            dropped += 1
+            return False
+
+        kept_accepted = [p for p in accepted if fits(p)]
+        kept_refused = [p for p in refused if fits(p)]
+        if dropped:
+            self.blocked += dropped
+            self._reach_limit(family, out)
+        return kept_accepted, kept_refused
 
     # ------------------------------------------------------------------ graceful restart
 
@@ -228,6 +298,7 @@ class ClientChannel:
         self.awaiting_eor.clear()
         self.rejected.clear()
         self.stale_deadline = None
+        self.at_limit = False
         return self.rib.clear()
 
     # ------------------------------------------------------------------ reload
@@ -246,6 +317,7 @@ class ClientChannel:
         self._apply(policy)
         self.rib.clear()
         self.rejected = {}
+        self.at_limit = False
         imported = Imported()
         groups: dict[tuple[Family, PathAttributes, bytes, bool], list[Prefix]] = {}
         touched: dict[Family, list[Prefix]] = {}
@@ -264,8 +336,13 @@ class ClientChannel:
         for family, changed, _path in imported.changes:
             touched.setdefault(family, []).extend(changed)
         out = Imported([(f, p, None) for f, p in touched.items()], imported.rejected)
+        out.limit_reached = imported.limit_reached
         if self._over_limit():
-            out.cut_off = self._cut_off(next(reversed(touched), IPV4_UNICAST))
+            family = next(reversed(touched), IPV4_UNICAST)
+            if self.policy.max_prefixes_action == "restart":
+                out.cut_off = self._cut_off(family)
+            else:
+                self._reach_limit(family, out)
         return out
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from bgpmux.wire import IPV4_UNICAST, IPV6_UNICAST, Capabilities, Family, GracefulRestart, Open
 
+from .timers import OPEN_SENT_HOLD_TIME
+
 MAX_ASN = 0xFFFFFFFF
 MAX_RESTART_TIME = 0x0FFF  # 12 bits (RFC 4724 §3)
 
@@ -28,9 +30,15 @@ class SessionConfig:
     families: tuple[Family, ...] = (IPV4_UNICAST, IPV6_UNICAST)
     graceful_restart_time: int | None = None  # set: we offer graceful restart with this time
     restarting: bool = False  # the R bit of our graceful-restart capability
+    # The N bit (RFC 8538): with the peer's, a NOTIFICATION other than Cease/Hard Reset keeps
+    # routes as stale. Off: a NOTIFICATION ends the session and its routes.
+    graceful_notification: bool = False
     route_refresh: bool = True
     extended_message: bool = False
     forbid_same_router_id: bool = True
+    # RFC 4271 §8 suggests 4 minutes for the hold timer in OpenSent; a listener may ask for less.
+    open_hold_time: float = OPEN_SENT_HOLD_TIME
+    send_hold_time: float | None = None  # RFC 9687; None: max(480, twice the hold time)
 
     def __post_init__(self) -> None:
         if not 1 <= self.local_asn <= MAX_ASN:
@@ -47,6 +55,10 @@ class SessionConfig:
             raise ValueError(f"hold_time {self.hold_time} must be 0 or 3..65535")
         if not self.connect_retry_time > 0:
             raise ValueError("connect_retry_time must be positive")
+        if not self.open_hold_time > 0:
+            raise ValueError("open_hold_time must be positive")
+        if self.send_hold_time is not None and not self.send_hold_time > 0:
+            raise ValueError("send_hold_time must be positive")
         if not self.families:
             raise ValueError("families must not be empty")
         grt = self.graceful_restart_time
@@ -63,7 +75,7 @@ def local_open(config: SessionConfig) -> Open:
         gr = GracefulRestart(
             restart_time=config.graceful_restart_time,
             restarting=config.restarting,
-            notification=False,  # RFC 8538 not implemented: a NOTIFICATION ends the session
+            notification=config.graceful_notification,
             families=tuple((family, True) for family in config.families),
         )
     caps = Capabilities(

@@ -29,6 +29,14 @@ class Negotiated:
     peer_offered_add_path: bool
     options: CodecOptions
 
+    @property
+    def hard_reset(self) -> bool:
+        """Whether both graceful-restart capabilities set the N bit (RFC 8538 §2): then a
+        NOTIFICATION keeps routes as stale unless it is a Cease/Hard Reset."""
+        ours = self.local_open.capabilities.graceful_restart
+        theirs = self.peer_graceful_restart
+        return bool(ours and theirs and ours.notification and theirs.notification)
+
 
 def _families(open_: Open) -> tuple[Family, ...]:
     # A speaker without any multiprotocol capability speaks IPv4 unicast only (RFC 4760 §8).

@@ -1,8 +1,9 @@
 """The RFC 4271 finite state machine of one BGP session, sans-IO.
 
 Inputs: ``start``, ``connection_made``, ``connection_failed``, ``connection_lost``,
-``receive_data``, ``handle_timer``, ``send_*`` and ``stop``, each given ``now`` (monotonic
-seconds). Outputs: ``data_to_send``, ``next_event``, ``get_timer`` and ``close_requested``.
+``receive_data``, ``handle_timer``, ``send_*``, ``output_status`` and ``stop``, each given
+``now`` (monotonic seconds). Outputs: ``data_to_send``, ``next_event``, ``get_timer`` and
+``close_requested``.
 The glue owns the socket and the clock; nothing here does I/O or reads the time.
 """
 
@@ -44,10 +45,16 @@ from .events import (
     UpdateReceived,
 )
 from .negotiation import Negotiated, negotiate
-from .notifications import HOLD_TIMER_EXPIRED, fsm_error
+from .notifications import (
+    HARD_RESET_SUBCODES,
+    HOLD_TIMER_EXPIRED,
+    SEND_HOLD_TIMER_EXPIRED,
+    as_hard_reset,
+    fsm_error,
+)
 from .states import CONNECTED, TRANSITIONS, DownReason, State
 from .stats import SessionStats
-from .timers import OPEN_SENT_HOLD_TIME, Timers
+from .timers import Timers, default_send_hold_time
 
 __all__ = ["Session", "SessionConfig"]
 
@@ -82,6 +89,7 @@ class Session:
         self._events: deque[Event] = deque()
         self._attribute_cache = AttributeCache()
         self._auto_restart = False  # active role, started and not stopped: redial on failure
+        self._octets_sent = 0  # what the glue last reported as written to the peer
         # Per connection; reset by _reset_connection.
         self._framer = Framer()
         self._negotiated: Negotiated | None = None
@@ -138,8 +146,9 @@ class Session:
             self._dial()
 
     def connection_made(self, now: float) -> None:
-        """TCP is up (either role): send our OPEN and wait for the peer's, under a 240 s hold
-        timer (RFC 4271 §8.2.2). Raises RuntimeError outside CONNECT and ACTIVE."""
+        """TCP is up (either role): send our OPEN and wait for the peer's, under the hold
+        timer of ``config.open_hold_time`` (240 s by default, RFC 4271 §8.2.2). Raises
+        RuntimeError outside CONNECT and ACTIVE."""
         if self._state not in (State.CONNECT, State.ACTIVE):
             raise RuntimeError(f"connection_made() in {self._state.value}")
         self._reset_connection()
@@ -147,7 +156,9 @@ class Session:
         self._send(MessageType.OPEN, self._open_bytes)
         self._timers.connect_retry = None
         self._timers.keepalive = None
-        self._timers.hold = now + OPEN_SENT_HOLD_TIME
+        self._timers.hold = now + self.config.open_hold_time
+        self._timers.send_hold = None
+        self._octets_sent = 0
         self._set_state(State.OPEN_SENT)
 
     def connection_failed(self, now: float) -> None:
@@ -172,20 +183,54 @@ class Session:
         reason: DownReason = DownReason.ADMIN_SHUTDOWN,
     ) -> None:
         """End the session with ``notification`` (sent if connected); no automatic redial.
-        In IDLE it only cancels a pending redial."""
+        In IDLE it only cancels a pending redial. Where RFC 8538's N bit was negotiated, a
+        Cease that must not leave stale routes (Maximum Number of Prefixes Reached, Peer
+        De-configured) goes out wrapped as Cease/Hard Reset (RFC 8538 §5)."""
         self._auto_restart = False
         if self._state is State.IDLE:
             self._timers.clear()
             return
+        neg = self._negotiated
+        if (
+            neg is not None
+            and neg.hard_reset
+            and notification.code == ErrorCode.CEASE
+            and notification.subcode in HARD_RESET_SUBCODES
+        ):
+            notification = as_hard_reset(notification)
         self._down(now, reason, notification, notification.describe(), send=True)
+
+    def output_status(self, now: float, unsent: int, sent: int) -> None:
+        """What the glue could not yet write to the peer (``unsent`` octets waiting) and what it
+        has written in all (``sent`` octets since ``connection_made``, never decreasing). The
+        send hold timer (RFC 9687 §4) runs while output waits and no octet left since the last
+        call; it restarts on progress and stops when nothing waits. The glue must call this
+        after each write and before ``handle_timer``. No-op outside OPEN_CONFIRM and
+        ESTABLISHED."""
+        timers = self._timers
+        if self._state not in (State.OPEN_CONFIRM, State.ESTABLISHED) or unsent <= 0:
+            timers.send_hold = None
+        elif timers.send_hold is None or sent > self._octets_sent:
+            timers.send_hold = now + self._send_hold_time()
+        self._octets_sent = sent
 
     # ------------------------------------------------------------------------- timers
 
     def handle_timer(self, now: float) -> None:
-        """Run the timers due at ``now``: an expired hold timer ends the session with a Hold
-        Timer Expired NOTIFICATION (RFC 4271 §6.5), else the keepalive timer sends a KEEPALIVE
-        and the connect-retry timer redials an active session."""
+        """Run the timers due at ``now``: an expired send hold timer ends the session with a
+        Send Hold Timer Expired NOTIFICATION (RFC 9687 §4), an expired hold timer with a Hold
+        Timer Expired one (RFC 4271 §6.5); else the keepalive timer sends a KEEPALIVE and the
+        connect-retry timer redials an active session."""
         timers = self._timers
+        if timers.send_hold is not None and now >= timers.send_hold:
+            self._down(
+                now,
+                DownReason.SEND_HOLD_TIMER_EXPIRED,
+                SEND_HOLD_TIMER_EXPIRED,
+                f"the peer read nothing in {self._send_hold_time():g} s",
+                send=True,
+            )
+            return
         if timers.hold is not None and now >= timers.hold:
             self._down(
                 now,
@@ -401,8 +446,15 @@ class Session:
     def _hold_time(self) -> float:
         neg = self._negotiated
         if self._state is State.OPEN_SENT or neg is None:
-            return OPEN_SENT_HOLD_TIME
+            return self.config.open_hold_time
         return float(neg.hold_time)
+
+    def _send_hold_time(self) -> float:
+        configured = self.config.send_hold_time
+        if configured is not None:
+            return configured
+        neg = self._negotiated
+        return default_send_hold_time(neg.hold_time if neg is not None else 0)
 
     def _reset_connection(self) -> None:
         self._framer = Framer(MAX_MESSAGE_LEN)

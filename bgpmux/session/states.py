@@ -41,6 +41,8 @@ class DownReason(Enum):
     COLLISION = "collision"  # closed by connection collision resolution (RFC 4271 §6.8)
     MAX_PREFIXES = "max-prefixes"  # the peer sent more than its limit (RFC 4486 §4)
     PEER_RESTARTED = "peer-restarted"  # replaced by the peer's new session (RFC 4724 §4.2)
+    SEND_HOLD_TIMER_EXPIRED = "send-hold-timer-expired"  # the peer stopped reading (RFC 9687)
+    OUTPUT_LIMIT = "output-limit"  # too much unsent output queued (Cease/Out of Resources)
 
 
 # States in which a TCP connection exists (so a NOTIFICATION can be sent).

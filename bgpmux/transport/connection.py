@@ -22,19 +22,25 @@ from ..session.events import (
     StateChanged,
     UpdateReceived,
 )
+from ..session.notifications import OUT_OF_RESOURCES
 from ..wire.constants import SUPPORTED_FAMILIES, Family
 from ..wire.messages import DEFAULT_OPTIONS, CodecOptions, Notification
 
 EventHandler = Callable[["BGPConnection", Any], None]
 FEED_SLICE = 32 * 1024
 UNFED_LIMIT = 1024 * 1024  # stop reading the socket while this much waits to be fed
+DEFAULT_OUTPUT_LIMIT = 64 * 1024 * 1024  # octets of unsent output before Cease/Out of Resources
+# After a close, what is still unsent gets this long to leave before the connection is reset
+# (a peer that stopped reading would otherwise hold the socket and its buffer forever).
+CLOSE_GRACE_SECONDS = 5.0
 
 
 class BGPConnection(asyncio.Protocol):
     """asyncio glue for one session. ``on_event`` gets every session event, in order.
 
     ``closed`` is True while no TCP connection carries the session (after it ended, or before
-    an active session's first connection).
+    an active session's first connection). ``output_limit``: octets of output the socket has
+    not taken yet beyond which the session ends with Cease/Out of Resources (RFC 4486 §4).
     """
 
     def __init__(
@@ -42,6 +48,7 @@ class BGPConnection(asyncio.Protocol):
         config: SessionConfig,
         on_event: EventHandler,
         logger: logging.LoggerAdapter[logging.Logger],
+        output_limit: int = DEFAULT_OUTPUT_LIMIT,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.session = Session(config, self.loop.time())
@@ -58,6 +65,8 @@ class BGPConnection(asyncio.Protocol):
         self._unfed = bytearray()  # read from the socket, not yet fed to the session
         self._feeding = False
         self._paused_for: set[str] = set()
+        self.output_limit = output_limit
+        self._written = 0  # octets handed to the current transport
 
     # asyncio.Protocol ---------------------------------------------------------------
 
@@ -68,6 +77,7 @@ class BGPConnection(asyncio.Protocol):
         self.closed = False
         self._closed_event.clear()
         self._paused_for.clear()
+        self._written = 0
         peer = transport.get_extra_info("peername")
         self.peer_ip = peer[0] if peer else None
         if self.session.state is State.IDLE:  # passive: this connection is the session's
@@ -170,19 +180,39 @@ class BGPConnection(asyncio.Protocol):
 
     def _pump(self, flush: bool = True) -> None:
         session = self.session
-        if flush and self.transport is not None and not self.closed:
+        transport = self.transport
+        if flush and transport is not None and not self.closed:
             data = session.data_to_send()
             if data:
-                self.transport.write(data)
+                transport.write(data)
+                self._written += len(data)
+            self._report_output(transport)
         while (event := session.next_event()) is not None:
             if isinstance(event, SessionEstablished):
                 self.options = event.negotiated.options
                 self.families = event.negotiated.families
             self.on_event(self, event)
-        if session.close_requested and self.transport is not None and not self.closed:
+        if session.close_requested and transport is not None and not self.closed:
             self._set_closed()
-            self.transport.close()  # flushes what was written, then closes
+            transport.close()  # flushes what was written, then closes
+            if transport.get_write_buffer_size():
+                self.loop.call_later(CLOSE_GRACE_SECONDS, transport.abort)
         self._arm_timer()
+
+    def _report_output(self, transport: asyncio.Transport) -> None:
+        """Tell the session what is still unsent (its send hold timer), and end it with
+        Cease/Out of Resources when that passes ``output_limit``."""
+        unsent = transport.get_write_buffer_size()
+        now = self.loop.time()
+        self.session.output_status(now, unsent, self._written - unsent)
+        if unsent > self.output_limit and self.session.state is not State.IDLE:
+            self.log.warning(
+                "%d octets wait to be sent, over the limit of %d: closing the session",
+                unsent,
+                self.output_limit,
+            )
+            self.session.stop(now, OUT_OF_RESOURCES, DownReason.OUTPUT_LIMIT)
+            transport.write(self.session.data_to_send())  # behind the rest: it may not get out
 
     def _set_closed(self) -> None:
         self.closed = True
@@ -202,6 +232,8 @@ class BGPConnection(asyncio.Protocol):
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None
+        if self.transport is not None and not self.closed:
+            self._report_output(self.transport)  # progress since the last write stops a timeout
         self.session.handle_timer(self.loop.time())
         self._pump()
 

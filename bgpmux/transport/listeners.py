@@ -1,20 +1,36 @@
 """Listeners for clients: match each incoming connection to a configured client, run its session,
-and tell the core what happened. Several clients may share a listen address when each names a
-``peer_address``; a connection that matches no client is refused with Cease/Connection Rejected.
+and tell the core what happened.
+
+Who may connect: a client that names a ``peer_address`` only from there; one that names none
+only from the node's own addresses (loopback, ``node.address``, ``node.address_v6`` and any
+other address of this host). Several clients may share a listen address when each names a
+``peer_address``. A connection is refused with a NOTIFICATION, then closed:
+
+* Cease/Connection Rejected: no client is configured for its source;
+* the Cease the client was cut off with (Maximum Number of Prefixes Reached), while the client
+  is held down after passing ``max_prefixes`` (``max_prefixes_restart``);
+* Cease/Out of Resources: ``MAX_PENDING_PER_LISTENER`` connections on the listener are still
+  before Established;
+* Cease/Connection Collision Resolution: the client is Established without graceful restart.
+
+Refusals are logged at most once per 10 s per cause, with the count held back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import logging
+import math
+import socket
 from dataclasses import dataclass
 from typing import Any
 
 from ..config import Client, Config
 from ..core.events import ClientDown, ClientEstablished, ClientRouteRefresh, ClientUpdate
 from ..core.runner import CoreRunner
-from ..logs import peer_logger
+from ..logs import Throttle, peer_logger
 from ..session import DownReason, SessionStats, State, cease_shutdown
 from ..session.events import (
     RouteRefreshReceived,
@@ -24,12 +40,49 @@ from ..session.events import (
     UpdateReceived,
 )
 from ..session.graceful import graceful_families, stale_time_after
+from ..session.idle_hold import IdleHold
+from ..session.notifications import OUT_OF_RESOURCES
 from ..wire.errors import CeaseSubcode, ErrorCode
 from ..wire.messages import Notification, encode_notification
 from .connection import BGPConnection
-from .profiles import client_session_config
+from .profiles import CLIENT_OPEN_HOLD_TIME, TAKEOVER_OPEN_HOLD_TIME, client_session_config
 
 log = logging.getLogger("bgpmux.transport")
+
+MAX_PENDING_PER_LISTENER = 16  # connections before Established, per listen address
+MIB = 1024 * 1024
+CONNECTION_REJECTED = Notification(ErrorCode.CEASE, CeaseSubcode.CONNECTION_REJECTED)
+COLLISION = Notification(ErrorCode.CEASE, CeaseSubcode.CONNECTION_COLLISION_RESOLUTION)
+
+
+def normalize_ip(address: str) -> str:
+    """``address`` as the configuration spells it: an IPv4-mapped IPv6 address (a listener on
+    ``::`` sees IPv4 peers so) becomes the IPv4 address; anything unparsable is kept."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
+def is_host_address(address: str) -> bool:
+    """Whether ``address`` belongs to this host (binding a socket to it succeeds). Raises
+    nothing; False for anything that is not an IP address."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if ip.is_loopback:
+        return True
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((str(ip), 0))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass
@@ -59,6 +112,15 @@ class ClientServer:
         self.established_at: dict[str, float] = {}
         self.finished: dict[str, SessionStats] = {}  # counters of a client's closed sessions
         self.refused = 0
+        self.by_name = {client.name: client for client in config.clients}
+        self.holds: dict[str, IdleHold] = {}  # clients held down after passing max_prefixes
+        self.hold_notifications: dict[str, Notification] = {}  # what each was cut off with
+        self.pending: dict[str, set[BGPConnection]] = {}  # listen -> connections not yet up
+        self.listen_of: dict[BGPConnection, str] = {}
+        self.node_addresses = {str(config.node.address)}
+        if config.node.address_v6 is not None:
+            self.node_addresses.add(str(config.node.address_v6))
+        self.throttle = Throttle()
 
     async def start(self) -> None:
         """Bind one listener per distinct ``listen`` endpoint; raises OSError when one cannot
@@ -68,7 +130,10 @@ class ClientServer:
             endpoint = clients[0].listen
             host, port = str(endpoint.host), endpoint.port
             server = await loop.create_server(
-                functools.partial(_Accepting, self, clients), host, port, reuse_address=True
+                functools.partial(_Accepting, self, listen, clients),
+                host,
+                port,
+                reuse_address=True,
             )
             self.servers.append(server)
             log.info("listening on %s for %s", listen, ", ".join(c.name for c in clients))
@@ -78,10 +143,13 @@ class ClientServer:
         ``message`` (RFC 8203); waits up to 1 s for the NOTIFICATIONs to leave."""
         for server in self.servers:
             server.close()
-        for conn in list(self.current.values()):
-            conn.shutdown(cease_shutdown(message))
+        notification = cease_shutdown(message)
+        conns = {*self.current.values(), *self.takeovers.values(), *self.listen_of}
+        for conn in conns:
+            if not conn.closed:
+                conn.shutdown(notification)
         for _ in range(20):  # give the NOTIFICATIONs a moment to leave
-            if all(c.closed for c in self.current.values()):
+            if all(c.closed for c in conns):
                 break
             await asyncio.sleep(0.05)
         for server in self.servers:
@@ -103,6 +171,23 @@ class ClientServer:
             )
         return out
 
+    def idle_hold(self, name: str, now: float) -> float:
+        """Seconds the client stays held down after passing max_prefixes (``math.inf``: until
+        a reload; 0: not held)."""
+        hold = self.holds.get(name)
+        return hold.remaining(now) if hold is not None else 0.0
+
+    def reloaded(self, config: Config) -> None:
+        """A reload was applied: the clients' new policy fields count from now, and every
+        idle hold ends (``max_prefixes_restart: 0`` holds a client until this)."""
+        for client in config.clients:
+            if client.name in self.by_name:
+                self.by_name[client.name] = client
+        for name, hold in self.holds.items():
+            if hold.until is not None:
+                log.info("released from its idle hold by the reload", extra={"peer": name})
+            hold.release()
+
     def totals(self, name: str) -> SessionStats:
         """A client's message counters over all its sessions since start."""
         total = self.finished.get(name, SessionStats()).snapshot()
@@ -115,12 +200,75 @@ class ClientServer:
 
     def match(self, clients: list[Client], peer_ip: str) -> Client | None:
         """The client a connection from ``peer_ip`` belongs to: the one naming that
-        ``peer_address``, else the only one naming none; None when there is no such client."""
+        ``peer_address``, else the only one naming none if ``peer_ip`` is the node's own;
+        None when there is no such client."""
         for client in clients:
             if client.peer_address is not None and str(client.peer_address) == peer_ip:
                 return client
         unnamed = [c for c in clients if c.peer_address is None]
-        return unnamed[0] if len(unnamed) == 1 else None
+        if len(unnamed) == 1 and (peer_ip in self.node_addresses or is_host_address(peer_ip)):
+            return unnamed[0]
+        return None
+
+    def screen(
+        self, listen: str, clients: list[Client], peer_ip: str, now: float
+    ) -> Client | Notification:
+        """The client a new connection on ``listen`` from ``peer_ip`` belongs to, or the
+        NOTIFICATION that refuses it (no client for that source, the client held down, too
+        many connections before Established); refusals are counted and logged."""
+        client = self.match(clients, peer_ip)
+        if client is None:
+            self._refused(
+                f"unknown {listen}",
+                now,
+                "refused a BGP connection from %s on %s: no client is configured for it "
+                "(a client without peer_address accepts only this node's own addresses)",
+                peer_ip,
+                listen,
+            )
+            return CONNECTION_REJECTED
+        held = self.idle_hold(client.name, now)
+        if held:
+            self._refused(
+                f"held {client.name}",
+                now,
+                "refused a connection from %s: held down %s after passing max_prefixes",
+                peer_ip,
+                "until a reload" if math.isinf(held) else f"for {held:.0f} s more",
+                peer=client.name,
+            )
+            return self.hold_notifications.get(client.name, CONNECTION_REJECTED)
+        if len(self.pending.get(listen, ())) >= MAX_PENDING_PER_LISTENER:
+            self._refused(
+                f"pending {listen}",
+                now,
+                "refused a connection from %s on %s: %d connections there are not yet Established",
+                peer_ip,
+                listen,
+                MAX_PENDING_PER_LISTENER,
+            )
+            return OUT_OF_RESOURCES
+        return client
+
+    def _refused(self, key: str, now: float, msg: str, *args: Any, peer: str | None = None) -> None:
+        self.refused += 1
+        held_back = self.throttle.allow(key, now)
+        if held_back is None:
+            return
+        if held_back:
+            msg += f" ({held_back} more like this not logged)"
+        log.warning(msg, *args, extra={"peer": peer} if peer else None)
+
+    def takeover_candidate(self, client: Client) -> bool:
+        """Whether a new connection of ``client`` would be held as a possible graceful
+        restart (RFC 4724 §4.2): its session is Established with graceful restart."""
+        existing = self.current.get(client.name)
+        return (
+            existing is not None
+            and not existing.closed
+            and existing.session.state is State.ESTABLISHED
+            and bool(graceful_families(existing.session.negotiated))
+        )
 
     def admit(self, client: Client, conn: BGPConnection) -> Notification | None:
         """Collision handling (RFC 4271 §6.8, RFC 4724 §4.2) for a new connection of a client:
@@ -133,18 +281,20 @@ class ClientServer:
                 if graceful_families(negotiated):
                     # RFC 4724 §4.2: the client restarted. The old session is given up only
                     # once the new one is Established, so a stray connection cannot flap it.
-                    conn.log.info("new connection while established: the client may have restarted")
+                    # One candidate at a time: a newer one replaces it.
+                    previous = self.takeovers.get(client.name)
+                    if previous is not None and not previous.closed:
+                        previous.shutdown(COLLISION, DownReason.COLLISION)
+                    if self.throttle.allow(f"takeover {client.name}", conn.loop.time()) is not None:
+                        conn.log.info(
+                            "new connection while established: the client may have restarted"
+                        )
                     self.takeovers[client.name] = conn
                     return None
                 else:
-                    return Notification(
-                        ErrorCode.CEASE, CeaseSubcode.CONNECTION_COLLISION_RESOLUTION
-                    )
+                    return COLLISION
             else:
-                existing.shutdown(
-                    Notification(ErrorCode.CEASE, CeaseSubcode.CONNECTION_COLLISION_RESOLUTION),
-                    DownReason.COLLISION,
-                )
+                existing.shutdown(COLLISION, DownReason.COLLISION)
         self.current[client.name] = conn
         return None
 
@@ -169,6 +319,7 @@ class ClientServer:
                 conn.pause_reading()
                 runner.when_drained(conn.resume_reading)
         elif isinstance(event, SessionEstablished):
+            self._not_pending(conn)
             negotiated = event.negotiated
             if self.takeovers.get(name) is conn:
                 del self.takeovers[name]
@@ -188,21 +339,44 @@ class ClientServer:
             )
             runner.submit(ClientEstablished(name, conn, gr))
         elif isinstance(event, SessionDown):
+            self._not_pending(conn)
             add_stats(self.finished.setdefault(name, SessionStats()), conn.session.stats)
             was_up = name in self.established_at and self.current.get(name) is conn
             detail = f" ({event.detail})" if event.detail else ""
             notification = f": {event.notification.describe()}" if event.notification else ""
-            conn.log.warning(
-                "session down: %s%s%s", event.reason.name.lower(), notification, detail
-            )
+            if was_up or event.reason is not DownReason.COLLISION:
+                conn.log.warning(
+                    "session down: %s%s%s", event.reason.name.lower(), notification, detail
+                )
             if self.takeovers.get(name) is conn:
                 del self.takeovers[name]
+            if event.reason is DownReason.MAX_PREFIXES and event.notification is not None:
+                self._hold_down(name, event.notification, now)
             if was_up:
                 self._client_gone(name, conn, event.reason)
         elif isinstance(event, RouteRefreshReceived):
             runner.submit(ClientRouteRefresh(name))
         elif isinstance(event, StateChanged):
             conn.log.debug("state %s -> %s", event.old.name, event.new.name)
+
+    def _not_pending(self, conn: BGPConnection) -> None:
+        listen = self.listen_of.pop(conn, None)
+        if listen is not None:
+            self.pending[listen].discard(conn)
+
+    def _hold_down(self, name: str, notification: Notification, now: float) -> None:
+        """The client passed max_prefixes (action restart): refuse it for its idle hold."""
+        client = self.by_name[name]
+        hold = self.holds.setdefault(name, IdleHold(client.max_prefixes_restart))
+        hold.base = client.max_prefixes_restart
+        since = self.established_at.get(name)
+        seconds = hold.trip(now, None if since is None else now - since)
+        self.hold_notifications[name] = notification
+        log.warning(
+            "held down %s (max_prefixes_restart, doubled on each repeat)",
+            "until a reload" if math.isinf(seconds) else f"for {seconds:.0f} s",
+            extra={"peer": name},
+        )
 
 
 def add_stats(total: SessionStats, more: SessionStats) -> None:
@@ -225,34 +399,47 @@ def add_stats(total: SessionStats, more: SessionStats) -> None:
 class _Accepting(asyncio.Protocol):
     """The listener's protocol: finds the client, then hands everything to its ``BGPConnection``."""
 
-    def __init__(self, server: ClientServer, clients: list[Client]) -> None:
+    def __init__(self, server: ClientServer, listen: str, clients: list[Client]) -> None:
         self.server = server
+        self.listen = listen
         self.clients = clients
         self.conn: BGPConnection | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
+        server = self.server
+        now = asyncio.get_running_loop().time()
         peer = transport.get_extra_info("peername")
-        peer_ip = peer[0] if peer else "?"
-        client = self.server.match(self.clients, peer_ip)
-        if client is None:
-            self.server.refused += 1
-            log.warning("refused a BGP connection from %s: no client configured for it", peer_ip)
-            transport.write(
-                encode_notification(Notification(ErrorCode.CEASE, CeaseSubcode.CONNECTION_REJECTED))
-            )
+        peer_ip = normalize_ip(peer[0]) if peer else "?"
+        screened = server.screen(self.listen, self.clients, peer_ip, now)
+        if isinstance(screened, Notification):
+            transport.write(encode_notification(screened))
             transport.close()
             return
+        client = screened
         logger = peer_logger(client.name, "client")
-        session_config = client_session_config(self.server.config, client)
-        conn = BGPConnection(session_config, self.server.on_event, logger)
-        refusal = self.server.admit(client, conn)
+        open_hold = (
+            TAKEOVER_OPEN_HOLD_TIME if server.takeover_candidate(client) else CLIENT_OPEN_HOLD_TIME
+        )
+        session_config = client_session_config(server.config, client, open_hold)
+        conn = BGPConnection(
+            session_config, server.on_event, logger, output_limit=client.output_limit_mib * MIB
+        )
+        refusal = server.admit(client, conn)
         if refusal is not None:
-            logger.warning("refused a second connection from %s: already established", peer_ip)
+            server._refused(
+                f"second {client.name}",
+                now,
+                "refused a second connection from %s: already established",
+                peer_ip,
+                peer=client.name,
+            )
             transport.write(encode_notification(refusal))
             transport.close()
             return
         self.conn = conn
+        server.pending.setdefault(self.listen, set()).add(conn)
+        server.listen_of[conn] = self.listen
         conn.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:

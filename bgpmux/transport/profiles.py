@@ -11,13 +11,20 @@ from ..wire.constants import SUPPORTED_FAMILIES, Family
 # sides to advertise it) with this restart time, in seconds.
 CLIENT_RESTART_TIME = 120
 CONNECT_RETRY_TIME = 5.0  # seconds between dials to an upstream (the session's connect-retry)
+# Seconds a client's new connection may take to send its OPEN. Local speakers send it at once;
+# RFC 4271's 4 minutes would let idle connections pile up on a listener.
+CLIENT_OPEN_HOLD_TIME = 30.0
+TAKEOVER_OPEN_HOLD_TIME = 10.0  # the same, for a connection that may replace an Established one
 
 
-def client_session_config(config: Config, client: Client) -> SessionConfig:
+def client_session_config(
+    config: Config, client: Client, open_hold_time: float = CLIENT_OPEN_HOLD_TIME
+) -> SessionConfig:
     """Passive, iBGP or eBGP as the client's AS says, both unicast families, graceful restart,
     route refresh and extended messages (so one oversized route costs that route, not the
     session: it is refused at export, RFC 8654), and a router id that differs from the
-    client's (``Config.client_router_id``)."""
+    client's (``Config.client_router_id``). ``open_hold_time``: seconds to wait for the
+    client's OPEN."""
     return SessionConfig(
         local_asn=config.node.asn,
         router_id=str(config.client_router_id(client)),
@@ -29,6 +36,7 @@ def client_session_config(config: Config, client: Client) -> SessionConfig:
         graceful_restart_time=CLIENT_RESTART_TIME,
         route_refresh=True,
         extended_message=True,
+        open_hold_time=open_hold_time,
     )
 
 

@@ -6,7 +6,8 @@ from enum import IntEnum
 
 
 class ErrorCode(IntEnum):
-    """NOTIFICATION error codes (RFC 4271 §4.5; ROUTE_REFRESH is RFC 7313)."""
+    """NOTIFICATION error codes (RFC 4271 §4.5; ROUTE_REFRESH is RFC 7313,
+    SEND_HOLD_TIMER_EXPIRED RFC 9687 §5)."""
 
     MESSAGE_HEADER = 1
     OPEN_MESSAGE = 2
@@ -15,6 +16,7 @@ class ErrorCode(IntEnum):
     FSM = 5
     CEASE = 6
     ROUTE_REFRESH = 7
+    SEND_HOLD_TIMER_EXPIRED = 8
 
 
 class HeaderSubcode(IntEnum):

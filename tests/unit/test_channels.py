@@ -16,9 +16,12 @@ from .core_helpers import CONFIG, announce, withdraw
 NODE_AS = 64512
 
 
-def channel(name: str = "metallb", families=(IPV4_UNICAST, IPV6_UNICAST)) -> ClientChannel:
+def channel(
+    name: str = "metallb", families=(IPV4_UNICAST, IPV6_UNICAST), **changes: object
+) -> ClientChannel:
     config = parse_config(CONFIG, env={})
     [client] = [c for c in config.clients if c.name == name]
+    client = client.model_copy(update=changes)
     return ClientChannel(client, order=1, node_asn=NODE_AS, exportable=families)
 
 
@@ -61,6 +64,49 @@ def test_the_cut_off_names_the_family_that_went_over() -> None:
     assert out.cut_off.reason is CutOffReason.MAX_PREFIXES
     assert (out.cut_off.family, out.cut_off.limit) == (IPV6_UNICAST, 5)
     assert ch.cutoffs == 1
+
+
+def test_block_keeps_the_session_and_drops_only_new_prefixes_over_the_limit() -> None:
+    ch = channel(max_prefixes_action="block")  # max_prefixes 5
+    first = [f"198.51.100.{i}/32" for i in range(1, 5)]
+    ch.receive(announce(*first))
+    out = ch.receive(announce("198.51.100.1/32", "198.51.100.9/32", "198.51.100.10/32"))
+    assert out.cut_off is None
+    assert out.limit_reached is not None and out.limit_reached.action == "block"
+    assert ch.rib.count() == 5 and ch.blocked == 1  # .1 was held: only .10 found no room
+    assert ch.rib.get(IPV4_UNICAST, p("198.51.100.10/32")) is None
+    again = ch.receive(announce("198.51.100.11/32"))
+    assert again.limit_reached is None and ch.blocked == 2  # reported once per crossing
+    ch.receive(withdraw("198.51.100.9/32"))  # back under: room for one
+    assert not ch.at_limit
+    out = ch.receive(announce("198.51.100.11/32", "203.0.113.1/32"))
+    assert ch.rib.get(IPV4_UNICAST, p("198.51.100.11/32")) is not None
+    assert out.limit_reached is not None  # the refused one found no room: a new crossing
+    assert ch.limit_hits == 2 and ch.cutoffs == 0
+
+
+def test_block_counts_refused_prefixes_against_the_limit_too() -> None:
+    ch = channel(max_prefixes_action="block")
+    ch.receive(announce(*[f"203.0.113.{i}/32" for i in range(1, 10)]))  # none accepted
+    assert len(ch.rejected) == 5 and ch.blocked == 4  # memory stays bounded
+
+
+def test_warn_keeps_everything_and_says_so_once() -> None:
+    ch = channel(max_prefixes_action="warn")
+    out = ch.receive(announce(*[f"198.51.100.{i}/32" for i in range(1, 8)]))
+    assert out.cut_off is None and out.limit_reached is not None
+    assert ch.rib.count() == 7
+    assert ch.receive(announce("198.51.100.20/32")).limit_reached is None
+
+
+def test_a_lower_limit_on_reload_acts_as_configured() -> None:
+    ch = channel(max_prefixes_action="warn")
+    ch.receive(announce(*[f"198.51.100.{i}/32" for i in range(1, 5)]))
+    lower = ch.policy.model_copy(update={"max_prefixes": 2})
+    out = ch.reconfigure(lower)
+    assert out.cut_off is None and out.limit_reached is not None and ch.rib.count() == 4
+    out = ch.reconfigure(lower.model_copy(update={"max_prefixes_action": "restart"}))
+    assert out.cut_off is not None
 
 
 def test_stale_routes_are_kept_then_swept_at_end_of_rib() -> None:

@@ -71,6 +71,27 @@ def test_check_config_missing_variable_and_file(
     assert "cannot read the file" in capsys.readouterr().err
 
 
+CLASHING = GOOD.replace('listen: "10.0.0.2:1790"', 'listen: "0.0.0.0:1791"') + (
+    'metrics: {listen: "127.0.0.1:1791"}\n'
+)
+CLASH_ERRORS = [
+    "clients[1].listen: 127.0.0.1:1791 clashes with clients[0].listen 0.0.0.0:1791:"
+    " 0.0.0.0 takes port 1791 on every IPv4 address",
+    "metrics.listen: 127.0.0.1:1791 clashes with clients[0].listen 0.0.0.0:1791:"
+    " 0.0.0.0 takes port 1791 on every IPv4 address",
+]
+
+
+def test_check_config_refuses_listen_clashes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, CLASHING)
+    assert main(["check-config", "-c", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [f"{path}: {line}" for line in CLASH_ERRORS]
+
+
 def test_check_config_requires_file() -> None:
     with pytest.raises(SystemExit) as info:
         main(["check-config"])
@@ -107,6 +128,17 @@ def test_run_refuses_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[st
     path = write(tmp_path, GOOD + "extra: 1\n")
     assert main(["run", "-c", str(path)]) == 1
     assert capsys.readouterr().err == f"{path}: extra: Extra inputs are not permitted\n"
+
+
+def test_run_refuses_listen_clashes_before_starting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = types.ModuleType("bgpmux.daemon")
+    fake.run = lambda config, config_path: pytest.fail("the daemon ran")  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "bgpmux.daemon", fake)
+    path = write(tmp_path, CLASHING)
+    assert main(["run", "-c", str(path)]) == 1
+    assert capsys.readouterr().err.splitlines() == [f"{path}: {line}" for line in CLASH_ERRORS]
 
 
 # --- the API client ----------------------------------------------------------------------------

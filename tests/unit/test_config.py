@@ -115,7 +115,8 @@ def test_defaults() -> None:
     assert client.accept == () and not client.receive_upstream_routes
     assert str(config.gobgp.api) == "127.0.0.1:50051"
     assert config.exabgp.reactor_speed == 0.1 and config.exabgp.log_level == "WARNING"
-    assert str(config.metrics.listen) == "0.0.0.0:9479"
+    assert config.metrics.listen is None
+    assert str(config.metrics_listen) == "10.1.2.3:9479"  # node.address, not every address
     assert config.api.listen == "unix:/run/bgpmux/api.sock"
 
 
@@ -370,6 +371,130 @@ def test_shared_listen_needs_distinct_peer_addresses() -> None:
 
     distinct = [client(peer_address="10.0.0.2"), client(name="d", peer_address="127.0.0.1")]
     assert len(parse(minimal(clients=distinct)).clients) == 2
+
+
+def test_metrics_listen_set_is_kept() -> None:
+    config = parse(minimal(metrics={"listen": "[::1]:9100"}))
+    assert config.metrics_listen == Endpoint(IPv6Address("::1"), 9100)
+
+
+# --- listeners that clash ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("listens", "path", "message"),
+    [
+        (
+            ["0.0.0.0:1791", "127.0.0.1:1791"],
+            "clients[1].listen",
+            "127.0.0.1:1791 clashes with clients[0].listen 0.0.0.0:1791:"
+            " 0.0.0.0 takes port 1791 on every IPv4 address",
+        ),
+        (
+            ["127.0.0.1:1791", "0.0.0.0:1791"],
+            "clients[1].listen",
+            "0.0.0.0:1791 clashes with clients[0].listen 127.0.0.1:1791:"
+            " 0.0.0.0 takes port 1791 on every IPv4 address",
+        ),
+        (
+            ["[::]:1791", "[::1]:1791"],
+            "clients[1].listen",
+            "[::1]:1791 clashes with clients[0].listen [::]:1791:"
+            " :: takes port 1791 on every IPv6 address",
+        ),
+    ],
+)
+def test_client_listens_that_clash(listens: list[str], path: str, message: str) -> None:
+    clients = [client(name=f"c{i}", listen=listen) for i, listen in enumerate(listens)]
+    assert errors_of(minimal(clients=clients)) == {path: message}
+
+
+def test_ipv4_mapped_listen_is_refused() -> None:
+    # An IPv6-only socket cannot bind ::ffff:a.b.c.d (EINVAL at start): say so in the config.
+    errors = errors_of(minimal(clients=[client(listen="[::ffff:127.0.0.1]:1791")]))
+    assert list(errors) == ["clients[0].listen"]
+    assert errors["clients[0].listen"].endswith("an IPv4-mapped address; write 127.0.0.1:1791")
+
+
+def test_wildcard_beside_a_specific_address_clashes_even_with_peer_addresses() -> None:
+    clients = [
+        client(listen="0.0.0.0:1791", peer_address="10.0.0.2"),
+        client(name="d", listen="127.0.0.1:1791", peer_address="127.0.0.1"),
+    ]
+    assert list(errors_of(minimal(clients=clients))) == ["clients[1].listen"]
+
+
+@pytest.mark.parametrize(
+    "listens",
+    [
+        ["127.0.0.1:1790", "10.1.2.3:1790"],  # two addresses, one port: two listeners
+        ["0.0.0.0:1790", "0.0.0.0:1791"],
+        # IPv6 listeners are IPv6-only (asyncio sets IPV6_V6ONLY): :: leaves IPv4 alone
+        ["0.0.0.0:1790", "[::]:1790"],
+        ["127.0.0.1:1790", "[::]:1790"],
+        ["[::]:1790", "10.1.2.3:1790"],
+    ],
+)
+def test_listens_that_do_not_clash(listens: list[str]) -> None:
+    clients = [client(name=f"c{i}", listen=listen) for i, listen in enumerate(listens)]
+    assert [str(c.listen) for c in parse(minimal(clients=clients)).clients] == listens
+
+
+def test_shared_listen_with_peer_addresses_is_one_listener() -> None:
+    clients = [
+        client(listen="0.0.0.0:1791", peer_address="10.0.0.2"),
+        client(name="d", listen="0.0.0.0:1791", peer_address="127.0.0.1"),
+    ]
+    assert len(parse(minimal(clients=clients)).clients) == 2
+
+
+@pytest.mark.parametrize(
+    ("metrics", "listen", "message"),
+    [
+        (
+            "127.0.0.1:1790",
+            "127.0.0.1:1790",
+            "127.0.0.1:1790 clashes with clients[0].listen 127.0.0.1:1790:"
+            " the same address and port",
+        ),
+        (
+            "0.0.0.0:1790",
+            "127.0.0.1:1790",
+            "0.0.0.0:1790 clashes with clients[0].listen 127.0.0.1:1790:"
+            " 0.0.0.0 takes port 1790 on every IPv4 address",
+        ),
+        (
+            None,  # the default, node.address port 9479
+            "0.0.0.0:9479",
+            "10.1.2.3:9479 (the default: node.address port 9479) clashes with clients[0].listen"
+            " 0.0.0.0:9479: 0.0.0.0 takes port 9479 on every IPv4 address",
+        ),
+        (
+            None,
+            "10.1.2.3:9479",
+            "10.1.2.3:9479 (the default: node.address port 9479) clashes with clients[0].listen"
+            " 10.1.2.3:9479: the same address and port",
+        ),
+    ],
+)
+def test_metrics_listen_on_a_client_listen(metrics: str | None, listen: str, message: str) -> None:
+    doc = minimal(clients=[client(listen=listen)])
+    if metrics is not None:
+        doc["metrics"] = {"listen": metrics}
+    assert errors_of(doc) == {"metrics.listen": message}
+
+
+def test_metrics_beside_clients_on_other_addresses_or_ports() -> None:
+    doc = minimal(clients=[client(listen="127.0.0.1:9479")])
+    assert parse(doc).metrics_listen == Endpoint(IPv4Address("10.1.2.3"), 9479)
+    doc = minimal(clients=[client(listen="0.0.0.0:1790")], metrics={"listen": "0.0.0.0:9479"})
+    assert str(parse(doc).metrics_listen) == "0.0.0.0:9479"
+
+
+def test_listen_clashes_are_reported_with_other_errors() -> None:
+    clients = [client(listen="0.0.0.0:1791"), client(listen="127.0.0.1:1791")]
+    errors = errors_of(minimal(clients=clients, engine="gobgp"))
+    assert list(errors) == ["engine", "clients[1].name", "clients[1].listen"]
 
 
 def test_ipv6_listen_forms() -> None:
