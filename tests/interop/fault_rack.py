@@ -3,15 +3,15 @@
 Two namespaces joined by one veth pair:
 
     tor  (AS 65000, 10.0.0.1/30, 2001:db8:ff::1/64)  BIRD, graceful restart (helper), originating
-         10.99/16 and 2001:db8:99::/48, and a disabled static set ``bulk`` of heavy routes (each
-         its own MED and a long large-community list, so that every one is its own UPDATE)
+         10.99/16 and 2001:db8:99::/48, and a disabled static set ``bulk`` of heavy routes (a
+         long large-community list each, one of them unique: every route is its own UPDATE)
       │ the upstream link: the node's end goes down/up, or drops 20% of packets (iptables)
     node (AS 64512, 10.0.0.2/30, 2001:db8:ff::2/64)
          bgpmux   engine exabgp | native, hold time 6 s towards the ToR
          calico   BIRD, iBGP, `-R` + graceful restart; a disabled static set ``bulk`` of 10k /32s
          metallb  FRR bgpd, eBGP 64514, no graceful restart
-         (faults start more clients: noisy and blocker (GoBGP, over max_prefixes), a raw speaker
-          that stops reading, a raw speaker sending oversized routes)
+         (faults start more clients: noisy (BIRD) and blocker (GoBGP), over max_prefixes; a raw
+          speaker that stops reading; a raw speaker sending oversized routes)
 
 The ToR's table is read as {prefix: next hop}: the node's routes must carry the node's address,
 the ToR's own routes have none (blackhole). ``converge`` polls it until it equals the expected
@@ -20,36 +20,45 @@ table exactly and returns how long that took.
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bgpmux.config import Client
 from lab import Announce, Bgpmux, Bird, Daemon, Frr, GoBgp, Host, Neighbor, Topology, wait_until
 from lab.netns import IP
 
-TOR_AS, NODE_AS, METALLB_AS, NOISY_AS, BLOCKER_AS = 65000, 64512, 64514, 64515, 64516
+from .fault_tables import (
+    CALICO_ROUTES,
+    METALLB_ROUTES,
+    NODE_V4,
+    NODE_V6,
+    TOR_ROUTES,
+    Table,
+    baseline,
+    diff,
+    host_routes,
+    parse_bird_table,
+    parse_import_counters,
+)
+
+TOR_AS, NODE_AS, METALLB_AS, BLOCKER_AS = 65000, 64512, 64514, 64516
 TOR_V4, TOR_V6 = "10.0.0.1", "2001:db8:ff::1"
-NODE_V4, NODE_V6 = "10.0.0.2", "2001:db8:ff::2"
 LOOPBACK = "127.0.0.1"
 
-TOR_ROUTES = ("10.99.0.0/16", "2001:db8:99::/48")
-CALICO_ROUTES = ("10.244.1.0/26", "2001:db8:244:1::/64")
-METALLB_ROUTES = ("198.51.100.10/32", "2001:db8:100::10/128")
-
 CALICO_PORT, METALLB_PORT, NOISY_PORT, BLOCKER_PORT, SLOW_PORT, RAW_PORT = range(1790, 1796)
-CALICO_BIRD_PORT = 11790  # BIRD listens on its `local … port`: nothing else uses it
-NOISY_API_PORT, BLOCKER_API_PORT = 50061, 50062
+# BIRD listens on its `local … port`: nothing else uses these
+CALICO_BIRD_PORT, NOISY_BIRD_PORT = 11790, 11792
+BLOCKER_API_PORT = 50062
 METRICS_LISTEN = "127.0.0.1:9479"
 
 UPSTREAM_HOLD_TIME = 6  # seconds; keepalives every 2 s
 CALICO_RESTART_TIME = 60
-INITIAL_SYNC_TIMEOUT = 3  # the clients faults start later must not hold End-of-RIB long
+# End-of-RIB after a bgpmux restart waits this long for the clients nobody runs until a fault
+# starts them; Calico (BIRD: connect delay, error wait) must be back before it.
+INITIAL_SYNC_TIMEOUT = 6
 CALICO_BULK = 10_000  # /32s from 10.244.128.0, announced with `birdc enable bulk`
 CALICO_BULK_BASE = "10.244.128.0"
 TOR_BULK = 5_000  # heavy routes from 10.200.0.0: ~1.3 kB each as an UPDATE, ~6 MiB in all
@@ -59,59 +68,6 @@ NOISY_MAX, NOISY_RESTART = 3, 5
 BLOCKER_MAX = 3
 
 ENGINES = ("exabgp", "native")
-
-# The features of issue 7's "max_prefixes_action" change (fields of a client in the config).
-HAS_PREFIX_ACTIONS = "max_prefixes_action" in Client.model_fields
-
-Table = dict[str, str | None]  # prefix -> next hop (None: the ToR's own route)
-
-
-def norm(prefix: str) -> str:
-    return str(ipaddress.ip_network(prefix, strict=False))
-
-
-def host_routes(base: str, count: int) -> list[str]:
-    start = int(ipaddress.IPv4Address(base))
-    return [f"{ipaddress.IPv4Address(start + i)}/32" for i in range(count)]
-
-
-def node_hop(prefix: str) -> str:
-    return NODE_V4 if ipaddress.ip_network(prefix).version == 4 else NODE_V6
-
-
-def table_of(node_routes: Iterable[str], tor_routes: Iterable[str] = TOR_ROUTES) -> Table:
-    """The ToR's table when the node exports ``node_routes`` and the ToR originates
-    ``tor_routes``."""
-    table: Table = {norm(p): None for p in tor_routes}
-    table.update({norm(p): node_hop(p) for p in node_routes})
-    return table
-
-
-BASELINE_NODE_ROUTES = (*CALICO_ROUTES, *METALLB_ROUTES)
-
-
-def baseline() -> Table:
-    return table_of(BASELINE_NODE_ROUTES)
-
-
-def diff(got: Table, want: Table, limit: int = 8) -> str:
-    """What differs, shortly: missing, unexpected, and wrong next hops."""
-    missing = sorted(set(want) - set(got))
-    extra = sorted(set(got) - set(want))
-    wrong = sorted(p for p in set(got) & set(want) if got[p] != want[p])
-
-    def some(items: list[str], show: Callable[[str], str] = str) -> str:
-        more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
-        return ", ".join(show(i) for i in items[:limit]) + more
-
-    parts = []
-    if missing:
-        parts.append(f"missing {len(missing)}: {some(missing)}")
-    if extra:
-        parts.append(f"unexpected {len(extra)}: {some(extra)}")
-    if wrong:
-        parts.append(f"wrong next hop {len(wrong)}: {some(wrong, lambda p: f'{p} via {got[p]}')}")
-    return "; ".join(parts) or "equal"
 
 
 # ------------------------------------------------------------------------------- daemons
@@ -140,46 +96,12 @@ def tor_bulk_protocol() -> str:
         f"  bgp_large_community.add(({TOR_AS}, 7, {i}));" for i in range(TOR_BULK_LARGE_COMMUNITIES)
     )
     routes = "\n".join(
-        f"  route {p} blackhole {{ bgp_med = {i}; heavy(); }};"
+        f"  route {p} blackhole {{ bgp_large_community.add(({TOR_AS}, 8, {i})); heavy(); }};"
         for i, p in enumerate(host_routes(TOR_BULK_BASE, TOR_BULK))
     )
     return (
         f"function heavy() {{\n{adds}\n}}\n"
         f"protocol static bulk {{\n  ipv4;\n  disabled;\n{routes}\n}}"
-    )
-
-
-_ROUTE_LINE = re.compile(r"^(?P<prefix>[0-9a-f:.]+/\d+)?\s+(?P<kind>\w+)\s+\[")
-_VIA = re.compile(r"^\s+via (\S+)")
-_COUNTER = re.compile(r"^\s+Import (updates|withdraws):\s+(\d+)")
-
-
-def parse_bird_table(text: str) -> Table:
-    """`show route table all`: per prefix the first route's gateway (None for a blackhole)."""
-    table: Table = {}
-    prefix: str | None = None
-    awaiting_via = False
-    for line in text.splitlines():
-        head = _ROUTE_LINE.match(line)
-        if head:
-            awaiting_via = False
-            if head.group("prefix"):
-                prefix = norm(head.group("prefix"))
-                if prefix not in table:
-                    table[prefix] = None
-                    awaiting_via = head.group("kind") == "unicast"
-            continue
-        via = _VIA.match(line)
-        if via and awaiting_via and prefix is not None:
-            table[prefix] = via.group(1)
-            awaiting_via = False
-    return table
-
-
-def parse_import_counters(protocol_info: str) -> int:
-    """Import updates and withdraws received, over every channel (`show protocols all P`)."""
-    return sum(
-        int(m.group(2)) for line in protocol_info.splitlines() if (m := _COUNTER.match(line))
     )
 
 
@@ -211,39 +133,39 @@ def client_configs() -> list[dict[str, Any]]:
         "accept": ["10.244.0.0/16 le 32", "198.51.100.0/24 le 32"],
         "priority": 10,
     }
-    clients = [calico, metallb, raw]
-    if HAS_PREFIX_ACTIONS:
-        clients += [
-            {
-                "name": "noisy",
-                "listen": f"{LOOPBACK}:{NOISY_PORT}",
-                "asn": NOISY_AS,
-                "accept": ["198.51.100.0/24 le 32"],
-                "max_prefixes": NOISY_MAX,
-                "max_prefixes_action": "restart",
-                "max_prefixes_restart": NOISY_RESTART,
-                "priority": 10,
-            },
-            {
-                "name": "blocker",
-                "listen": f"{LOOPBACK}:{BLOCKER_PORT}",
-                "asn": BLOCKER_AS,
-                "accept": ["198.51.100.0/24 le 32"],
-                "max_prefixes": BLOCKER_MAX,
-                "max_prefixes_action": "block",
-                "priority": 10,
-            },
-            {
-                "name": "slow",
-                "listen": f"{LOOPBACK}:{SLOW_PORT}",
-                "asn": NODE_AS,
-                "accept": [],
-                "receive_upstream_routes": True,
-                "output_limit_mib": 1,
-                "priority": 0,
-            },
-        ]
-    return clients
+    return [
+        calico,
+        metallb,
+        raw,
+        {
+            "name": "noisy",
+            "listen": f"{LOOPBACK}:{NOISY_PORT}",
+            "asn": NODE_AS,
+            "accept": ["198.51.100.0/24 le 32"],
+            "max_prefixes": NOISY_MAX,
+            "max_prefixes_action": "restart",
+            "max_prefixes_restart": NOISY_RESTART,
+            "priority": 10,
+        },
+        {
+            "name": "blocker",
+            "listen": f"{LOOPBACK}:{BLOCKER_PORT}",
+            "asn": BLOCKER_AS,
+            "accept": ["198.51.100.0/24 le 32"],
+            "max_prefixes": BLOCKER_MAX,
+            "max_prefixes_action": "block",
+            "priority": 10,
+        },
+        {
+            "name": "slow",
+            "listen": f"{LOOPBACK}:{SLOW_PORT}",
+            "asn": NODE_AS,
+            "accept": [],
+            "receive_upstream_routes": True,
+            "output_limit_mib": 1,
+            "priority": 0,
+        },
+    ]
 
 
 def mux_config(engine: str) -> dict[str, Any]:
@@ -284,6 +206,7 @@ class FaultRack:
     tor_host: Host
     node: Host
     node_if: str
+    tor_if: str
     tor: ExtraBird
     mux: Bgpmux
     calico: ExtraBird
@@ -305,21 +228,22 @@ class FaultRack:
 
     def converge(
         self,
-        want: Table,
+        want: Table | None,
         since: float,
         timeout: float,
         what: str,
         invariant: Callable[[Table], str | None] | None = None,
+        until: Callable[[], object] | None = None,
         interval: float = 0.1,
     ) -> float:
-        """Poll the ToR until its table is exactly ``want``; seconds from ``since`` to then.
+        """Poll the ToR until its table is exactly ``want`` (None: any) and ``until()`` (if
+        given; raising counts as not yet) holds; seconds from ``since`` to then.
 
         ``invariant`` sees every table read and returns a complaint, or None; any complaint
         fails the wait at once (e.g. a route that graceful restart must keep went missing).
         """
         deadline = time.monotonic() + timeout
         got: Table = {}
-        read_at = since
         while True:
             try:
                 got = self.tor_table()
@@ -332,12 +256,14 @@ class FaultRack:
                         f"{self.engine}: {what}: at +{read_at - since:.2f}s {complaint}"
                         f"\n{self.log_tails()}"
                     )
-                if got == want:
+                if (want is None or got == want) and (until is None or _holds(until)):
                     return read_at - since
             if time.monotonic() >= deadline:
+                state = diff(got, want) if want is not None else "the table as required"
                 raise AssertionError(
-                    f"{self.engine}: {what}: the ToR's table did not converge within "
-                    f"{timeout:.0f}s: {diff(got, want)}\n{self.log_tails()}"
+                    f"{self.engine}: {what}: not reached within {timeout:.0f}s: {state}"
+                    f"{'' if until is None else ' (or the condition did not hold)'}"
+                    f"\n{self.log_tails()}"
                 )
             time.sleep(interval)
 
@@ -388,11 +314,28 @@ class FaultRack:
     def exabgp_pids(self) -> list[int]:
         return [pid for pid in self.mux_children() if b"exabgp" in cmdline(pid)]
 
-    def log_tails(self, n: int = 25) -> str:
-        return "\n".join(f"--- {d.name} ---\n{d.log_tail(n)}" for d in self.daemons)
+    def log_tails(self, n: int = 40) -> str:
+        """The daemons' last log lines, bgpmux's without its DEBUG lines."""
+        tails = []
+        for daemon in self.daemons:
+            if daemon is self.mux:
+                lines = [
+                    line for line in daemon.log_tail(2000).splitlines() if " DEBUG " not in line
+                ]
+                tails.append(f"--- {daemon.name} ---\n" + "\n".join(lines[-n:]))
+            else:
+                tails.append(f"--- {daemon.name} ---\n{daemon.log_tail(n // 2)}")
+        return "\n".join(tails)
 
     def close(self) -> None:
         self.topo.close()
+
+
+def _holds(condition: Callable[[], object]) -> bool:
+    try:
+        return bool(condition())
+    except Exception:  # a daemon refusing a query while it starts: not yet
+        return False
 
 
 def cmdline(pid: int) -> bytes:
@@ -428,6 +371,16 @@ def metallb_frr(node: Host) -> Frr:
     return Frr(
         node, "metallb", METALLB_AS, NODE_V4, [neighbor], [Announce(p) for p in METALLB_ROUTES],
         listen_port=None, connect_retry=1,
+    )  # fmt: skip
+
+
+def noisy_bird(node: Host, prefixes: Iterable[str]) -> ExtraBird:
+    """A BIRD client without graceful restart that redials within a second or two of any
+    error: it keeps knocking during its idle hold."""
+    neighbor = Neighbor(LOOPBACK, NODE_AS, port=NOISY_PORT, source=NODE_V4)
+    return ExtraBird(
+        node, "noisy", NODE_AS, "10.255.0.12", [neighbor], [Announce(p) for p in prefixes],
+        listen_port=NOISY_BIRD_PORT, connect_retry=1,
     )  # fmt: skip
 
 
@@ -474,63 +427,13 @@ def build(engine: str) -> FaultRack:
         calico = calico_bird(node).start()
         metallb = metallb_frr(node).start()
         assert isinstance(calico, ExtraBird) and isinstance(metallb, Frr)
-        rack = FaultRack(engine, topo, tor_host, node, node_if, tor, mux, calico, metallb)
+        rack = FaultRack(engine, topo, tor_host, node, node_if, tor_if, tor, mux, calico, metallb)
         rack.sessions_up("tor", "calico", "metallb")
         rack.converge(baseline(), time.monotonic(), 40, "the baseline")
         return rack
     except BaseException:
         topo.close()
         raise
-
-
-# ------------------------------------------------------------------------------- link faults
-
-
-def iptables_loss(host: Host, ifname: str, probability: float, add: bool) -> None:
-    """Drop ``probability`` of the packets in and out of ``ifname`` inside ``host`` (the
-    kernel here has no netem). Fails clearly where iptables or its statistic match is
-    missing."""
-    op = "-A" if add else "-D"
-    for chain, direction in (("INPUT", "-i"), ("OUTPUT", "-o")):
-        argv = ["iptables", "-w", op, chain, direction, ifname, "-m", "statistic", "--mode",
-                "random", "--probability", str(probability), "-j", "DROP"]  # fmt: skip
-        host.run(argv)
-
-
-def netem_available(host: Host, ifname: str) -> bool:
-    """Whether `tc qdisc … netem` works here (it does not on kernels built without it)."""
-    added = host.run(["tc", "qdisc", "add", "dev", ifname, "root", "netem", "loss", "0%"],
-                     check=False)  # fmt: skip
-    if added.returncode != 0:
-        return False
-    host.run(["tc", "qdisc", "del", "dev", ifname, "root"])
-    return True
-
-
-def set_loss(host: Host, ifname: str, percent: int, on: bool, use_netem: bool) -> None:
-    if use_netem:
-        if on:
-            host.run(["tc", "qdisc", "add", "dev", ifname, "root", "netem", "loss", f"{percent}%"])
-        else:
-            host.run(["tc", "qdisc", "del", "dev", ifname, "root"])
-        return
-    iptables_loss(host, ifname, percent / 100, add=on)
-
-
-def dropped_packets(host: Host, ifname: str, use_netem: bool) -> int:
-    """Packets the loss rules have dropped so far."""
-    if use_netem:
-        out = host.run(["tc", "-s", "qdisc", "show", "dev", ifname]).stdout
-        return sum(int(n) for n in re.findall(r"dropped (\d+)", out))
-    total = 0
-    for chain in ("INPUT", "OUTPUT"):
-        out = host.run(["iptables", "-w", "-L", chain, "-v", "-n", "-x"]).stdout
-        total += sum(int(line.split()[0]) for line in out.splitlines() if " DROP " in line)
-    return total
-
-
-def link(host: Host, ifname: str, up: bool) -> None:
-    host.run([IP, "link", "set", ifname, "up" if up else "down"])
 
 
 def write_results(path: Path, results: list[Measured]) -> None:
