@@ -26,7 +26,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--inputs", type=int, default=1_000_000, help="inputs in all")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
-    parser.add_argument("--timeout", type=float, default=2.0, help="seconds per input at most")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds per input at most")
     parser.add_argument("--targets", default=",".join(TARGETS), help="comma-separated")
     parser.add_argument("--grow", action="store_true", help="add new-outcome inputs to corpus/")
     return parser.parse_args(argv)

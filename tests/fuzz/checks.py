@@ -4,12 +4,13 @@ codec made of the input, numbers left out) or raises ``Finding``.
 - The framer and the decoders either return a value or raise ``BGPError``; nothing else.
 - Feeding a stream whole or in pieces gives the same frames and the same error, and the framer
   never holds a whole message's worth of octets after a ``feed``.
-- What decodes survives its accessors and re-encodes (with the same 4-octet-AS setting and the
-  extended maximum) to bytes that decode to an equal value, announcing and withdrawing the same
-  prefixes, and that encode again to the same bytes; an encoder ``ValueError`` is accepted only
-  when the message really does not fit. One value cannot come back the same, by RFC 6793: on a
-  2-octet session, an AS path with a confederation segment past its start and a 4-octet AS;
-  what it comes back as must then round-trip exactly.
+- What decodes survives its accessors (every prefix reads as text) and re-encodes (with the
+  same 4-octet-AS setting and the extended maximum) to bytes that decode to an equal value,
+  announcing and withdrawing the same prefixes, and that encode again to the same bytes; an
+  encoder ``ValueError`` is accepted only when the message really does not fit. One value
+  cannot come back the same, by RFC 6793: on a 2-octet session, an AS path with a
+  confederation segment past its start and a 4-octet AS; what it comes back as must then
+  round-trip exactly.
 - An ``AttributeCache`` changes nothing but sharing.
 """
 
@@ -21,7 +22,7 @@ import traceback
 from collections.abc import Iterable
 from itertools import pairwise
 
-from bgpmux.wire import BGPError, CodecOptions, Framer, Message, Open, Update
+from bgpmux.wire import BGPError, CodecOptions, Framer, Message, Open, Update, prefix_to_str
 from bgpmux.wire.capabilities import encode_capabilities
 from bgpmux.wire.constants import (
     HEADER_LEN,
@@ -121,7 +122,22 @@ def check_open_body(body: bytes) -> str:
     except Exception as exc:
         raise unexpected(exc, "decode_open") from exc
     round_trip(msg, ALL_OPTIONS[0])
-    return f"open {len(msg.capabilities.unknown)}"
+    caps = msg.capabilities
+    shape = "".join(
+        mark
+        for mark, there in (
+            ("M", caps.multiprotocol),
+            ("R", caps.route_refresh),
+            ("E", caps.enhanced_route_refresh),
+            ("4", caps.four_octet_as is not None),
+            ("G", caps.graceful_restart is not None),
+            ("P", caps.add_path),
+            ("X", caps.extended_message),
+            ("U", caps.unknown),
+        )
+        if there
+    )
+    return f"open {shape}"
 
 
 def _pieces(data: bytes, cuts: Iterable[int]) -> list[bytes]:
@@ -217,8 +233,12 @@ def _confederation_inside(msg: Message, options: CodecOptions) -> bool:
 
 def _round_trip(msg: Message, options: CodecOptions, lossy: bool = True) -> None:
     if isinstance(msg, Update):
-        list(msg.announcements())
-        list(msg.withdrawals())
+        for family, _attrs, _next_hop, prefixes in msg.announcements():
+            for prefix in prefixes:  # as the RIB, policy and logs will read it
+                prefix_to_str(family, prefix)
+        for family, prefixes in msg.withdrawals():
+            for prefix in prefixes:
+                prefix_to_str(family, prefix)
         msg.end_of_rib()
         if msg.treat_as_withdraw is not None:  # its NLRI are withdrawals; nothing to re-send
             return

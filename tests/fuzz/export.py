@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from bgpmux.wire import IPV4_UNICAST, IPV6_UNICAST, CodecOptions, Family, Framer, PathAttributes
 from bgpmux.wire.constants import MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN
-from bgpmux.wire.messages import MpReach, Update, decode_body, encode_update
+from bgpmux.wire.messages import AttributeCache, MpReach, Update, decode_body, encode_update
 from bgpmux.wire.packing import nlri_room, pack_announce, pack_end_of_rib, pack_withdraw
 
 from . import values
@@ -123,7 +123,9 @@ def _aim(
     return replace(attrs, other=(*attrs.other, pad))
 
 
-def _decode(case: ExportCase, data: bytes, what: str) -> Update:
+def _decode(
+    case: ExportCase, data: bytes, what: str, cache: AttributeCache | None = None
+) -> Update:
     if len(data) > case.max_len:
         raise Finding(
             f"{what}: a message of {len(data)} octets, over the maximum {case.max_len}",
@@ -132,7 +134,7 @@ def _decode(case: ExportCase, data: bytes, what: str) -> Update:
     options = CodecOptions(asn4=case.asn4, max_message_len=case.max_len)
     try:
         [(kind, body)] = Framer(case.max_len).feed(data)
-        msg = decode_body(kind, body, options)
+        msg = decode_body(kind, body, options, cache)
     except Exception as exc:
         raise unexpected(exc, f"{what}: decoding what we packed") from exc
     if not isinstance(msg, Update) or msg.treat_as_withdraw is not None or msg.notes:
@@ -169,8 +171,9 @@ def check_announce(case: ExportCase) -> str:
     announced: list[bytes] = []
     ipv4 = case.family == IPV4_UNICAST and len(case.next_hop) == 4
     want = replace(case.attributes, next_hop=case.next_hop if ipv4 else None)
+    cache = AttributeCache()  # thousands of messages, one attribute set: decoded once
     for data in messages:
-        msg = _decode(case, data, "pack_announce")
+        msg = _decode(case, data, "pack_announce", cache)
         groups = list(msg.announcements())
         if not groups or list(msg.withdrawals()):
             raise Finding(

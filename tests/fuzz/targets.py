@@ -66,11 +66,13 @@ class Draw:
     check: Callable[[], str]
 
 
-def _encoded(rng: random.Random, asn4: bool) -> tuple[Message, bytes] | None:
-    msg = values.message(rng, asn4)
+def _encoded(rng: random.Random, asn4: bool) -> bytes | None:
+    """A random message value, encoded; None for an OPEN whose capabilities pass 255 octets."""
     try:
-        return msg, encode_message(msg, CodecOptions(asn4, MAX_EXTENDED_MESSAGE_LEN))
-    except ValueError:  # an OPEN whose capabilities pass 255 octets: checked elsewhere
+        return encode_message(
+            values.message(rng, asn4), CodecOptions(asn4, MAX_EXTENDED_MESSAGE_LEN)
+        )
+    except ValueError:
         return None
 
 
@@ -94,8 +96,7 @@ def draw_framer(rng: random.Random, pool: Pool) -> Draw:
         elif roll < 0.7:
             parts.append(mutate.mutate(rng, pool.pick(rng), pool.every))
         else:
-            got = _encoded(rng, options.asn4)
-            parts.append(got[1] if got else _random_message(rng))
+            parts.append(_encoded(rng, options.asn4) or _random_message(rng))
     if rng.random() < 0.1:
         parts.append(rng.randbytes(rng.randint(1, 30)))
     source = "random" if roll < 0.2 else "mutated" if roll < 0.7 else "structured"
