@@ -8,7 +8,7 @@ APT_PACKAGES := bird2 frr gobgpd iproute2 iptables prometheus tcpdump procps
 STAMP_APT := $(VENV)/.apt-installed
 STAMP_PIP := $(VENV)/.pip-installed
 
-.PHONY: all deps test lint unit interop demo bench clean
+.PHONY: all deps test lint unit interop demo bench fuzz clean
 
 all: test
 
@@ -46,6 +46,11 @@ test: deps lint
 
 demo: deps
 	$(BIN)/python -m lab.demo
+
+# A million inputs through the codec and the export path (a few minutes on 2 cores); findings
+# go to tests/fuzz/found/. FUZZ_ARGS, e.g. "--inputs 100000 --seed 7".
+fuzz: deps
+	$(BIN)/python -m tests.fuzz $(FUZZ_ARGS)
 
 bench: deps
 	$(BIN)/pip install -q -e '.[bench]'

@@ -12,7 +12,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .config import Api, Config, ConfigError, check_files, load_config, parse_unix_listen
+from .config import Api, Config, ConfigError, load_config, parse_unix_listen
+from .secrets import check_files
 
 API_TIMEOUT = 10.0  # seconds each step of the exchange (connect, send, each read) may take
 MAX_REPLY = 512 * 1024 * 1024  # a routes reply for a large table

@@ -3,7 +3,7 @@
 
 ``parse_config`` expands ``${VAR}`` / ``${VAR:-default}`` over the raw text, parses the YAML and
 validates it; every problem is reported as ``(dotted.path, message)`` in one ``ConfigError``.
-Files named by the config (``password_file``) are checked separately by ``check_files``.
+Files named by the config (``password_file``) are checked separately (``secrets.check_files``).
 """
 
 from __future__ import annotations
@@ -449,7 +449,7 @@ def _errors_from(exc: ValidationError) -> list[tuple[str, str]]:
 
 def parse_config(text: str, env: Mapping[str, str] = os.environ) -> Config:
     """Expand ``${VAR}`` from ``env``, parse the YAML and validate it; raises ConfigError
-    listing every problem. Files the config names are not read (``check_files``)."""
+    listing every problem. Files the config names are not read (``secrets.check_files``)."""
     expanded = expand_env(text, env)
     try:
         data = yaml.safe_load(expanded)
@@ -478,22 +478,3 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] = os.enviro
     except UnicodeDecodeError as e:
         raise ConfigError([("", f"cannot read the file: {e}")]) from None
     return parse_config(text, env)
-
-
-def check_files(config: Config) -> None:
-    """Check that every password file the config names is readable and not empty; raises
-    ConfigError listing every problem."""
-    errors: list[tuple[str, str]] = []
-    for i, upstream in enumerate(config.upstreams):
-        if upstream.password_file is None:
-            continue
-        where = f"upstreams[{i}].password_file"
-        try:
-            password = upstream.password_file.read_bytes().strip()
-        except OSError as e:
-            errors.append((where, f"cannot read {upstream.password_file}: {e.strerror}"))
-            continue
-        if not password:
-            errors.append((where, f"{upstream.password_file} is empty"))
-    if errors:
-        raise ConfigError(errors)

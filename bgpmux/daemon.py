@@ -9,13 +9,14 @@ import signal
 from pathlib import Path
 
 from .api import ApiServer
-from .config import Config, ConfigError, check_files, load_config
+from .config import Config, ConfigError, load_config
 from .core import Core
 from .core.events import Reconfigure
 from .core.port import Engine, UpstreamEvents
 from .core.runner import CoreRunner
 from .logs import setup_logging
 from .metrics import MetricsServer
+from .secrets import check_files
 from .transport.listeners import ClientServer
 
 log = logging.getLogger("bgpmux")

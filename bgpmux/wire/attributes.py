@@ -43,6 +43,8 @@ _DISCARD_ON_FLAGS = {
     AttrType.AS4_PATH,
     AttrType.AS4_AGGREGATOR,
 }
+# The segments AS4_PATH may carry, and that count in path length (RFC 6793 §3, RFC 5065).
+_PLAIN_SEGMENTS = (SegmentType.AS_SET, SegmentType.AS_SEQUENCE)
 # Known attributes we drop on receipt: not ours to propagate (we are no route reflector).
 _DROPPED = {AttrType.ORIGINATOR_ID, AttrType.CLUSTER_LIST}
 
@@ -92,6 +94,8 @@ class PathAttributes:
 
 
 def _attr(flags: int, code: int, value: bytes) -> bytes:
+    if len(value) > 0xFFFF:
+        raise ValueError(f"attribute {code} of {len(value)} octets does not fit any UPDATE")
     if len(value) > 255:
         return struct.pack("!BBH", flags | AttrFlag.EXTENDED_LENGTH, code, len(value)) + value
     return struct.pack("!BBB", flags & ~AttrFlag.EXTENDED_LENGTH, code, len(value)) + value
@@ -112,8 +116,11 @@ def encode_as_path(segments: tuple[AsPathSegment, ...], asn4: bool) -> bytes:
     return bytes(out)
 
 
-def _needs_as4(attrs: PathAttributes) -> bool:
-    return any(asn > 0xFFFF for asn in attrs.as_path_flat())
+def _as4_path(attrs: PathAttributes) -> tuple[AsPathSegment, ...] | None:
+    """The AS4_PATH to send beside a 2-octet AS_PATH, or None when no AS needs it: the path
+    less its confederation segments, which AS4_PATH must not carry (RFC 6793 §3)."""
+    plain = tuple(seg for seg in attrs.as_path if seg[0] in _PLAIN_SEGMENTS)
+    return plain if any(asn > 0xFFFF for _kind, asns in plain for asn in asns) else None
 
 
 _AS_GIVEN = b"as given"  # encode_attributes: the NEXT_HOP of ``attrs`` itself
@@ -126,7 +133,8 @@ def encode_attributes(
     order, with ``mp`` (encoded MP_REACH and/or MP_UNREACH_NLRI) in its place, then those of
     ``attrs.other``, marked PARTIAL. ``next_hop``, when given, replaces the NEXT_HOP of ``attrs``
     (None: no NEXT_HOP attribute). With ``asn4`` False, 2-octet AS numbers with AS4_PATH and
-    AS4_AGGREGATOR as RFC 6793 §4.2.2 asks."""
+    AS4_AGGREGATOR as RFC 6793 §4.2.2 asks. Raises ValueError for an attribute over 65535
+    octets (its length field has two)."""
     if next_hop is _AS_GIVEN:
         next_hop = attrs.next_hop
     out = [_attr(_TRANS, AttrType.ORIGIN, bytes((attrs.origin,)))]
@@ -150,8 +158,9 @@ def encode_attributes(
         value = struct.pack(f"!{len(attrs.communities)}I", *attrs.communities)
         out.append(_attr(_OPT | _TRANS, AttrType.COMMUNITIES, value))
     out.append(mp)
-    if not asn4 and _needs_as4(attrs):
-        out.append(_attr(_OPT | _TRANS, AttrType.AS4_PATH, encode_as_path(attrs.as_path, True)))
+    as4_path = None if asn4 else _as4_path(attrs)
+    if as4_path is not None:
+        out.append(_attr(_OPT | _TRANS, AttrType.AS4_PATH, encode_as_path(as4_path, True)))
     if not asn4 and attrs.aggregator is not None and attrs.aggregator[0] > 0xFFFF:
         value = struct.pack("!I", attrs.aggregator[0]) + attrs.aggregator[1]
         out.append(_attr(_OPT | _TRANS, AttrType.AS4_AGGREGATOR, value))
@@ -227,9 +236,6 @@ def _decode_as_path(value: bytes, asn4: bool) -> tuple[AsPathSegment, ...]:
     return tuple(segments)
 
 
-_PLAIN_SEGMENTS = (SegmentType.AS_SET, SegmentType.AS_SEQUENCE)
-
-
 def _count(segments: tuple[AsPathSegment, ...]) -> int:
     return sum(
         len(a) if k == SegmentType.AS_SEQUENCE else 1 for k, a in segments if k in _PLAIN_SEGMENTS
@@ -246,6 +252,11 @@ def merge_as4_path(
         return as_path
     head: list[AsPathSegment] = []
     for kind, asns in as_path:
+        if kind not in _PLAIN_SEGMENTS:
+            # AS4_PATH never carries confederation segments: one that leads AS_PATH, or is next
+            # to a segment kept (every one before it was), is kept too (§4.2.3).
+            head.append((kind, asns))
+            continue
         if keep <= 0:
             break
         if kind == SegmentType.AS_SEQUENCE:

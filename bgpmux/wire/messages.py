@@ -207,6 +207,8 @@ def encode_mp_unreach(mp: MpUnreach) -> bytes:
 
 
 def _mp_attr(code: int, value: bytes) -> bytes:
+    if len(value) > 0xFFFF:
+        raise ValueError(f"attribute {code} of {len(value)} octets does not fit any UPDATE")
     if len(value) > 255:
         return (
             struct.pack("!BBH", AttrFlag.OPTIONAL | AttrFlag.EXTENDED_LENGTH, code, len(value))
@@ -228,12 +230,12 @@ def encode_update(msg: Update, options: CodecOptions = DEFAULT_OPTIONS) -> bytes
     else:
         attrs = mp
     withdrawn = b"".join(msg.withdrawn)
-    body = (
-        struct.pack("!H", len(withdrawn)) + withdrawn + struct.pack("!H", len(attrs)) + attrs
-    ) + b"".join(msg.nlri)
-    if HEADER_LEN + len(body) > options.max_message_len:
-        raise ValueError(f"UPDATE of {HEADER_LEN + len(body)} octets exceeds the maximum")
-    return _frame(MessageType.UPDATE, body)
+    nlri = b"".join(msg.nlri)
+    size = HEADER_LEN + 4 + len(withdrawn) + len(attrs) + len(nlri)
+    if size > options.max_message_len:  # checked first: the lengths may not fit their fields
+        raise ValueError(f"UPDATE of {size} octets exceeds the maximum")
+    body = struct.pack("!H", len(withdrawn)) + withdrawn + struct.pack("!H", len(attrs)) + attrs
+    return _frame(MessageType.UPDATE, body + nlri)
 
 
 def encode_notification(msg: Notification) -> bytes:

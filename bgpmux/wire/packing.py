@@ -60,11 +60,14 @@ def _announce_layout(
 ) -> tuple[bytes, bytes, int]:
     """The encoded path attributes of an announcement, the fixed part of its MP_REACH_NLRI
     (empty for IPv4 with an IPv4 next hop) and the room left for NLRI in one message (may be
-    negative)."""
-    if family == IPV4_UNICAST and len(next_hop) == 4:
-        attrs = encode_attributes(attributes, asn4, next_hop=next_hop)
+    negative; -1 with no attributes when one of them is over 65535 octets)."""
+    ipv4 = family == IPV4_UNICAST and len(next_hop) == 4
+    try:
+        attrs = encode_attributes(attributes, asn4, next_hop=next_hop if ipv4 else None)
+    except ValueError:  # an attribute longer than any message: nothing can carry these
+        return b"", b"", -1
+    if ipv4:
         return attrs, b"", max_len - HEADER_LEN - 4 - len(attrs)
-    attrs = encode_attributes(attributes, asn4, next_hop=None)
     mp_fixed = struct.pack("!HBB", family.afi, family.safi, len(next_hop)) + next_hop + b"\x00"
     return attrs, mp_fixed, max_len - HEADER_LEN - 4 - len(attrs) - 4 - len(mp_fixed)
 
@@ -106,6 +109,8 @@ def pack_announce(
     if not prefixes:
         return Packed([], too_large)
     attrs, mp_fixed, room = _announce_layout(family, attributes, next_hop, asn4, max_len)
+    if room < 1:  # not even a default route (one octet) fits beside these attributes
+        return Packed([], list(prefixes))
     if not mp_fixed:
         head = _EMPTY + struct.pack("!H", len(attrs)) + attrs
         messages = [_frame(head + nlri) for nlri in _chunks(prefixes, room, too_large)]

@@ -1,15 +1,20 @@
-"""The daemon on loopback: a dead core task fails /healthz and ends the process non-zero."""
+"""The daemon on loopback: a dead core task or engine supervisor fails /healthz and ends the
+process non-zero."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from pathlib import Path
 
+import pytest
 import yaml
 
 from bgpmux import daemon
 from bgpmux.config import parse_config
+from bgpmux.core.port import SupervisorTask
+from bgpmux.engines.fake import FakeEngine
 
 
 def free_port() -> int:
@@ -54,4 +59,45 @@ async def test_core_task_death_fails_healthz_and_exits_non_zero(tmp_path: Path) 
     core.cancel()
     await asyncio.sleep(0.1)
     assert await http_status(metrics_port, "/healthz") == 503
+    assert await asyncio.wait_for(main, 10) == 1
+
+
+class _FailingSupervisorEngine(FakeEngine):
+    """An engine whose supervisor task dies with an exception shortly after start."""
+
+    name = "failing"
+
+    async def start(self) -> None:
+        async def supervise() -> None:
+            await asyncio.sleep(0.3)
+            raise RuntimeError("the supervisor broke")
+
+        self.task = asyncio.create_task(supervise(), name="failing-supervisor")
+
+    def supervisors(self) -> list[SupervisorTask]:
+        return [self.task]
+
+
+async def test_engine_supervisor_death_fails_healthz_and_exits_non_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    metrics_port = free_port()
+    doc = {
+        "node": {"asn": 64512, "router_id": "10.0.0.2", "address": "127.0.0.1"},
+        "engine": "native",
+        "upstreams": [{"name": "tor", "address": "127.0.0.1", "port": free_port(), "asn": 65000}],
+        "clients": [{"name": "calico", "listen": f"127.0.0.1:{free_port()}", "asn": 64512}],
+        "metrics": {"listen": f"127.0.0.1:{metrics_port}"},
+        "api": {"listen": f"unix:{tmp_path / 'api.sock'}"},
+    }
+    config = parse_config(yaml.safe_dump(doc), env={})
+    monkeypatch.setattr(daemon, "make_engine", lambda _config, _events: _FailingSupervisorEngine())
+    main = asyncio.create_task(daemon._main(config, None))
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        with contextlib.suppress(OSError):
+            if await http_status(metrics_port, "/healthz") == 503:
+                break
+    else:
+        raise AssertionError("/healthz never failed")
     assert await asyncio.wait_for(main, 10) == 1

@@ -13,11 +13,11 @@ from bgpmux.config import (
     ConfigError,
     Endpoint,
     PrefixRule,
-    check_files,
     expand_env,
     load_config,
     parse_config,
 )
+from bgpmux.secrets import check_files
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -572,6 +572,27 @@ def test_check_files(tmp_path: Path) -> None:
     assert "is empty" in errors["upstreams[1].password_file"]
     assert "No such file or directory" in errors["upstreams[2].password_file"]
     check_files(parse(minimal(upstreams=[upstream(password_file=str(good))])))
+
+
+def test_passwords_the_kernel_or_exabgp_cannot_take_are_refused(tmp_path: Path) -> None:
+    long_key = tmp_path / "long.password"
+    long_key.write_text("x" * 81)
+    quoted = tmp_path / "quoted.password"
+    quoted.write_text('se"cret')
+    doc = minimal(
+        upstreams=[
+            upstream(password_file=str(long_key)),
+            upstream(name="v", password_file=str(quoted)),
+        ]
+    )
+    with pytest.raises(ConfigError) as info:
+        check_files(parse(doc))
+    errors = dict(info.value.errors)
+    assert "at most 80 octets" in errors["upstreams[0].password_file"]
+    assert "cannot pass a password" in errors["upstreams[1].password_file"]
+    with pytest.raises(ConfigError) as info:
+        check_files(parse({**doc, "engine": "native"}))  # the native engine takes quotes
+    assert list(dict(info.value.errors)) == ["upstreams[0].password_file"]
 
 
 def test_gobgp_engine_is_refused_with_a_clear_message() -> None:

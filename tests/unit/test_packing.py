@@ -4,12 +4,13 @@ and every prefix either announced or reported as too large (the failing inputs i
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bgpmux.wire import IPV4_UNICAST, IPV6_UNICAST, CodecOptions, Family, Framer, PathAttributes
 from bgpmux.wire.constants import MAX_EXTENDED_MESSAGE_LEN, AttrFlag
-from bgpmux.wire.messages import Update, decode_body
+from bgpmux.wire.messages import Update, decode_body, encode_update
 from bgpmux.wire.packing import nlri_room, pack_announce, pack_withdraw, split_too_large
 
 from .wire_strategies import FAMILIES, as_paths, prefix_of
@@ -102,3 +103,32 @@ def test_withdrawals_always_fit() -> None:
     for family, max_len in ((IPV6_UNICAST, 4096), (IPV4_UNICAST, 4096)):
         messages = pack_withdraw(family, prefixes if family == IPV6_UNICAST else [], max_len)
         assert all(len(m) <= max_len for m in messages)
+
+
+@pytest.mark.parametrize("family", [IPV4_UNICAST, IPV6_UNICAST])
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        # one attribute past 65535 octets: its length field cannot say it
+        PathAttributes(communities=tuple(range(16_384))),
+        # each attribute fits, the attribute list does not (40000 + 36000 octets)
+        PathAttributes(communities=tuple(range(10_000)), large_communities=((1, 2, 3),) * 3000),
+    ],
+    ids=["one-attribute", "all-attributes"],
+)
+def test_attributes_past_65535_octets_leave_every_prefix_too_large(
+    family: Family, attrs: PathAttributes
+) -> None:
+    """Once these raised struct.error out of the packer (the exporter's caller), instead of
+    reporting the routes as too large (found by ``make fuzz``: ``tests/fuzz/found/export-*``)."""
+    prefixes = [bytes((8, 10)), bytes((0,))]
+    next_hop = bytes(range(1, 1 + family.address_len))
+    messages, too_large = pack_announce(
+        family, attrs, next_hop, prefixes, True, MAX_EXTENDED_MESSAGE_LEN
+    )
+    assert messages == [] and too_large == prefixes
+    assert nlri_room(family, attrs, next_hop, True, MAX_EXTENDED_MESSAGE_LEN) < 0
+    with pytest.raises(ValueError):
+        encode_update(
+            Update(attributes=attrs), CodecOptions(max_message_len=MAX_EXTENDED_MESSAGE_LEN)
+        )

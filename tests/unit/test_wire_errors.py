@@ -205,6 +205,19 @@ def test_as4_path_merge_on_a_two_octet_session() -> None:
     assert update.attributes.as_path == ((2, (65001,)),) and update.attributes.other == ()
 
 
+def test_as4_path_merge_keeps_a_leading_confederation_segment() -> None:
+    """AS4_PATH never carries confederation segments (RFC 6793 §3), so AS_PATH's leading one
+    stays in front of it (§4.2.3); once it was dropped with the ASes AS4_PATH covers (found by
+    ``make fuzz``: ``tests/fuzz/found/update-*.txt``)."""
+    big = 4_200_000_001
+    confed = bytes((3, 2)) + struct.pack("!HH", 64601, 64602)
+    path = attr(0x40, 2, confed + bytes((2, 2)) + struct.pack("!HH", 65001, AS_TRANS))
+    as4 = attr(0xC0, 17, b"\x02\x02" + struct.pack("!II", 65001, big))
+    update = decode(ORIGIN + path + NEXT_HOP + as4, options=ASN2)
+    assert update.attributes is not None and update.notes == ()
+    assert update.attributes.as_path == ((3, (64601, 64602)), (2, (65001, big)))
+
+
 # ---------------------------------------------------------------------------- NOTIFICATIONs
 
 

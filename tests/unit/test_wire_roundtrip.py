@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import replace
 
 from hypothesis import HealthCheck, assume, given, settings
@@ -101,6 +102,19 @@ def test_two_octet_encoding_uses_as_trans(big: int) -> None:
     # The AS_PATH segment: type 2, count 2, 65001, AS_TRANS.
     assert bytes((2, 2)) + (65001).to_bytes(2, "big") + AS_TRANS.to_bytes(2, "big") in data
     assert big.to_bytes(4, "big") in data  # in AS4_PATH and AS4_AGGREGATOR
+
+
+def test_as4_path_leaves_confederation_segments_out() -> None:
+    """RFC 6793 §3: AS4_PATH must not carry confederation segments. It once did, and a
+    receiver (this codec too) then discarded it and kept AS_TRANS for every 4-octet AS (found
+    by ``make fuzz``: ``tests/fuzz/found/update-*.txt``)."""
+    big = 4_200_000_001
+    path = ((3, (64601,)), (2, (65001, big)), (1, (big, 65002)))
+    msg = Update(attributes=PathAttributes(as_path=path, next_hop=b"\x0a\x00\x00\x01"))
+    data = encode_message(msg, OPTIONS[1])
+    as4_path = bytes((2, 2)) + struct.pack("!II", 65001, big) + bytes((1, 2))
+    assert bytes((0xC0, 17, 2 + 8 + 2 + 8)) + as4_path in data
+    assert through_the_wire(msg, OPTIONS[1]) == msg
 
 
 def test_partial_is_set_on_resend_and_is_stable() -> None:

@@ -1,0 +1,43 @@
+"""The files a configuration names (the upstreams' TCP-MD5 password files), checked before any
+session needs them, so that a bad one is refused at start with its field named."""
+
+from __future__ import annotations
+
+from .config import Config, ConfigError
+
+MD5_KEY_MAX = 80  # octets: Linux's TCP_MD5SIG_MAXKEYLEN
+EXABGP_UNQUOTABLE = "\"'\n;{}"  # ExaBGP's configuration cannot carry these in a password
+
+
+def check_files(config: Config) -> None:
+    """Check that every password file the config names is readable, not empty, at most
+    ``MD5_KEY_MAX`` octets and, for the exabgp engine, free of what ExaBGP's configuration
+    cannot quote; raises ConfigError listing every problem."""
+    errors: list[tuple[str, str]] = []
+    for i, upstream in enumerate(config.upstreams):
+        if upstream.password_file is None:
+            continue
+        where = f"upstreams[{i}].password_file"
+        try:
+            password = upstream.password_file.read_bytes().strip()
+        except OSError as e:
+            errors.append((where, f"cannot read {upstream.password_file}: {e.strerror}"))
+            continue
+        if not password:
+            errors.append((where, f"{upstream.password_file} is empty"))
+        elif len(password) > MD5_KEY_MAX:
+            msg = f"a TCP-MD5 key is at most {MD5_KEY_MAX} octets; {upstream.password_file} "
+            errors.append((where, msg + f"holds {len(password)}"))
+        elif config.engine == "exabgp" and not _exabgp_can_quote(password):
+            msg = "the exabgp engine cannot pass a password with quotes, ';', '{', '}' or "
+            errors.append((where, msg + "unprintable characters to ExaBGP"))
+    if errors:
+        raise ConfigError(errors)
+
+
+def _exabgp_can_quote(password: bytes) -> bool:
+    try:
+        text = password.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return text.isprintable() and not any(c in text for c in EXABGP_UNQUOTABLE)
