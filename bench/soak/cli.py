@@ -38,6 +38,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rss-floor-kib-min", type=float, default=8.0)
     p.add_argument("--fd-slope-per-min", type=float, default=0.1)
     p.add_argument("--fd-tolerance", type=int, default=2)
+    p.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="diagnosis: run bgpmux under tracemalloc and list what grew between the end of "
+        "the warm-up and the end (slower; its RSS is not comparable)",
+    )
     p.add_argument("--out-dir", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     args.engine_list = [e.strip() for e in args.engines.split(",") if e.strip()]
@@ -73,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         rss_floor_kib_min=args.rss_floor_kib_min,
         fd_slope_per_min=args.fd_slope_per_min,
         fd_tolerance=args.fd_tolerance,
+        tracemalloc=args.tracemalloc,
     )
     recorded: dict[str, Any] = {
         "minutes": args.minutes,
@@ -86,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         "rss_floor_kib_min": args.rss_floor_kib_min,
         "fd_slope_per_min": args.fd_slope_per_min,
         "fd_tolerance": args.fd_tolerance,
+        "tracemalloc": args.tracemalloc,
         "argv": sys.argv[1:] if argv is None else argv,
     }
     started = time.monotonic()

@@ -18,7 +18,9 @@ prefix and compete on this 2-core machine with the ExaBGP that the exabgp engine
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from lab import Announce, Bgpmux, Bird, Host, Neighbor, Topology, wait_until
@@ -36,6 +38,7 @@ POD_V4 = ("10.244.1.0/26", "10.244.1.64/26", "10.244.1.128/26", "10.244.1.192/26
 POD_V6 = ("2001:db8:244:1::/64",)
 LB_POOL = 200  # lb0..lb199 = 198.51.100.1..200/32
 TOR_PROTO, CALICO_PROTO, METALLB_PROTO = "node", "peer1", "metallb"
+REPO = Path(__file__).resolve().parents[2]
 ESTABLISH_TIMEOUT = 60.0
 QUIET = "log stderr { warning, error, fatal, bug };"
 TIMERS = "connect delay time 1; connect retry time 2; error wait time 1, 5;"
@@ -132,6 +135,21 @@ def mux_config(engine: str) -> dict[str, Any]:
     }
 
 
+class TracedBgpmux(Bgpmux):
+    """bgpmux run by ``bench.soak.traced``: tracemalloc on, a snapshot per SIGUSR2."""
+
+    def __init__(self, host: Host, name: str, config: dict[str, Any], snapshots: Path) -> None:
+        super().__init__(host, name, config)
+        self.snapshots = snapshots
+
+    def command(self) -> list[str]:
+        argv = [sys.executable, "-m", "bench.soak.traced", str(self.snapshots)]
+        return [*argv, "run", "-c", str(self.config_path)]
+
+    def env(self) -> dict[str, str]:
+        return {**super().env(), "PYTHONPATH": str(REPO)}
+
+
 class Rack:
     """Context manager: the namespaces, the four daemons, and control sockets to the BIRDs.
 
@@ -139,8 +157,9 @@ class Rack:
     and deletes the namespaces.
     """
 
-    def __init__(self, engine: str) -> None:
+    def __init__(self, engine: str, *, tracemalloc: bool = False) -> None:
         self.engine = engine
+        self.tracemalloc = tracemalloc
         self.topo = Topology(tag=engine[:3], prefix="soak")
         self.tor: TextBird | None = None
         self.mux: Bgpmux | None = None
@@ -174,7 +193,11 @@ class Rack:
         self.topo.link(tor_host, [f"{TOR4}/30", f"{TOR6}/64"], node, [f"{NODE4}/30", f"{NODE6}/64"])
         self.tor = TextBird(tor_host, "tor", TOR4, _tor_config())
         self.tor.start()
-        self.mux = Bgpmux(node, "bgpmux", mux_config(self.engine))
+        config = mux_config(self.engine)
+        if self.tracemalloc:
+            self.mux = TracedBgpmux(node, "bgpmux", config, node.workdir / "snapshots")
+        else:
+            self.mux = Bgpmux(node, "bgpmux", config)
         self.mux.start()
         mux = self.mux
         wait_until(lambda: mux.api_path.exists(), timeout=30, what="bgpmux API", logs_of=[mux])

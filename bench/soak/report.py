@@ -51,6 +51,15 @@ def markdown(report: dict[str, Any]) -> str:
         f"fds/min, and the last minute's median at most {args['fd_tolerance']} above the "
         "first's.",
         "",
+        *(
+            [
+                "bgpmux ran under tracemalloc (`--tracemalloc`): a diagnosis run, its RSS holds "
+                "tracemalloc's own records and is not comparable.",
+                "",
+            ]
+            if args.get("tracemalloc")
+            else []
+        ),
         f"**Result: {'PASS' if report['ok'] else 'FAIL'}**"
         + (" (interrupted)" if report["interrupted"] else "")
         + f"; wall time {report['elapsed_s'] / 60:.1f} min.",
@@ -111,6 +120,21 @@ def _engine(e: dict[str, Any]) -> list[str]:
             + " the ToR's routes; sessions "
             + ("all Established" if end["sessions_ok"] else f"**{end['sessions']}**")
             + ".",
+        ]
+    trace = e.get("tracemalloc")
+    if trace:
+        before, after = trace["traced_kib"]
+        lines += [
+            "",
+            f"tracemalloc (bgpmux's Python heap, {before:.0f} KiB after the warm-up, "
+            f"{after:.0f} KiB at the end); what grew most, by line:",
+            "",
+            "| KiB | objects | where |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {r['size_diff_kib']:+.1f} | {r['count_diff']:+d} | `{r['where'][0]}` |"
+            for r in trace["by_line"][:10]
         ]
     for failure in e.get("failures", []):
         lines.append(f"- failure: {failure}")

@@ -4,22 +4,25 @@
 from __future__ import annotations
 
 import dataclasses
+import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from lab import wait_until
 
-from . import procs
+from . import procs, traced
 from .churn import Churner, Flapper
 from .fit import Growth, growth
-from .rack import POD_V4, POD_V6, TOR_V4, TOR_V6, Rack
+from .rack import POD_V4, POD_V6, TOR_V4, TOR_V6, Rack, TracedBgpmux
 
 STALE_GRACE_S = 2.0  # an LB prefix removed this recently may still be on its way to the ToR
 CONVERGE_TIMEOUT = 60.0
-JOIN_TIMEOUT = 90.0  # a flap waits up to 60 s for Calico
+JOIN_TIMEOUT = 90.0
+SNAPSHOT_TIMEOUT = 120.0  # a flap waits up to 60 s for Calico
 MIN_CHURN_FRACTION = 0.9  # of the asked rate
 MIN_TOR_FRACTION = 0.5  # updates seen at the ToR per LB address added
 
@@ -36,6 +39,7 @@ class Options:
     rss_floor_kib_min: float
     fd_slope_per_min: float
     fd_tolerance: int
+    tracemalloc: bool = False  # diagnosis: snapshots after the warm-up and at the end
 
 
 Log = Callable[[str], None]
@@ -64,6 +68,19 @@ def _take(rack: Rack, churner: Churner, t0: float) -> dict[str, Any]:
         "churn_errors": errors,
         "churn_skipped": skipped,
     }
+
+
+def _snapshot_paths(rack: Rack) -> tuple[Path, Path]:
+    assert isinstance(rack.mux, TracedBgpmux)
+    return rack.mux.snapshots / "snapshot-1.pickle", rack.mux.snapshots / "snapshot-2.pickle"
+
+
+def _snapshot(rack: Rack, n: int) -> None:
+    """Ask the traced bgpmux for snapshot ``n`` and wait (bounded) until it is written."""
+    assert isinstance(rack.mux, TracedBgpmux) and rack.mux.proc is not None
+    rack.mux.host.kill(rack.mux.proc, signal.SIGUSR2)
+    path = _snapshot_paths(rack)[n - 1]
+    wait_until(path.exists, timeout=SNAPSHOT_TIMEOUT, what=f"tracemalloc snapshot {n}")
 
 
 def _tables_equal(rack: Rack, want4: set[str], want6: set[str]) -> dict[str, Any]:
@@ -171,7 +188,7 @@ def run_engine(engine: str, opts: Options, log: Log) -> dict[str, Any]:
     result: dict[str, Any] = {"engine": engine, "options": opts.__dict__, "failures": []}
     samples: list[dict[str, Any]] = []
     result["samples"] = samples
-    with Rack(engine) as rack:
+    with Rack(engine, tracemalloc=opts.tracemalloc) as rack:
         log(f"{engine}: rack up in {rack.topo.tag}-*; churning {opts.seconds / 60:.1f} min")
         stop = threading.Event()
         churner = Churner(rack, opts.rate, opts.window, stop)
@@ -181,11 +198,18 @@ def run_engine(engine: str, opts: Options, log: Log) -> dict[str, Any]:
         flapper.start()
         try:
             count = int(opts.seconds // opts.sample_every) + 1
+            snapshots = 0
             for k in range(count):
                 delay = t0 + k * opts.sample_every - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
                 samples.append(_take(rack, churner, t0))
+                if opts.tracemalloc and (
+                    k == count - 1
+                    or (snapshots == 0 and k > 0 and samples[-1]["t_s"] >= opts.warmup)
+                ):
+                    snapshots += 1
+                    _snapshot(rack, snapshots)
                 with flapper.restarting:
                     dead = rack.alive()
                 if dead or churner.failure:
@@ -202,6 +226,8 @@ def run_engine(engine: str, opts: Options, log: Log) -> dict[str, Any]:
             stop.set()
             churner.join(JOIN_TIMEOUT)
             flapper.join(JOIN_TIMEOUT)
+        if opts.tracemalloc and snapshots == 2:
+            result["tracemalloc"] = traced.compare(*_snapshot_paths(rack))
         if churner.is_alive() or flapper.is_alive():
             raise RuntimeError("a load thread did not stop")
         result["flaps"] = flapper.events
