@@ -127,7 +127,9 @@ def _engine(e: dict[str, Any]) -> list[str]:
         lines += [
             "",
             f"tracemalloc (bgpmux's Python heap, {before:.0f} KiB after the warm-up, "
-            f"{after:.0f} KiB at the end); what grew most, by line:",
+            f"{after:.0f} KiB at the end, each after a full collection that found "
+            f"{' and '.join(str(n) for n in trace.get('gc_unreachable_before', []))} "
+            "unreachable objects); what grew most, by line:",
             "",
             "| KiB | objects | where |",
             "|---|---|---|",

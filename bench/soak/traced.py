@@ -1,13 +1,16 @@
 """bgpmux under tracemalloc, for ``python -m bench.soak --tracemalloc``.
 
 ``python -m bench.soak.traced DIR run -c FILE`` runs bgpmux with its arguments; each SIGUSR2
-writes a snapshot to ``DIR/snapshot-N.pickle`` (through a temporary name, so a reader never
-sees half a file). ``compare`` lists where the allocations that grew between two snapshots
-were made. tracemalloc makes bgpmux slower and bigger: a diagnosis, not a measurement.
+runs a full garbage collection (how many unreachable objects it found goes to ``gc-N.json``)
+and writes a snapshot to ``DIR/snapshot-N.pickle`` (through a temporary name, so a reader never
+sees half a file). ``compare`` lists where the allocations that grew between two snapshots were
+made. tracemalloc makes bgpmux slower and bigger: a diagnosis, not a measurement.
 """
 
 from __future__ import annotations
 
+import gc
+import json
 import os
 import runpy
 import signal
@@ -31,6 +34,11 @@ def main() -> None:
         nonlocal taken
         taken += 1
         path = out / f"snapshot-{taken}.pickle"
+        # Reference cycles (asyncio transports, protocols and tasks of closed connections) wait
+        # for the collector's oldest generation; what a full collection frees is not a leak,
+        # but how much was waiting is worth knowing.
+        unreachable = gc.collect()
+        (out / f"gc-{taken}.json").write_text(json.dumps({"unreachable": unreachable}))
         tracemalloc.take_snapshot().dump(str(path) + ".tmp")
         os.replace(str(path) + ".tmp", path)
 
@@ -62,7 +70,14 @@ def compare(first: Path, second: Path) -> dict[str, Any]:
 
     total_old = sum(s.size for s in old.statistics("filename"))
     total_new = sum(s.size for s in new.statistics("filename"))
+    unreachable = []
+    for snapshot in (first, second):
+        meta = snapshot.with_name(
+            snapshot.name.replace("snapshot-", "gc-").replace(".pickle", ".json")
+        )
+        unreachable.append(json.loads(meta.read_text())["unreachable"] if meta.exists() else None)
     return {
+        "gc_unreachable_before": unreachable,
         "traced_kib": [round(total_old / 1024, 1), round(total_new / 1024, 1)],
         "by_line": rows("lineno"),
         "by_traceback": rows("traceback"),

@@ -1,13 +1,18 @@
-"""The soak's judgement (bench/soak/fit.py) and its parsing of BIRD's control-socket replies."""
+"""The soak's judgement (bench/soak/fit.py), its parsing of BIRD's control-socket replies and
+its tracemalloc comparison."""
 
 from __future__ import annotations
 
+import json
 import math
+import tracemalloc
+from pathlib import Path
 
 import pytest
 
 from bench.soak.fit import growth, least_squares
 from bench.soak.rack import parse_import_stats, parse_prefixes
+from bench.soak.traced import compare
 
 TS = [10.0 * i for i in range(160)]  # 26.5 minutes, one sample every 10 s
 
@@ -69,3 +74,25 @@ def test_parse_bird_replies() -> None:
     assert parse_prefixes(ROUTES) == ["10.244.1.0/26", "198.51.100.7/32"]
     assert parse_prefixes("1007-Table master6:\n0000 \n") == []
     assert parse_import_stats(PROTOCOL) == (1205, 1100)
+
+
+def test_tracemalloc_compare_names_the_growing_line(tmp_path: Path) -> None:
+    tracemalloc.start(4)
+    try:
+        tracemalloc.take_snapshot().dump(str(tmp_path / "snapshot-1.pickle"))
+        kept = [bytearray(1000) for _ in range(200)]  # about 200 KiB, made on this line
+        tracemalloc.take_snapshot().dump(str(tmp_path / "snapshot-2.pickle"))
+    finally:
+        tracemalloc.stop()
+    (tmp_path / "gc-2.json").write_text(json.dumps({"unreachable": 7}))
+    result = compare(tmp_path / "snapshot-1.pickle", tmp_path / "snapshot-2.pickle")
+    top = result["by_line"][0]
+    assert top["where"][0].endswith(f"test_soak.py:{kept_line()}")
+    assert top["size_diff_kib"] > 190 and top["count_diff"] >= 200
+    assert result["gc_unreachable_before"] == [None, 7]
+    assert len(kept) == 200
+
+
+def kept_line() -> int:
+    source = Path(__file__).read_text().splitlines()
+    return next(i for i, line in enumerate(source, 1) if "bytearray(1000)" in line)
