@@ -8,7 +8,7 @@ APT_PACKAGES := bird2 frr gobgpd iproute2 iptables prometheus tcpdump procps
 STAMP_APT := $(VENV)/.apt-installed
 STAMP_PIP := $(VENV)/.pip-installed
 
-.PHONY: all deps test lint unit interop demo bench fuzz clean
+.PHONY: all deps test lint unit interop demo bench fuzz soak clean
 
 all: test
 
@@ -55,6 +55,11 @@ fuzz: deps
 bench: deps
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m bench
+
+# An hour of churn split across the engines (not part of `make test`); SOAK_ARGS="--minutes 4"
+# for a short trial. Writes bench/results/soak-latest.{md,json}; fails on RSS or fd growth.
+soak: deps
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

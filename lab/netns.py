@@ -120,10 +120,11 @@ class Host:
 class Topology:
     """Context manager owning namespaces, veth pairs, processes and temp dirs of one test."""
 
-    def __init__(self, tag: str | None = None) -> None:
-        # Namespace names are short and unique per run: "bmx" + tag + random.
+    def __init__(self, tag: str | None = None, prefix: str = "bmx") -> None:
+        # Namespace names are short and unique per run: prefix + tag + pid + random. Suites
+        # that run beside others pick their own prefix (the soak uses "soak").
         suffix = secrets.token_hex(3)
-        self.tag = f"bmx{tag or ''}{os.getpid() % 10000}{suffix}"[:24]
+        self.tag = f"{prefix}{tag or ''}{os.getpid() % 10000}{suffix}"[:24]
         self.workdir = Path(tempfile.mkdtemp(prefix=f"{self.tag}-"))
         self.hosts: dict[str, Host] = {}
         self._closed = False
