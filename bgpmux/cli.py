@@ -53,10 +53,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if config is None:
         return 1
     print(
-        f"OK: {len(config.upstreams)} upstreams, {len(config.clients)} clients, "
-        f"engine {config.engine}"
+        f"OK: {_count(len(config.upstreams), 'upstream')}, "
+        f"{_count(len(config.clients), 'client')}, engine {config.engine}"
     )
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def cmd_version(args: argparse.Namespace) -> int:

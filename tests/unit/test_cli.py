@@ -33,7 +33,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_check_config_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check-config", "-c", str(write(tmp_path, GOOD))]) == 0
     out, err = capsys.readouterr()
-    assert out == "OK: 1 upstreams, 2 clients, engine exabgp\n"
+    assert out == "OK: 1 upstream, 2 clients, engine exabgp\n"
     assert err == ""
 
 
