@@ -17,6 +17,7 @@ from typing import Any
 
 from lab import Bgpmux, Bird, GoBgp, Host, Neighbor, Topology, wait_until
 from lab.daemon import Daemon
+from lab.procs import descendants
 
 from .birdctl import BirdCtl
 from .routes import ACCEPT_V4, ACCEPT_V6, RouteSet
@@ -294,7 +295,7 @@ class Scenario:
         root = self.mux.proc.pid
         out = [(_comm(root), root)]
         if self.mux_kind.startswith("bgpmux"):
-            out += [(_comm(pid), pid) for pid in _descendants(root)]
+            out += [(_comm(pid), pid) for pid in descendants(root)]
         return out
 
     def tcpdump_binary(self) -> str:
@@ -364,25 +365,6 @@ class _EnvBgpmux(Bgpmux):
 
     def env(self) -> dict[str, str]:
         return {**super().env(), **self.extra_env}
-
-
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            out += [int(x) for x in task.read_text().split()]
-        except OSError:
-            continue
-    return out
-
-
-def _descendants(pid: int) -> list[int]:
-    out, todo = [], _children(pid)
-    while todo:
-        child = todo.pop(0)
-        out.append(child)
-        todo += _children(child)
-    return out
 
 
 def _comm(pid: int) -> str:

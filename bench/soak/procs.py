@@ -12,8 +12,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from lab.procs import descendants
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-MAX_DESCENDANTS = 32
 FD_READS, FD_READ_GAP_S = 7, 0.03
 
 
@@ -26,27 +27,6 @@ class ProcSample:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def children(pid: int) -> list[int]:
-    out: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            out += [int(x) for x in task.read_text().split()]
-        except OSError:
-            continue
-    return out
-
-
-def descendants(pid: int) -> list[int]:
-    """Breadth first, at most MAX_DESCENDANTS."""
-    out: list[int] = []
-    todo = children(pid)
-    while todo and len(out) < MAX_DESCENDANTS:
-        child = todo.pop(0)
-        out.append(child)
-        todo += children(child)
-    return out
 
 
 def role(pid: int, root: int) -> str:

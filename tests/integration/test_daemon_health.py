@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from bgpmux import daemon
-from bgpmux.config import parse_config
+from bgpmux.config import Config, parse_config
 from bgpmux.core.port import SupervisorTask
 from bgpmux.engines.fake import FakeEngine
 
@@ -22,6 +22,20 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def loopback_config(tmp_path: Path, metrics_port: int) -> Config:
+    """A native-engine config on loopback whose upstream nobody answers (the engine just keeps
+    retrying) and whose API socket is in ``tmp_path``."""
+    doc = {
+        "node": {"asn": 64512, "router_id": "10.0.0.2", "address": "127.0.0.1"},
+        "engine": "native",
+        "upstreams": [{"name": "tor", "address": "127.0.0.1", "port": free_port(), "asn": 65000}],
+        "clients": [{"name": "calico", "listen": f"127.0.0.1:{free_port()}", "asn": 64512}],
+        "metrics": {"listen": f"127.0.0.1:{metrics_port}"},
+        "api": {"listen": f"unix:{tmp_path / 'api.sock'}"},
+    }
+    return parse_config(yaml.safe_dump(doc), env={})
 
 
 async def http_status(port: int, path: str) -> int:
@@ -35,16 +49,7 @@ async def http_status(port: int, path: str) -> int:
 
 async def test_core_task_death_fails_healthz_and_exits_non_zero(tmp_path: Path) -> None:
     metrics_port = free_port()
-    doc = {
-        "node": {"asn": 64512, "router_id": "10.0.0.2", "address": "127.0.0.1"},
-        "engine": "native",
-        # nothing listens there: the engine just keeps retrying on loopback
-        "upstreams": [{"name": "tor", "address": "127.0.0.1", "port": free_port(), "asn": 65000}],
-        "clients": [{"name": "calico", "listen": f"127.0.0.1:{free_port()}", "asn": 64512}],
-        "metrics": {"listen": f"127.0.0.1:{metrics_port}"},
-        "api": {"listen": f"unix:{tmp_path / 'api.sock'}"},
-    }
-    config = parse_config(yaml.safe_dump(doc), env={})
+    config = loopback_config(tmp_path, metrics_port)
     main = asyncio.create_task(daemon._main(config, None))
     for _ in range(100):
         await asyncio.sleep(0.05)
@@ -82,15 +87,7 @@ async def test_engine_supervisor_death_fails_healthz_and_exits_non_zero(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     metrics_port = free_port()
-    doc = {
-        "node": {"asn": 64512, "router_id": "10.0.0.2", "address": "127.0.0.1"},
-        "engine": "native",
-        "upstreams": [{"name": "tor", "address": "127.0.0.1", "port": free_port(), "asn": 65000}],
-        "clients": [{"name": "calico", "listen": f"127.0.0.1:{free_port()}", "asn": 64512}],
-        "metrics": {"listen": f"127.0.0.1:{metrics_port}"},
-        "api": {"listen": f"unix:{tmp_path / 'api.sock'}"},
-    }
-    config = parse_config(yaml.safe_dump(doc), env={})
+    config = loopback_config(tmp_path, metrics_port)
     monkeypatch.setattr(daemon, "make_engine", lambda _config, _events: _FailingSupervisorEngine())
     main = asyncio.create_task(daemon._main(config, None))
     for _ in range(100):

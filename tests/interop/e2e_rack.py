@@ -38,6 +38,7 @@ from lab import (
     Topology,
     wait_until,
 )
+from lab.procs import children
 
 TOR_AS, NODE_AS, METALLB_AS, NOISY_AS = 65000, 64512, 64514, 64515
 TOR_V4, TOR_V6 = "10.0.0.1", "2001:db8:ff::1"
@@ -265,13 +266,7 @@ class Rack:
 
     def mux_children(self) -> list[int]:
         """PIDs of the bgpmux process's direct children."""
-        pids: list[int] = []
-        for task in Path(f"/proc/{self.mux_pid()}/task").iterdir():
-            try:
-                pids += [int(p) for p in (task / "children").read_text().split()]
-            except OSError:
-                continue
-        return pids
+        return children(self.mux_pid())
 
     def metric(self, name: str, **labels: str) -> float:
         value = self.mux.metric(name, **labels)

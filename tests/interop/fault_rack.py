@@ -29,7 +29,9 @@ from typing import Any
 
 from lab import Announce, Bgpmux, Bird, Daemon, Frr, GoBgp, Host, Neighbor, Topology, wait_until
 from lab.netns import IP
+from lab.procs import children
 
+from .e2e_rack import LOOPBACK, METALLB_AS, NODE_AS, TOR_AS, TOR_V4, TOR_V6
 from .fault_tables import (
     CALICO_ROUTES,
     METALLB_ROUTES,
@@ -44,9 +46,7 @@ from .fault_tables import (
     parse_import_counters,
 )
 
-TOR_AS, NODE_AS, METALLB_AS, BLOCKER_AS = 65000, 64512, 64514, 64516
-TOR_V4, TOR_V6 = "10.0.0.1", "2001:db8:ff::1"
-LOOPBACK = "127.0.0.1"
+BLOCKER_AS = 64516
 
 CALICO_PORT, METALLB_PORT, NOISY_PORT, BLOCKER_PORT, SLOW_PORT, RAW_PORT = range(1790, 1796)
 # BIRD listens on its `local … port`: nothing else uses these
@@ -303,13 +303,7 @@ class FaultRack:
 
     def mux_children(self) -> list[int]:
         assert self.mux.proc is not None
-        pids: list[int] = []
-        for task in Path(f"/proc/{self.mux.proc.pid}/task").iterdir():
-            try:
-                pids += [int(p) for p in (task / "children").read_text().split()]
-            except OSError:
-                continue
-        return pids
+        return children(self.mux.proc.pid)
 
     def exabgp_pids(self) -> list[int]:
         return [pid for pid in self.mux_children() if b"exabgp" in cmdline(pid)]

@@ -10,10 +10,21 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterable
 
-NODE_V4, NODE_V6 = "10.0.0.2", "2001:db8:ff::2"
-TOR_ROUTES = ("10.99.0.0/16", "2001:db8:99::/48")
-CALICO_ROUTES = ("10.244.1.0/26", "2001:db8:244:1::/64")
-METALLB_ROUTES = ("198.51.100.10/32", "2001:db8:100::10/128")
+from .e2e_rack import (
+    CALICO_V4,
+    CALICO_V6,
+    METALLB_V4,
+    METALLB_V6,
+    NODE_V4,
+    NODE_V6,
+    TOR_ROUTE_V4,
+    TOR_ROUTE_V6,
+)
+
+# The rack's addresses and routes are the end-to-end suite's (e2e_rack), for the same topology.
+TOR_ROUTES = (TOR_ROUTE_V4, TOR_ROUTE_V6)
+CALICO_ROUTES = (CALICO_V4, CALICO_V6)
+METALLB_ROUTES = (METALLB_V4, METALLB_V6)
 BASELINE_NODE_ROUTES = (*CALICO_ROUTES, *METALLB_ROUTES)
 
 Table = dict[str, str | None]  # prefix -> next hop (None: the ToR's own route)

@@ -64,7 +64,7 @@ from .fault_tables import (
     norm,
     table_of,
 )
-from .test_oversized import NORMAL, OVERSIZED, case_bytes, normal_update
+from .test_oversized import NORMAL, OVERSIZED, oversized_script
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(150)]
 
@@ -395,18 +395,8 @@ def test_oversized_route_never_reaches_the_tor(
     go, stop = tmp_path / "go", tmp_path / "stop"
     flaps = rack.flaps(*PEERS)
     log = spawn_raw(
-        rack.node, RAW_PORT,
-        [
-            ["open", NODE_AS, "extended"],
-            ["established"],
-            ["send", normal_update().hex()],
-            *[["send", data] for data in case_bytes()],
-            ["wait_file", str(go), 60],
-            ["send", normal_update(withdraw=True).hex()],
-            ["wait_file", str(stop), 60],
-        ],
-        f"raw-oversized-{rack.engine}.log",
-    )  # fmt: skip
+        rack.node, RAW_PORT, oversized_script(go, stop), f"raw-oversized-{rack.engine}.log"
+    )
     try:
         sent = time.monotonic()
         with_normal = table_of([*BASELINE_NODE_ROUTES, NORMAL])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,6 +39,20 @@ def case_bytes() -> list[str]:
     return [path.read_text().strip() for path in sorted(CASES.glob("D1*.hex"))]
 
 
+def oversized_script(go: Path, stop: Path) -> list[list[Any]]:
+    """The raw client's actions: a normal route, then every oversized case; the normal route's
+    withdrawal once ``go`` exists; then it waits for ``stop``."""
+    return [
+        ["open", NODE_AS, "extended"],
+        ["established"],
+        ["send", normal_update().hex()],
+        *[["send", data] for data in case_bytes()],
+        ["wait_file", str(go), 60],
+        ["send", normal_update(withdraw=True).hex()],
+        ["wait_file", str(stop), 60],
+    ]
+
+
 @pytest.mark.interop
 @pytest.mark.parametrize("engine", ["native", "exabgp"])
 def test_oversized_routes_never_reach_the_tor_and_the_mux_goes_on(
@@ -60,20 +75,7 @@ def test_oversized_routes_never_reach_the_tor_and_the_mux_goes_on(
     try:
         mux.wait_established("tor", timeout=60)
         flaps_before = mux.metric("bgpmux_session_flaps_total", peer="tor", role="upstream")
-        log = spawn_raw(
-            rack.node,
-            PORT,
-            [
-                ["open", NODE_AS, "extended"],
-                ["established"],
-                ["send", normal_update().hex()],
-                *[["send", data] for data in case_bytes()],
-                ["wait_file", str(go), 60],
-                ["send", normal_update(withdraw=True).hex()],
-                ["wait_file", str(stop), 60],
-            ],
-            f"raw-oversized-{engine}.log",
-        )
+        log = spawn_raw(rack.node, PORT, oversized_script(go, stop), f"raw-oversized-{engine}.log")
         wait_until(
             lambda: set(mux.routes(client="raw")) >= OVERSIZED,
             timeout=20,
