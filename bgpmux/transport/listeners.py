@@ -115,8 +115,7 @@ class ClientServer:
         self.by_name = {client.name: client for client in config.clients}
         self.holds: dict[str, IdleHold] = {}  # clients held down after passing max_prefixes
         self.hold_notifications: dict[str, Notification] = {}  # what each was cut off with
-        self.pending: dict[str, set[BGPConnection]] = {}  # listen -> connections not yet up
-        self.listen_of: dict[BGPConnection, str] = {}
+        self.pending: dict[BGPConnection, str] = {}  # connections not yet up -> their listen
         self.node_addresses = {str(config.node.address)}
         if config.node.address_v6 is not None:
             self.node_addresses.add(str(config.node.address_v6))
@@ -144,7 +143,7 @@ class ClientServer:
         for server in self.servers:
             server.close()
         notification = cease_shutdown(message)
-        conns = {*self.current.values(), *self.takeovers.values(), *self.listen_of}
+        conns = {*self.current.values(), *self.takeovers.values(), *self.pending}
         for conn in conns:
             if not conn.closed:
                 conn.shutdown(notification)
@@ -218,7 +217,7 @@ class ClientServer:
         many connections before Established); refusals are counted and logged."""
         client = self.match(clients, peer_ip)
         if client is None:
-            self._refused(
+            self.note_refusal(
                 f"unknown {listen}",
                 now,
                 "refused a BGP connection from %s on %s: no client is configured for it "
@@ -229,7 +228,7 @@ class ClientServer:
             return CONNECTION_REJECTED
         held = self.idle_hold(client.name, now)
         if held:
-            self._refused(
+            self.note_refusal(
                 f"held {client.name}",
                 now,
                 "refused a connection from %s: held down %s after passing max_prefixes",
@@ -238,8 +237,8 @@ class ClientServer:
                 peer=client.name,
             )
             return self.hold_notifications.get(client.name, CONNECTION_REJECTED)
-        if len(self.pending.get(listen, ())) >= MAX_PENDING_PER_LISTENER:
-            self._refused(
+        if self.pending_on(listen) >= MAX_PENDING_PER_LISTENER:
+            self.note_refusal(
                 f"pending {listen}",
                 now,
                 "refused a connection from %s on %s: %d connections there are not yet Established",
@@ -250,7 +249,14 @@ class ClientServer:
             return OUT_OF_RESOURCES
         return client
 
-    def _refused(self, key: str, now: float, msg: str, *args: Any, peer: str | None = None) -> None:
+    def pending_on(self, listen: str) -> int:
+        """How many connections on ``listen`` are not yet Established."""
+        return sum(1 for on in self.pending.values() if on == listen)
+
+    def note_refusal(
+        self, key: str, now: float, msg: str, *args: Any, peer: str | None = None
+    ) -> None:
+        """Count a refused connection; log ``msg % args`` at most once per 10 s per ``key``."""
         self.refused += 1
         held_back = self.throttle.allow(key, now)
         if held_back is None:
@@ -319,7 +325,7 @@ class ClientServer:
                 conn.pause_reading()
                 runner.when_drained(conn.resume_reading)
         elif isinstance(event, SessionEstablished):
-            self._not_pending(conn)
+            self.pending.pop(conn, None)
             negotiated = event.negotiated
             if self.takeovers.get(name) is conn:
                 del self.takeovers[name]
@@ -339,7 +345,7 @@ class ClientServer:
             )
             runner.submit(ClientEstablished(name, conn, gr))
         elif isinstance(event, SessionDown):
-            self._not_pending(conn)
+            self.pending.pop(conn, None)
             add_stats(self.finished.setdefault(name, SessionStats()), conn.session.stats)
             was_up = name in self.established_at and self.current.get(name) is conn
             detail = f" ({event.detail})" if event.detail else ""
@@ -358,11 +364,6 @@ class ClientServer:
             runner.submit(ClientRouteRefresh(name))
         elif isinstance(event, StateChanged):
             conn.log.debug("state %s -> %s", event.old.name, event.new.name)
-
-    def _not_pending(self, conn: BGPConnection) -> None:
-        listen = self.listen_of.pop(conn, None)
-        if listen is not None:
-            self.pending[listen].discard(conn)
 
     def _hold_down(self, name: str, notification: Notification, now: float) -> None:
         """The client passed max_prefixes (action restart): refuse it for its idle hold."""
@@ -427,7 +428,7 @@ class _Accepting(asyncio.Protocol):
         )
         refusal = server.admit(client, conn)
         if refusal is not None:
-            server._refused(
+            server.note_refusal(
                 f"second {client.name}",
                 now,
                 "refused a second connection from %s: already established",
@@ -438,8 +439,7 @@ class _Accepting(asyncio.Protocol):
             transport.close()
             return
         self.conn = conn
-        server.pending.setdefault(self.listen, set()).add(conn)
-        server.listen_of[conn] = self.listen
+        server.pending[conn] = self.listen
         conn.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:

@@ -213,18 +213,18 @@ async def test_connections_before_established_are_capped_per_listener(
     listen = f"127.0.0.1:{port}"
     idle = await Speaker.connect(port)
     assert isinstance(await idle.until(Open), Open)
-    assert len(server.pending[listen]) == 1
+    assert server.pending_on(listen) == 1
     extra = await Speaker.connect(port)
     note = await extra.until(Notification)
     assert isinstance(note, Notification)
     assert (note.code, note.subcode) == (ErrorCode.CEASE, CeaseSubcode.OUT_OF_RESOURCES)
     idle.close()
     for _ in range(50):  # its session ends, and the listener takes connections again
-        if not server.pending[listen]:
+        if not server.pending_on(listen):
             break
         await asyncio.sleep(0.02)
     late = await established(port)
-    assert not server.pending[listen]
+    assert not server.pending_on(listen)
     late.close()
 
 
