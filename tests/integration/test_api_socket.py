@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from bgpmux.api import ApiPathError, ApiServer
+from tests.environment import unavailable
 
 
 def server_at(path: Path) -> ApiServer:
@@ -105,7 +106,7 @@ async def test_directory_of_another_user_is_refused(
     tmp_path: Path, servers: list[ApiServer]
 ) -> None:
     if os.geteuid() != 0:
-        pytest.skip("needs root to give the directory away")
+        unavailable("needs root to give the directory away")
     directory = tmp_path / "run"
     directory.mkdir(mode=0o700)
     os.chown(directory, 12345, 12345)

@@ -15,6 +15,7 @@ import yaml
 from bgpmux.config import Config, parse_config
 from bgpmux.metrics import MetricsServer
 from bgpmux.transport.listeners import ClientServer
+from tests.environment import unavailable
 
 
 def free_port_on_both_families() -> int:
@@ -47,12 +48,12 @@ def config(*listens: str, metrics: str) -> Config:
 @pytest.fixture(autouse=True)
 def _needs_ipv6() -> None:
     if not socket.has_ipv6:
-        pytest.skip("no IPv6")
+        unavailable("no IPv6")
     with socket.socket(socket.AF_INET6) as sock:
         try:
             sock.bind(("::1", 0))
         except OSError:
-            pytest.skip("no IPv6 loopback")
+            unavailable("no IPv6 loopback")
 
 
 async def test_ipv4_and_ipv6_wildcards_share_a_port() -> None:
