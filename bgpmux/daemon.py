@@ -1,5 +1,7 @@
 """``bgpmux run``: start the core, the client listeners, the engine, metrics and the API; stop
-cleanly on SIGTERM/SIGINT (Cease/Administrative Shutdown to every peer)."""
+cleanly on SIGTERM/SIGINT: peers that keep our routes under graceful restart are closed the
+graceful way (no Cease, or RFC 8538's graceful NOTIFICATION), the others get
+Cease/Administrative Shutdown."""
 
 from __future__ import annotations
 
@@ -139,9 +141,13 @@ async def _main(config: Config, config_path: Path | None) -> int:
     if failed:
         await asyncio.sleep(FATAL_EXIT_DELAY)  # /healthz says why before the process goes
     log.info("shutting down")
+    # The core stops first: the sessions closing below must not turn into withdrawals. Each
+    # side keeps what it learned from us under graceful restart, and gets it back, complete,
+    # from the next bgpmux (RFC 4724 §4.1).
+    core_task.cancel()
+    await asyncio.gather(core_task, return_exceptions=True)
     await clients.stop()
     await engine.stop()
     await api.stop()
     await metrics.stop()
-    core_task.cancel()
     return 1 if failed else 0

@@ -66,10 +66,12 @@ class ClientDown:
 
 @dataclass(frozen=True, slots=True)
 class UpstreamEstablished:
-    """The engine's session to ``upstream`` reached Established: the core sends it the whole
-    table, then End-of-RIB once the clients have synced."""
+    """The engine's session to ``upstream`` reached Established with ``families`` negotiated
+    (None: every family of the node): the core sends it the whole table of those families,
+    then End-of-RIB once the clients have synced."""
 
     upstream: str
+    families: tuple[Family, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

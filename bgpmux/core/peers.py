@@ -37,11 +37,14 @@ class ClientLink(Protocol):
 @dataclass(eq=False)
 class ClientPeer:
     """The core's record of one client: its channel, its link while the session is
-    Established, when that began (seconds, runner's clock) and how often it went down."""
+    Established, when that began and when its first and last UPDATE of this session came
+    (seconds, runner's clock), and how often it went down."""
 
     channel: ClientChannel
     link: ClientLink | None = None
     established_at: float | None = None
+    first_update_at: float | None = None
+    last_update_at: float | None = None
     flaps: int = 0
 
     @property
@@ -57,12 +60,13 @@ class ClientPeer:
 
 @dataclass(eq=False)
 class UpstreamPeer:
-    """The core's record of one upstream: its channel, whether its session is up, whether it
-    was sent End-of-RIB, the families it sent End-of-RIB for, times (seconds, runner's clock)
-    and how often it went down."""
+    """The core's record of one upstream: its channel, whether its session is up, the
+    families that session negotiated, whether it was sent End-of-RIB, the families it sent
+    End-of-RIB for, times (seconds, runner's clock) and how often it went down."""
 
     channel: UpstreamChannel
     up: bool = False
+    families: tuple[Family, ...] = ()
     eor_sent: bool = False
     eor_received: set[Family] = field(default_factory=set)
     established_at: float | None = None

@@ -36,8 +36,9 @@ class UpstreamStatus:
 class UpstreamEvents(Protocol):
     """What an engine may report about its upstreams (the core's runner implements it)."""
 
-    def established(self, upstream: str) -> None:
-        """The session reached Established."""
+    def established(self, upstream: str, families: Sequence[Family] | None = None) -> None:
+        """The session reached Established with ``families`` negotiated (None: the engine
+        does not know; every family of the node is assumed)."""
 
     def down(
         self,
@@ -129,7 +130,8 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def end_of_rib(self, upstream: str, family: Family) -> None:
-        """Queue End-of-RIB for ``family`` to ``upstream`` (RFC 4724 §2)."""
+        """Queue End-of-RIB for ``family`` to ``upstream`` (RFC 4724 §2). Like ``announce``
+        and ``withdraw``, it must send nothing for a family the session did not negotiate."""
 
     @abc.abstractmethod
     def status(self) -> list[UpstreamStatus]:

@@ -142,12 +142,14 @@ class Core:
         channel = client.channel
         client.link = event.link
         client.established_at = now
+        client.first_update_at = client.last_update_at = None
         if channel.rib.stale_count():
             if not event.graceful_restart:  # came back without graceful restart: stale goes
                 self._drop(channel, channel.sweep_stale())
             else:
                 channel.stale_deadline = now + STALE_PATH_TIME
-        channel.awaiting_eor = set(event.link.families) if event.graceful_restart else set()
+        # Every client's table counts as sent at its End-of-RIB (or a quiet moment: sync.py).
+        channel.awaiting_eor = set(event.link.families)
         self._send_full_table(client, end_of_rib=True)
 
     def _client_route_refresh(self, event: ClientRouteRefresh, now: float) -> None:
@@ -158,6 +160,9 @@ class Core:
         channel = client.channel
         update = event.update
         self._batch.received_at.append(now)
+        if client.first_update_at is None:
+            client.first_update_at = now
+        client.last_update_at = now
         eor = update.end_of_rib()
         if eor is not None:
             swept = channel.end_of_rib(eor)
@@ -204,6 +209,7 @@ class Core:
             client.flaps += 1
         client.link = None
         client.established_at = None
+        client.first_update_at = client.last_update_at = None
         channel.awaiting_eor.clear()
         if event.stale_time and channel.rib.count():
             dropped = channel.keep_stale(event.stale_families, now + event.stale_time)
@@ -333,9 +339,12 @@ class Core:
         upstream.up = True
         upstream.eor_sent = False
         upstream.established_at = now
+        # Only what both sides negotiated: nothing of another family goes out (RFC 4760 §8).
+        negotiated = self.families if event.families is None else event.families
+        upstream.families = tuple(f for f in self.families if f in negotiated)
         self.exporter.forget(upstream.name)
         log.info("upstream session established", extra={"peer": upstream.name})
-        for family in self.families:
+        for family in upstream.families:
             self.exporter.table_to_upstream(
                 upstream.name, upstream.channel.ebgp, family, self.for_upstreams.table(family)
             )
@@ -343,7 +352,7 @@ class Core:
 
     def _upstream_route_refresh(self, event: UpstreamRouteRefresh, now: float) -> None:
         upstream = self.upstreams[event.upstream]
-        if upstream.up and event.family in self.families:
+        if upstream.up and event.family in upstream.families:
             table = self.for_upstreams.table(event.family)
             self.exporter.table_to_upstream(
                 upstream.name, upstream.channel.ebgp, event.family, table
@@ -365,6 +374,7 @@ class Core:
             upstream.flaps += 1
             log.warning("upstream session down", extra={"peer": upstream.name})
         upstream.up = False
+        upstream.families = ()
         upstream.eor_sent = False
         upstream.eor_received.clear()
         upstream.last_update_at = None
@@ -438,9 +448,9 @@ class Core:
         """Hand every pending change to the engine and the clients, grouped by attribute set."""
         if self._pending_up:
             pending_up, self._pending_up = self._pending_up, {}
-            upstream_groups = self._upstream_groups()
-            if upstream_groups:
-                for family, changes in pending_up.items():
+            for family, changes in pending_up.items():
+                upstream_groups = self._upstream_groups(family)
+                if upstream_groups:
                     self.exporter.to_upstreams(upstream_groups, family, changes)
         if self._pending_down:
             pending_down, self._pending_down = self._pending_down, {}
@@ -464,10 +474,11 @@ class Core:
         for channel in self._channels:
             channel.rib.compact()
 
-    def _upstream_groups(self) -> dict[bool, list[str]]:
+    def _upstream_groups(self, family: Family) -> dict[bool, list[str]]:
+        """The names of the upstreams that are up and negotiated ``family``, keyed by eBGP."""
         groups: dict[bool, list[str]] = {}
         for upstream in self._upstream_list:
-            if upstream.up:
+            if upstream.up and family in upstream.families:
                 groups.setdefault(upstream.channel.ebgp, []).append(upstream.name)
         return groups
 

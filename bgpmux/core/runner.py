@@ -75,9 +75,9 @@ class CoreRunner:
 
     # ------------------------------------------------------------------ UpstreamEvents
 
-    def established(self, upstream: str) -> None:
+    def established(self, upstream: str, families: Sequence[Family] | None = None) -> None:
         """Submit ``UpstreamEstablished``."""
-        self.submit(UpstreamEstablished(upstream))
+        self.submit(UpstreamEstablished(upstream, None if families is None else tuple(families)))
 
     def down(
         self,

@@ -1,8 +1,10 @@
 """End-of-RIB around a (re)start: nobody sees a partial table (RFC 4724 §4.1, §4.2).
 
-- To the upstreams: End-of-RIB waits until every client has sent its table (its End-of-RIB when
-  it restarts gracefully), or ``node.initial_sync_timeout`` passed. After a bgpmux restart the
-  ToR keeps our stale routes until then, instead of flushing what has not come back yet.
+- To the upstreams: End-of-RIB waits until every client, with or without graceful restart, has
+  sent its table, or ``node.initial_sync_timeout`` passed. A client's table is complete at its
+  End-of-RIB for every family it negotiated, or ``CLIENT_QUIET_TIME`` after its last UPDATE
+  once it has sent one (a client that sends no End-of-RIB). After a bgpmux restart the ToR
+  keeps our stale routes until then, instead of flushing what has not come back yet.
 - To the clients that receive upstream routes: End-of-RIB waits until the upstreams have sent
   their tables (End-of-RIB, or a quiet ``UPSTREAM_QUIET_TIME`` after their last UPDATE: GoBGP
   and FRR send none to a peer without graceful restart), or the same timeout. A gracefully
@@ -23,6 +25,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("bgpmux.core")
 
 UPSTREAM_QUIET_TIME = 1.0  # seconds after an upstream's last UPDATE that count as its End-of-RIB
+# The same for a client. Local speakers send their whole table in one burst right after
+# Established (FRR's first UPDATE may wait for its 1 s coalesce timer, hence "after the first
+# UPDATE", not after Established); a second of silence after that is the end of the table.
+CLIENT_QUIET_TIME = 1.0
 
 
 class SyncState:
@@ -41,6 +47,12 @@ class SyncState:
         deadlines = []
         if not self.initial_sync_done or not self.upstreams_synced:
             deadlines.append(self.sync_deadline)
+        if not self.initial_sync_done:
+            deadlines += [
+                t
+                for c in self.core.clients.values()
+                if c.link is not None and c.channel.awaiting_eor and (t := self._quiet_at(c))
+            ]
         if not self.upstreams_synced and self.eor_owed:
             deadlines += [
                 t for u in self.core.upstreams.values() if u.up and (t := self._synced_at(u))
@@ -63,9 +75,7 @@ class SyncState:
         synced (or the timeout passed); the pending changes go out first."""
         core = self.core
         if not self.initial_sync_done:
-            waiting = [
-                c.name for c in core.clients.values() if c.link is None or c.channel.awaiting_eor
-            ]
+            waiting = [c.name for c in core.clients.values() if not self.client_synced(c, now)]
             if waiting and now < self.sync_deadline:
                 return
             if waiting:
@@ -76,7 +86,7 @@ class SyncState:
         for upstream in core.upstreams.values():
             if upstream.up and not upstream.eor_sent:
                 core.flush(now)  # the table goes out before End-of-RIB
-                for family in core.families:
+                for family in upstream.families:  # never one the session did not negotiate
                     core.engine.end_of_rib(upstream.name, family)
                 upstream.eor_sent = True
                 log.info("End-of-RIB sent", extra={"peer": upstream.name})
@@ -97,12 +107,29 @@ class SyncState:
                 link.send([pack_end_of_rib(f) for f in link.families])
         self.eor_owed.clear()
 
+    def client_synced(self, client: ClientPeer, now: float) -> bool:
+        """Whether ``client`` has sent its table: Established, and its End-of-RIB came for
+        every family it negotiated, or ``CLIENT_QUIET_TIME`` passed since its last UPDATE."""
+        if client.link is None:
+            return False
+        if not client.channel.awaiting_eor:
+            return True
+        quiet_at = self._quiet_at(client)
+        return quiet_at is not None and now >= quiet_at
+
+    def _quiet_at(self, client: ClientPeer) -> float | None:
+        """When a client that sent UPDATEs but no End-of-RIB counts as synced; None before
+        its first UPDATE."""
+        if client.first_update_at is None or client.last_update_at is None:
+            return None
+        return client.last_update_at + CLIENT_QUIET_TIME
+
     def _synced_at(self, upstream: UpstreamPeer) -> float | None:
-        """When an established upstream's table counts as complete: its End-of-RIB, or a quiet
-        moment after its last UPDATE."""
+        """When an established upstream's table counts as complete: its End-of-RIB for every
+        family it negotiated, or a quiet moment after its last UPDATE."""
         if upstream.established_at is None:
             return None
-        if set(self.core.families) <= upstream.eor_received:
+        if set(upstream.families) <= upstream.eor_received:
             return upstream.established_at
         last = max(upstream.established_at, upstream.last_update_at or 0.0)
         return last + UPSTREAM_QUIET_TIME

@@ -75,6 +75,8 @@ class ExaBGPEngine(Engine):
         self._details = dict.fromkeys(self.addresses, "")
         self._established_at: dict[str, float | None] = dict.fromkeys(self.addresses)
         self._received: dict[str, int] = dict.fromkeys(self.addresses, 0)
+        # per upstream, the families its current session negotiated (ExaBGP's "negotiated")
+        self._families: dict[str, tuple[Family, ...] | None] = dict.fromkeys(self.addresses)
         self._queue: deque[str] = deque()
         self._wakeup = asyncio.Event()
         self._log_tail: deque[str] = deque(maxlen=LOG_TAIL)
@@ -186,7 +188,12 @@ class ExaBGPEngine(Engine):
             self._send(text.format_withdraw(peers, family, prefixes))
 
     def end_of_rib(self, upstream: str, family: Family) -> None:
-        """Queue an ``announce eor`` command (RFC 4724 §2)."""
+        """Queue an ``announce eor`` command (RFC 4724 §2), unless the session did not
+        negotiate ``family``: ExaBGP would send that End-of-RIB all the same (it filters
+        UPDATEs by the negotiated families, not End-of-RIB), and GoBGP resets the session."""
+        families = self._families[upstream]
+        if families is not None and family not in families:
+            return
         self._send([text.format_end_of_rib(self.addresses[upstream], family)])
 
     def status(self) -> list[UpstreamStatus]:
@@ -406,22 +413,27 @@ class ExaBGPEngine(Engine):
         if name is None:
             log.warning("ExaBGP reported an unknown neighbor %s", message.peer)
             return
+        if isinstance(message, text.Negotiated):
+            self._families[name] = message.families
+            return
         if isinstance(message, text.StateChange):
             was_up = self._states[name] is State.ESTABLISHED
             if message.state == "up":
                 self._states[name] = State.ESTABLISHED
                 self._established_at[name] = now
                 self._details[name] = ""
-                events.established(name)
+                events.established(name, self._families[name])
             elif message.state == "down":
                 self._states[name] = State.IDLE
                 self._established_at[name] = None
+                self._families[name] = None
                 self._details[name] = message.reason
                 if was_up:
                     log.warning("session down: %s", message.reason, extra={"peer": name})
                     events.down(name)
             elif message.state == "connected":
                 self._states[name] = State.OPEN_SENT
+                self._families[name] = None  # a new session: its OPENs are still to come
             return
         if self._states[name] is not State.ESTABLISHED:
             return

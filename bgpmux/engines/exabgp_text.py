@@ -112,6 +112,7 @@ def exabgp_config(config: Config, process: Sequence[str]) -> str:
             "    api {",
             f"        processes [ {PROCESS_NAME} ];",
             "        neighbor-changes;",
+            "        negotiated;",  # the families the session carries, before it is up
             "        receive {",
             "            parsed;",
             "            update;",
@@ -288,11 +289,20 @@ class EndOfRib:
 
 
 @dataclass(frozen=True)
+class Negotiated:
+    """A neighbor's OPENs were accepted: the families both sides agreed on (RFC 4760 §8) that
+    bgpmux knows. ExaBGP writes it before the session is up."""
+
+    peer: str
+    families: tuple[Family, ...]
+
+
+@dataclass(frozen=True)
 class Shutdown:
     """ExaBGP tells its processes it is going away."""
 
 
-Message = StateChange | RoutesReceived | EndOfRib | Shutdown
+Message = StateChange | RoutesReceived | EndOfRib | Negotiated | Shutdown
 
 
 def parse_message(line: str | bytes) -> Message | None:
@@ -312,6 +322,12 @@ def parse_message(line: str | bytes) -> Message | None:
     peer = str(neighbor["address"]["peer"])
     if kind == "state":
         return StateChange(peer, str(neighbor.get("state", "")), str(neighbor.get("reason", "")))
+    if kind == "negotiated":  # {"negotiated": {"families": ["ipv4 unicast", ...], ...}}
+        words = neighbor["negotiated"]["families"]
+        if not isinstance(words, list):
+            raise TypeError("negotiated families is not a list")
+        found = (_FAMILY_BY_WORDS.get(str(w)) for w in words)
+        return Negotiated(peer, tuple(f for f in found if f is not None))
     if kind == "update":
         message = neighbor.get("message", {})
         if "eor" in message:  # End-of-RIB: {"message": {"eor": {"afi": .., "safi": ..}}}

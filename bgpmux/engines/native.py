@@ -28,6 +28,7 @@ from ..session.events import (
     SessionEstablished,
     UpdateReceived,
 )
+from ..session.graceful import shutdown_notification
 from ..transport.connection import BGPConnection
 from ..transport.md5 import set_md5_key
 from ..transport.profiles import upstream_session_config
@@ -102,13 +103,25 @@ class NativeEngine(Engine):
             upstream.conn.start()  # asks to be dialled: _on_event starts the dial
 
     async def stop(self) -> None:
-        """Cancel dials, send Cease/Administrative Shutdown on every session and wait up to
-        ``STOP_TIMEOUT`` seconds for the connections to close."""
+        """Cancel dials, end every session and wait up to ``STOP_TIMEOUT`` seconds for the
+        connections to close. An upstream that keeps our routes across a restart (graceful
+        restart negotiated, RFC 4724 §4.1) is closed without a NOTIFICATION, or with
+        Cease/Administrative Shutdown where RFC 8538's N bit was negotiated; the others get
+        Cease/Administrative Shutdown."""
         self._stopping = True
+        cease = cease_shutdown("bgpmux shutting down")
         for upstream in self.upstreams.values():
             if upstream.dial is not None:
                 upstream.dial.cancel()
-            upstream.conn.shutdown(cease_shutdown("bgpmux shutting down"))
+            session = upstream.conn.session
+            notification = (
+                shutdown_notification(session.negotiated, cease)
+                if session.state is State.ESTABLISHED
+                else cease
+            )
+            if notification is None:
+                upstream.conn.log.info("closing without a NOTIFICATION (graceful restart)")
+            upstream.conn.shutdown(notification)
         waits = [u.conn.wait_closed() for u in self.upstreams.values()]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*waits), STOP_TIMEOUT)
@@ -180,8 +193,13 @@ class NativeEngine(Engine):
         elif isinstance(event, SessionEstablished):
             upstream.established_at = conn.loop.time()
             upstream.detail = ""
-            conn.log.info("session established (hold %ds)", event.negotiated.hold_time)
-            events.established(name)
+            negotiated = event.negotiated
+            conn.log.info(
+                "session established (hold %ds, families %s)",
+                negotiated.hold_time,
+                ", ".join(str(f) for f in negotiated.families),
+            )
+            events.established(name, negotiated.families)
         elif isinstance(event, SessionDown):
             note = f": {event.notification.describe()}" if event.notification else ""
             upstream.detail = f"{event.reason.name.lower()}{note}"
@@ -203,12 +221,13 @@ class NativeEngine(Engine):
         prefixes: Sequence[Prefix],
     ) -> dict[str, list[Prefix]]:
         """Pack (once per negotiated asn4 and maximum length) and send to each Established
-        upstream; returns, per upstream, the prefixes that fit in no UPDATE (RFC 8654)."""
+        upstream that negotiated ``family``; returns, per upstream, the prefixes that fit in no
+        UPDATE (RFC 8654)."""
         packed: dict[tuple[bool, int], Packed] = {}
         too_large: dict[str, list[Prefix]] = {}
         for name in upstreams:
             upstream = self.upstreams[name]
-            if not upstream.ready:
+            if not upstream.ready or family not in upstream.conn.families:
                 continue
             options = upstream.conn.options
             key = (options.asn4, options.max_message_len)
@@ -224,11 +243,12 @@ class NativeEngine(Engine):
     def withdraw(
         self, upstreams: Sequence[str], family: Family, prefixes: Sequence[Prefix]
     ) -> None:
-        """Pack and send the withdrawal to each Established upstream; others are skipped."""
+        """Pack and send the withdrawal to each Established upstream that negotiated
+        ``family``; others are skipped."""
         packed: dict[int, list[bytes]] = {}
         for name in upstreams:
             upstream = self.upstreams[name]
-            if not upstream.ready:
+            if not upstream.ready or family not in upstream.conn.families:
                 continue
             max_len = upstream.conn.options.max_message_len
             if max_len not in packed:
@@ -236,9 +256,11 @@ class NativeEngine(Engine):
             upstream.conn.send(packed[max_len])
 
     def end_of_rib(self, upstream: str, family: Family) -> None:
-        """Send End-of-RIB (RFC 4724 §2) if the upstream is Established."""
+        """Send End-of-RIB (RFC 4724 §2) if the upstream is Established and negotiated
+        ``family`` (an End-of-RIB for another family is an error to some peers: GoBGP resets
+        the session)."""
         state = self.upstreams[upstream]
-        if state.ready:
+        if state.ready and family in state.conn.families:
             state.conn.send([pack_end_of_rib(family)])
 
     def status(self) -> list[UpstreamStatus]:

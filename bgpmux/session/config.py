@@ -29,6 +29,9 @@ class SessionConfig:
     connect_retry_time: float = 5.0
     families: tuple[Family, ...] = (IPV4_UNICAST, IPV6_UNICAST)
     graceful_restart_time: int | None = None  # set: we offer graceful restart with this time
+    # True: the capability lists no family (RFC 4724 §3): we are a helper only and the peer
+    # keeps nothing of ours when we go; False: every family, forwarding state kept (F bit)
+    graceful_restart_helper_only: bool = False
     restarting: bool = False  # the R bit of our graceful-restart capability
     # The N bit (RFC 8538): with the peer's, a NOTIFICATION other than Cease/Hard Reset keeps
     # routes as stale. Off: a NOTIFICATION ends the session and its routes.
@@ -68,15 +71,18 @@ class SessionConfig:
 
 def local_open(config: SessionConfig) -> Open:
     """Our OPEN: 4-octet AS, one multiprotocol capability per family, route refresh (plain and
-    enhanced), graceful restart (F bit set for every family) and extended message when
-    configured. Never ADD-PATH."""
+    enhanced), graceful restart (F bit set for every family, or no family at all when
+    ``graceful_restart_helper_only``; the N bit of RFC 8538 when ``graceful_notification``)
+    and extended message when configured. Never ADD-PATH."""
     gr = None
     if config.graceful_restart_time is not None:
         gr = GracefulRestart(
             restart_time=config.graceful_restart_time,
             restarting=config.restarting,
             notification=config.graceful_notification,
-            families=tuple((family, True) for family in config.families),
+            families=()
+            if config.graceful_restart_helper_only
+            else tuple((family, True) for family in config.families),
         )
     caps = Capabilities(
         multiprotocol=tuple(config.families),

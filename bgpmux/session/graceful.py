@@ -1,10 +1,14 @@
-"""Graceful restart, the receiving side (RFC 4724 §4.2): which of a peer's routes outlive its
-session, and for how long. Pure functions of what the OPENs negotiated and why the session ended.
+"""Graceful restart, both sides, as pure functions of what the OPENs negotiated.
+
+- The receiving side (RFC 4724 §4.2, RFC 8538 §4): which of a peer's routes outlive its
+  session, and for how long, given why the session ended.
+- The restarting side (RFC 4724 §4.1, RFC 8538 §3): how we end a session when bgpmux itself
+  goes away (SIGTERM), so that the peer keeps what it learned from us.
 """
 
 from __future__ import annotations
 
-from bgpmux.wire import Family
+from bgpmux.wire import CeaseSubcode, ErrorCode, Family, Notification
 
 from .negotiation import Negotiated
 from .states import DownReason
@@ -28,11 +32,64 @@ def graceful_families(negotiated: Negotiated | None) -> frozenset[Family]:
     return frozenset(listed & set(negotiated.families))
 
 
-def stale_time_after(negotiated: Negotiated | None, reason: DownReason) -> int | None:
-    """Seconds the peer's routes stay, marked stale, after its session ended for ``reason``: the
-    restart time its capability gave (RFC 4724 §4.2). None: they go at once (no graceful
-    restart negotiated, a restart time of 0, or an end that was not a restart)."""
-    if reason not in GRACEFUL_REASONS or not graceful_families(negotiated):
+def is_hard_reset(notification: Notification) -> bool:
+    """Whether ``notification`` is a Cease/Hard Reset (RFC 8538 §3)."""
+    return notification.code == ErrorCode.CEASE and notification.subcode == CeaseSubcode.HARD_RESET
+
+
+def ended_gracefully(
+    negotiated: Negotiated | None, reason: DownReason, notification: Notification | None
+) -> bool:
+    """Whether a session that ended for ``reason``, with ``notification`` sent or received
+    (None: none), ended the graceful way. Without RFC 8538's N bit on both sides: only the
+    ``GRACEFUL_REASONS``. With it (RFC 8538 §4): also any NOTIFICATION, sent or received, other
+    than Cease/Hard Reset; a Hard Reset never is."""
+    if negotiated is not None and negotiated.hard_reset and notification is not None:
+        return not is_hard_reset(notification)
+    return reason in GRACEFUL_REASONS
+
+
+def stale_time_after(
+    negotiated: Negotiated | None,
+    reason: DownReason,
+    notification: Notification | None = None,
+) -> int | None:
+    """Seconds the peer's routes stay, marked stale, after its session ended for ``reason``
+    with ``notification`` sent or received: the restart time its capability gave (RFC 4724
+    §4.2). None: they go at once (no graceful restart negotiated, a restart time of 0, or an
+    end that was not graceful: see ``ended_gracefully``)."""
+    if not ended_gracefully(negotiated, reason, notification):
+        return None
+    if not graceful_families(negotiated):
         return None
     assert negotiated is not None and negotiated.peer_graceful_restart is not None
     return negotiated.peer_graceful_restart.restart_time or None
+
+
+def peer_keeps_our_routes(negotiated: Negotiated | None) -> bool:
+    """Whether the peer keeps what it learned from us when we go away gracefully (RFC 4724
+    §4.2, the peer as receiving speaker): it sent a graceful-restart capability (a helper-only
+    one is enough) and ours listed at least one negotiated family."""
+    if negotiated is None or negotiated.peer_graceful_restart is None:
+        return False
+    ours = negotiated.local_open.capabilities.graceful_restart
+    if ours is None:
+        return False
+    listed = {family for family, _forwarding in ours.families}
+    return bool(listed & set(negotiated.families))
+
+
+def shutdown_notification(
+    negotiated: Negotiated | None, cease: Notification
+) -> Notification | None:
+    """What to send when bgpmux itself stops (SIGTERM); ``cease`` is our Cease (Administrative
+    Shutdown, never a Hard Reset). None (close TCP without a NOTIFICATION, RFC 4724 §4.1) when
+    the peer keeps our routes and RFC 8538's N bit was not negotiated; ``cease`` when it was
+    (the peer keeps our routes all the same, RFC 8538 §4), and when the peer keeps nothing
+    anyway (no graceful restart, or no family listed in ours), so it learns at once that we
+    are gone."""
+    if is_hard_reset(cease):
+        raise ValueError("a Hard Reset is never a graceful shutdown")
+    if peer_keeps_our_routes(negotiated) and not (negotiated and negotiated.hard_reset):
+        return None
+    return cease

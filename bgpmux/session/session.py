@@ -179,16 +179,20 @@ class Session:
     def stop(
         self,
         now: float,
-        notification: Notification,
+        notification: Notification | None,
         reason: DownReason = DownReason.ADMIN_SHUTDOWN,
     ) -> None:
-        """End the session with ``notification`` (sent if connected); no automatic redial.
-        In IDLE it only cancels a pending redial. Where RFC 8538's N bit was negotiated, a
-        Cease that must not leave stale routes (Maximum Number of Prefixes Reached, Peer
-        De-configured) goes out wrapped as Cease/Hard Reset (RFC 8538 §5)."""
+        """End the session with ``notification`` (sent if connected; None: the connection is
+        closed without one, the graceful way of RFC 4724 §4.1); no automatic redial. In IDLE
+        it only cancels a pending redial. Where RFC 8538's N bit was negotiated, a Cease that
+        must not leave stale routes (Maximum Number of Prefixes Reached, Peer De-configured)
+        goes out wrapped as Cease/Hard Reset (RFC 8538 §5)."""
         self._auto_restart = False
         if self._state is State.IDLE:
             self._timers.clear()
+            return
+        if notification is None:
+            self._down(now, reason, None, "closed without a NOTIFICATION", send=False)
             return
         neg = self._negotiated
         if (

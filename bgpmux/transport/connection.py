@@ -149,11 +149,11 @@ class BGPConnection(asyncio.Protocol):
         self._pump()
 
     def shutdown(
-        self, notification: Notification, reason: DownReason = DownReason.ADMIN_SHUTDOWN
+        self, notification: Notification | None, reason: DownReason = DownReason.ADMIN_SHUTDOWN
     ) -> None:
-        """End the session with ``notification`` (sent, then the connection closes);
-        ``reason`` is recorded as why. Without a connection, an active session stops asking
-        to be dialled."""
+        """End the session with ``notification`` (sent, then the connection closes; None: the
+        connection closes without one); ``reason`` is recorded as why. Without a connection,
+        an active session stops asking to be dialled."""
         self.session.stop(self.loop.time(), notification, reason)
         self._pump(flush=not self.closed)
 

@@ -39,7 +39,7 @@ from ..session.events import (
     StateChanged,
     UpdateReceived,
 )
-from ..session.graceful import graceful_families, stale_time_after
+from ..session.graceful import graceful_families, shutdown_notification, stale_time_after
 from ..session.idle_hold import IdleHold
 from ..session.notifications import OUT_OF_RESOURCES
 from ..wire.errors import CeaseSubcode, ErrorCode
@@ -138,14 +138,25 @@ class ClientServer:
             log.info("listening on %s for %s", listen, ", ".join(c.name for c in clients))
 
     async def stop(self, message: str = "bgpmux shutting down") -> None:
-        """Stop listening and end every session with Cease/Administrative Shutdown carrying
-        ``message`` (RFC 8203); waits up to 1 s for the NOTIFICATIONs to leave."""
+        """Stop listening and end every session, waiting up to 1 s for the connections to
+        close. A client that keeps our routes across a restart (``shutdown_notification``:
+        it negotiated graceful restart and we listed families) is closed the graceful way:
+        without a NOTIFICATION, or with Cease/Administrative Shutdown where RFC 8538's N bit
+        was negotiated. Every other session gets Cease/Administrative Shutdown carrying
+        ``message`` (RFC 8203)."""
         for server in self.servers:
             server.close()
-        notification = cease_shutdown(message)
+        cease = cease_shutdown(message)
         conns = {*self.current.values(), *self.takeovers.values(), *self.pending}
         for conn in conns:
             if not conn.closed:
+                session = conn.session
+                graceful = session.state is State.ESTABLISHED
+                notification = (
+                    shutdown_notification(session.negotiated, cease) if graceful else cease
+                )
+                if notification is None:
+                    conn.log.info("closing without a NOTIFICATION (graceful restart)")
                 conn.shutdown(notification)
         for _ in range(20):  # give the NOTIFICATIONs a moment to leave
             if all(c.closed for c in conns):
@@ -304,11 +315,18 @@ class ClientServer:
         self.current[client.name] = conn
         return None
 
-    def _client_gone(self, name: str, conn: BGPConnection, reason: DownReason) -> None:
-        """Tell the core the client's session ended, and whether its routes may stay stale."""
+    def _client_gone(
+        self,
+        name: str,
+        conn: BGPConnection,
+        reason: DownReason,
+        notification: Notification | None = None,
+    ) -> None:
+        """Tell the core the client's session ended (with ``notification`` sent or received),
+        and whether its routes may stay stale (RFC 4724 §4.2, RFC 8538 §4)."""
         self.established_at.pop(name, None)
         negotiated = conn.session.negotiated
-        stale_time = stale_time_after(negotiated, reason)
+        stale_time = stale_time_after(negotiated, reason, notification)
         self.runner.submit(ClientDown(name, stale_time, graceful_families(negotiated)))
 
     # --------------------------------------------------------------------- events
@@ -359,7 +377,7 @@ class ClientServer:
             if event.reason is DownReason.MAX_PREFIXES and event.notification is not None:
                 self._hold_down(name, event.notification, now)
             if was_up:
-                self._client_gone(name, conn, event.reason)
+                self._client_gone(name, conn, event.reason, event.notification)
         elif isinstance(event, RouteRefreshReceived):
             runner.submit(ClientRouteRefresh(name))
         elif isinstance(event, StateChanged):

@@ -74,7 +74,7 @@ def test_config_one_active_neighbor_with_manual_eor_and_gr() -> None:
         "manual-eor true;",
         "family {\n        ipv4 unicast;\n    }",
         "capability {\n        extended-message disable;\n        graceful-restart 120;\n    }",
-        "api {\n        processes [ bgpmux ];\n        neighbor-changes;\n"
+        "api {\n        processes [ bgpmux ];\n        neighbor-changes;\n        negotiated;\n"
         "        receive {\n            parsed;\n            update;\n        }\n    }",
     ):
         assert f"    {line}" in block, line
@@ -228,6 +228,12 @@ HEAD = (
 )
 CONNECTED = HEAD % "state" + '"state": "connected" } }'
 UP = HEAD % "state" + '"state": "up" } }'
+# shaped as ExaBGP's JSON encoder writes it (reactor/api/response/json.py, negotiated())
+NEGOTIATED_V4 = HEAD % "negotiated" + (
+    '"negotiated": { "message_size": 4096, "hold_time": 90, "asn4": true, "multisession": false,'
+    ' "operational": false, "refresh": "normal", "families": [ "ipv4 unicast" ],'
+    ' "nexthop": [ ], "add_path": { "send": [ ], "receive": [ ] } }  } }'
+)
 # shaped as ExaBGP's JSON encoder writes it (reactor/api/response/json.py, down())
 DOWN = HEAD % "state" + '"state": "down", "reason": "peer reset, message [closing] error[]" } }'
 UPDATE_FULL = HEAD % "update" + (
@@ -398,7 +404,7 @@ def test_engine_turns_messages_into_upstream_events(tmp_path: Path) -> None:
             engine._handle(message, now)
     names = [name for name, _args in events.posts]
     assert names == ["established", "routes", "withdrawn", "end_of_rib"]  # nothing before up
-    assert events.posts[0][1] == ("tor-a",)
+    assert events.posts[0][1] == ("tor-a", None)  # no "negotiated" message: families unknown
     _name, (upstream, family, _attrs, nh, prefixes) = events.posts[1]
     assert (upstream, family, nh, prefixes) == ("tor-a", IPV4_UNICAST, bytes([10, 0, 0, 1]),
                                                 p("203.0.113.0/24"))  # fmt: skip
@@ -499,3 +505,24 @@ def test_ipv6_route_listed_under_global_and_link_local_next_hops_keeps_the_globa
     assert [(f, nh) for f, _a, nh, _p in msg.announced] == [
         (IPV6_UNICAST, ipaddress.ip_address("2001:db8:ff::1").packed)
     ]
+
+
+def test_negotiated_families_reach_the_core_and_bound_end_of_rib(tmp_path: Path) -> None:
+    """An IPv4-only upstream (issue 9): ExaBGP sends an End-of-RIB for any family it is told,
+    so the engine never asks for one the session did not negotiate."""
+    events = RecordingEvents()
+    engine = ExaBGPEngine(config(v6='address_v6: "2001:db8:ff::2"'), events, tmp_path)
+    for line in (CONNECTED, NEGOTIATED_V4, UP):
+        message = text.parse_message(line)
+        assert message is not None
+        engine._handle(message, 1.0)
+    assert text.parse_message(NEGOTIATED_V4) == text.Negotiated("10.0.0.1", (IPV4_UNICAST,))
+    assert events.posts == [("established", ("tor-a", (IPV4_UNICAST,)))]
+    engine.end_of_rib("tor-a", IPV6_UNICAST)
+    assert list(engine._queue) == []
+    engine.end_of_rib("tor-a", IPV4_UNICAST)
+    assert list(engine._queue) == ["neighbor 10.0.0.1 announce eor ipv4 unicast"]
+    engine._handle(text.StateChange("10.0.0.1", "down", "reset"), 2.0)
+    engine._handle(text.StateChange("10.0.0.1", "connected"), 3.0)
+    engine._handle(text.StateChange("10.0.0.1", "up"), 3.0)
+    assert events.posts[-1] == ("established", ("tor-a", None))
