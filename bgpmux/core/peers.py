@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..policy.channels import ClientChannel, UpstreamChannel
+from ..rib.loc_rib import Changes
 from ..rib.paths import Path
 from ..session.states import DownReason
 from ..wire.constants import Family
@@ -51,6 +52,12 @@ class ClientPeer:
     def name(self) -> str:
         """The client's name."""
         return self.channel.name
+
+    def note_update(self, now: float) -> None:
+        """An UPDATE (End-of-RIB included) came from the client at ``now``."""
+        if self.first_update_at is None:
+            self.first_update_at = now
+        self.last_update_at = now
 
     @property
     def receives_upstream_routes(self) -> bool:
@@ -99,3 +106,12 @@ def by_family(routes: Iterable[tuple[Family, Prefix]]) -> dict[Family, list[Pref
     for family, prefix in routes:
         grouped[family].append(prefix)
     return grouped
+
+
+def merge_changes(pending: dict[Family, Changes], family: Family, changes: Changes) -> None:
+    """Add ``changes`` of ``family`` to ``pending``, the later change of a prefix winning."""
+    table = pending.get(family)
+    if table is None:
+        pending[family] = changes  # ``decide`` returns a new dict each time: ours to keep
+    else:
+        table.update(changes)

@@ -49,7 +49,7 @@ from .events import (
     UpstreamWithdrawn,
 )
 from .export import Exporter
-from .peers import ClientPeer, UpstreamPeer, by_family
+from .peers import ClientPeer, UpstreamPeer, by_family, merge_changes
 from .port import Engine
 from .sync import SyncState
 from .views import peer_counts, routes_view
@@ -160,9 +160,7 @@ class Core:
         channel = client.channel
         update = event.update
         self._batch.received_at.append(now)
-        if client.first_update_at is None:
-            client.first_update_at = now
-        client.last_update_at = now
+        client.note_update(now)
         eor = update.end_of_rib()
         if eor is not None:
             swept = channel.end_of_rib(eor)
@@ -279,7 +277,7 @@ class Core:
         changes = loc_rib.decide(family, prefixes, changed, path)
         if changes:
             pending = self._pending_up if loc_rib is self.for_upstreams else self._pending_down
-            _merge(pending, family, changes)
+            merge_changes(pending, family, changes)
         for conflict in loc_rib.take_conflicts():
             best, losers = conflict.best, conflict.losers
             log.warning(
@@ -500,11 +498,3 @@ class Core:
             return
         batch.log_lines += 1
         log.log(level, msg, *args, extra={"peer": peer})
-
-
-def _merge(pending: dict[Family, Changes], family: Family, changes: Changes) -> None:
-    table = pending.get(family)
-    if table is None:
-        pending[family] = changes  # ``decide`` returns a new dict each time: ours to keep
-    else:
-        table.update(changes)
