@@ -8,6 +8,7 @@ Files named by the config (``password_file``) are checked separately (``secrets.
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 import os
 import re
@@ -149,6 +150,55 @@ def _check_unix_listen(value: str) -> str:
     return value
 
 
+class Gateway(enum.StrEnum):
+    """An upstream address written as the next hop of this node's default route, resolved at
+    start and on reload (``bgpmux.placement``)."""
+
+    IPV4 = "default-gateway"
+    IPV6 = "default-gateway6"
+
+    @property
+    def version(self) -> int:
+        """The IP version of the default route it names: 4 or 6."""
+        return 6 if self is Gateway.IPV6 else 4
+
+
+def _parse_upstream_address(value: object) -> IPAddress | Gateway:
+    if isinstance(value, IPv4Address | IPv6Address | Gateway):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected an IP address, default-gateway or default-gateway6")
+    if value in Gateway.__members__.values():
+        return Gateway(value)
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not an IP address, default-gateway or default-gateway6"
+        ) from None
+
+
+UpstreamAddress = Annotated[
+    IPAddress | Gateway,
+    PlainValidator(_parse_upstream_address),
+    PlainSerializer(str, return_type=str),
+]
+
+
+def _parse_cidr(value: object) -> IPNetwork:
+    if isinstance(value, ipaddress.IPv4Network | ipaddress.IPv6Network):
+        return value
+    if not isinstance(value, str) or "/" not in value:
+        raise ValueError(f"{value!r} is not a CIDR like 10.0.1.0/24 or 2001:db8:1::/64")
+    try:
+        return ipaddress.ip_network(value)
+    except ValueError as e:
+        raise ValueError(f"{value!r}: {e}") from None
+
+
+CIDR = Annotated[IPNetwork, PlainValidator(_parse_cidr), PlainSerializer(str, return_type=str)]
+
+
 # --- models ------------------------------------------------------------------------------------
 
 
@@ -165,12 +215,13 @@ def _client_id_from(data: dict[str, Any]) -> IPv4Address:
 
 class Node(_Model):
     """This node: its AS, the router id the upstreams see, and its addresses, which are the
-    sessions' source and the next hop of every route sent upstream (IPv6 only with
-    ``address_v6``)."""
+    sessions' source and the next hop of every route sent upstream (IPv4 routes only with
+    ``address``, IPv6 routes only with ``address_v6``; an IPv6-only node gives only
+    ``address_v6``, and an explicit ``router_id``)."""
 
     asn: ASN
     router_id: IPv4Address
-    address: IPv4Address
+    address: Annotated[IPv4Address | None, BeforeValidator(_empty_is_none)] = None
     address_v6: Annotated[IPv6Address | None, BeforeValidator(_empty_is_none)] = None
     client_router_id: IPv4Address = Field(default_factory=_client_id_from)
     """The BGP identifier bgpmux presents to its clients; upstreams see ``router_id``."""
@@ -180,11 +231,20 @@ class Node(_Model):
 
     @model_validator(mode="after")
     def _client_id_differs(self) -> Node:
+        errors: list[tuple[tuple[str | int, ...], str]] = []
+        if self.address is None and self.address_v6 is None:
+            msg = "required (an IPv6-only node gives node.address_v6 instead)"
+            errors.append((("address",), msg))
         if self.client_router_id in (self.router_id, self.address):
-            raise _FieldErrors(
-                [(("client_router_id",), "must differ from node.router_id and node.address")]
-            )
+            msg = "must differ from node.router_id and node.address"
+            errors.append((("client_router_id",), msg))
+        if errors:
+            raise _FieldErrors(errors)
         return self
+
+    def address_of(self, version: int) -> IPAddress | None:
+        """The node's address of IP ``version`` (4 or 6), None when it has none."""
+        return self.address if version == 4 else self.address_v6
 
 
 class GoBGPSettings(_Model):
@@ -207,7 +267,12 @@ class Upstream(_Model):
     time offered, RFC 4724 §3; 0: none) in seconds; ``password_file`` holds a TCP-MD5 key."""
 
     name: Name
-    address: IPvAnyAddress
+    # An IP address, or ``default-gateway`` / ``default-gateway6``: resolved by
+    # ``bgpmux.placement`` at start and on reload; engines only see resolved addresses.
+    address: UpstreamAddress
+    # Used only on nodes whose node.address (node.address_v6 for an IPv6 CIDR) lies in one of
+    # these; None: on every node. See ``bgpmux.placement``.
+    node_cidrs: tuple[CIDR, ...] | None = None
     asn: ASN
     port: int = Field(default=179, ge=1, le=65535)
     password_file: Path | None = None
@@ -217,6 +282,20 @@ class Upstream(_Model):
     # (RFC 4271 §9.1.2). Set this where every node shares one AS and the ToR does not
     # rewrite it (no as-override), so that other nodes' routes still come down.
     allow_node_as: bool = False
+
+    @property
+    def ip(self) -> IPAddress:
+        """The address to dial; raises ValueError while it is still ``default-gateway``
+        (``bgpmux.placement.place`` resolves it)."""
+        if isinstance(self.address, Gateway):
+            raise ValueError(f"upstream {self.name}: {self.address} is not resolved")
+        return self.address
+
+    @model_validator(mode="after")
+    def _node_cidrs_not_empty(self) -> Upstream:
+        if self.node_cidrs is not None and not self.node_cidrs:
+            raise _FieldErrors([(("node_cidrs",), "give at least one CIDR, or leave it out")])
+        return self
 
 
 class Client(_Model):
@@ -308,9 +387,11 @@ class Config(_Model):
             msg = "the gobgp engine is not available in this version; use exabgp or native"
             errors.append((("engine",), msg))
         for i, upstream in enumerate(self.upstreams):
-            if upstream.address.version == 6 and self.node.address_v6 is None:
-                msg = "an IPv6 upstream needs node.address_v6 (the session's source address)"
-                errors.append((("upstreams", i, "address"), msg))
+            # An upstream limited by node_cidrs is checked where it applies (placement).
+            if upstream.node_cidrs is None:
+                need = upstream_needs(self.node, upstream)
+                if need is not None:
+                    errors.append((("upstreams", i, "address"), need))
         for section in ("upstreams", "clients"):
             seen: dict[str, int] = {}
             for i, peer in enumerate(getattr(self, section)):
@@ -350,8 +431,23 @@ class Config(_Model):
 
     @property
     def metrics_listen(self) -> Endpoint:
-        """Where /metrics listens: ``metrics.listen``, else ``node.address`` port 9479."""
-        return self.metrics.listen or Endpoint(self.node.address, METRICS_PORT)
+        """Where /metrics listens: ``metrics.listen``, else ``node.address`` (an IPv6-only
+        node: ``node.address_v6``) port 9479."""
+        if self.metrics.listen is not None:
+            return self.metrics.listen
+        host = self.node.address or self.node.address_v6
+        assert host is not None  # Node requires one of them
+        return Endpoint(host, METRICS_PORT)
+
+
+def upstream_needs(node: Node, upstream: Upstream) -> str | None:
+    """Why ``upstream`` cannot run on ``node`` (no source address of its family), or None."""
+    version = upstream.address.version
+    if node.address_of(version) is not None:
+        return None
+    if version == 6:
+        return "an IPv6 upstream needs node.address_v6 (the session's source address)"
+    return "an IPv4 upstream needs node.address (the session's source address)"
 
 
 def _listen_clashes(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
@@ -370,7 +466,8 @@ def _listen_clashes(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
         host, port = endpoint
         shown = str(endpoint)
         if loc == ("metrics", "listen") and config.metrics.listen is None:
-            shown += f" (the default: node.address port {METRICS_PORT})"
+            which = "node.address" if config.node.address is not None else "node.address_v6"
+            shown += f" (the default: {which} port {METRICS_PORT})"
         if isinstance(host, IPv6Address) and host.ipv4_mapped is not None:
             msg = f"{shown}: an IPv4-mapped address; write {Endpoint(host.ipv4_mapped, port)}"
             errors.append((loc, msg))

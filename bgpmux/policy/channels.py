@@ -115,7 +115,8 @@ class ClientChannel:
     """One client's side of the Loc-RIB.
 
     ``exportable``: the families bgpmux has a next hop for upstream; announcements of other
-    families are refused (``RejectReason.NO_IPV6_NEXT_HOP``). ``order``: the client's place in
+    families are refused (``RejectReason.NO_IPV6_NEXT_HOP``, or ``NO_IPV4_NEXT_HOP`` on an
+    IPv6-only node). ``order``: the client's place in
     the config, the decision's last tie-breaker.
     """
 
@@ -191,8 +192,11 @@ class ClientChannel:
         path = self._paths.get(self.source, attrs, next_hop)
         if family not in self._exportable:
             out.changes.append((family, self.rib.remove_many(family, prefixes), None))
+            reason = (
+                RejectReason.NO_IPV4_NEXT_HOP if family.afi == 1 else RejectReason.NO_IPV6_NEXT_HOP
+            )
             for prefix in prefixes:
-                self._reject(family, prefix, RejectReason.NO_IPV6_NEXT_HOP, path, out)
+                self._reject(family, prefix, reason, path, out)
             return
         accepted, refused = self.accept.split(family, prefixes)
         if self.policy.max_prefixes_action == "block":

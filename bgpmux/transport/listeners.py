@@ -116,9 +116,9 @@ class ClientServer:
         self.holds: dict[str, IdleHold] = {}  # clients held down after passing max_prefixes
         self.hold_notifications: dict[str, Notification] = {}  # what each was cut off with
         self.pending: dict[BGPConnection, str] = {}  # connections not yet up -> their listen
-        self.node_addresses = {str(config.node.address)}
-        if config.node.address_v6 is not None:
-            self.node_addresses.add(str(config.node.address_v6))
+        self.node_addresses = {
+            str(a) for a in (config.node.address, config.node.address_v6) if a is not None
+        }
         self.throttle = Throttle()
 
     async def start(self) -> None:
