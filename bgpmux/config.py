@@ -8,14 +8,12 @@ Files named by the config (``password_file``) are checked separately (``secrets.
 
 from __future__ import annotations
 
-import enum
-import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
-from typing import Annotated, Any, Literal, NamedTuple, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -31,10 +29,17 @@ from pydantic import (
 )
 from pydantic.networks import IPvAnyAddress
 
+from .config_types import (
+    CIDR,
+    Endpoint,
+    EndpointField,
+    Gateway,
+    IPAddress,
+    UpstreamAddress,
+    parse_endpoint,
+)
 from .policy.prefix_list import PrefixRule
 
-IPAddress = IPv4Address | IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _T = TypeVar("_T")
 
 
@@ -55,43 +60,6 @@ class _FieldErrors(ValueError):
 
 
 # --- value types -------------------------------------------------------------------------------
-
-
-class Endpoint(NamedTuple):
-    """An IP address and TCP port, written ``1.2.3.4:179`` or ``[2001:db8::1]:179``."""
-
-    host: IPAddress
-    port: int
-
-    def __str__(self) -> str:
-        return (
-            f"[{self.host}]:{self.port}" if self.host.version == 6 else f"{self.host}:{self.port}"
-        )
-
-
-def _parse_endpoint(value: object) -> Endpoint:
-    if isinstance(value, Endpoint):
-        return value
-    if not isinstance(value, str):
-        raise ValueError("expected a string 'host:port'")
-    if value.startswith("["):
-        host, sep, port = value[1:].partition("]:")
-    else:
-        host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"{value!r} is not 'host:port' (IPv6 as '[addr]:port')")
-    try:
-        addr = ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"{host!r} is not an IP address") from None
-    if not 1 <= int(port) <= 65535:
-        raise ValueError(f"port {port} is not in 1..65535")
-    return Endpoint(addr, int(port))
-
-
-EndpointField = Annotated[
-    Endpoint, PlainValidator(_parse_endpoint), PlainSerializer(str, return_type=str)
-]
 
 
 def _parse_rule(value: object) -> PrefixRule:
@@ -150,55 +118,6 @@ def _check_unix_listen(value: str) -> str:
     return value
 
 
-class Gateway(enum.StrEnum):
-    """An upstream address written as the next hop of this node's default route, resolved at
-    start and on reload (``bgpmux.placement``)."""
-
-    IPV4 = "default-gateway"
-    IPV6 = "default-gateway6"
-
-    @property
-    def version(self) -> int:
-        """The IP version of the default route it names: 4 or 6."""
-        return 6 if self is Gateway.IPV6 else 4
-
-
-def _parse_upstream_address(value: object) -> IPAddress | Gateway:
-    if isinstance(value, IPv4Address | IPv6Address | Gateway):
-        return value
-    if not isinstance(value, str):
-        raise ValueError("expected an IP address, default-gateway or default-gateway6")
-    if value in Gateway.__members__.values():
-        return Gateway(value)
-    try:
-        return ipaddress.ip_address(value)
-    except ValueError:
-        raise ValueError(
-            f"{value!r} is not an IP address, default-gateway or default-gateway6"
-        ) from None
-
-
-UpstreamAddress = Annotated[
-    IPAddress | Gateway,
-    PlainValidator(_parse_upstream_address),
-    PlainSerializer(str, return_type=str),
-]
-
-
-def _parse_cidr(value: object) -> IPNetwork:
-    if isinstance(value, ipaddress.IPv4Network | ipaddress.IPv6Network):
-        return value
-    if not isinstance(value, str) or "/" not in value:
-        raise ValueError(f"{value!r} is not a CIDR like 10.0.1.0/24 or 2001:db8:1::/64")
-    try:
-        return ipaddress.ip_network(value)
-    except ValueError as e:
-        raise ValueError(f"{value!r}: {e}") from None
-
-
-CIDR = Annotated[IPNetwork, PlainValidator(_parse_cidr), PlainSerializer(str, return_type=str)]
-
-
 # --- models ------------------------------------------------------------------------------------
 
 
@@ -251,7 +170,7 @@ class GoBGPSettings(_Model):
     """Settings of the gobgp engine, which this version does not have (``engine: gobgp`` is
     refused); accepted so that configurations naming it still parse."""
 
-    api: EndpointField = _parse_endpoint("127.0.0.1:50051")
+    api: EndpointField = parse_endpoint("127.0.0.1:50051")
 
 
 class ExaBGPSettings(_Model):
@@ -418,7 +337,10 @@ class Config(_Model):
                     claimed[peer] = i
         errors += _listen_clashes(self)
         for i, client in enumerate(self.clients):
-            if client.router_id in (self.node.router_id, self.node.address):
+            if client.router_id is not None and client.router_id in (
+                self.node.router_id,
+                self.node.address,
+            ):
                 msg = "must differ from node.router_id and node.address"
                 errors.append((("clients", i, "router_id"), msg))
         if errors:

@@ -88,9 +88,7 @@ async def _reconfigure(
         log.info("SIGHUP: %s reloaded", path)
 
 
-def run(
-    config: Config, config_path: Path | None = None, placement: Placement | None = None
-) -> int:
+def run(config: Config, config_path: Path | None = None, placement: Placement | None = None) -> int:
     """Run bgpmux until SIGTERM/SIGINT with ``config`` as this node runs it (``placement``:
     how it was placed, its skipped upstreams logged once); SIGHUP reloads ``config_path``
     when given. Returns the exit status: 0 after a clean stop, 1 when the client, metrics or

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .config import Config, ConfigError, Gateway, IPAddress, IPNetwork, Node, upstream_needs
+from .config import Config, ConfigError, Node, upstream_needs
+from .config_types import Gateway, IPAddress, IPNetwork
 from .gateway import GatewayError
 
 GatewayLookup = Callable[[int], IPAddress]

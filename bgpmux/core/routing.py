@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import Client, Config, Upstream
+from ..config import Client, Config
 from ..policy.channels import ClientChannel, CutOff, LimitReached, UpstreamChannel
 from ..rib.adj_rib_in import AdjRibIn
 from ..rib.decision import explain
@@ -31,7 +31,6 @@ from ..wire.errors import CeaseSubcode, ErrorCode
 from ..wire.messages import Notification
 from ..wire.packing import pack_withdraw
 from ..wire.prefix import Prefix, PrefixText, prefix_to_str
-from . import reload
 from .events import (
     ClientDown,
     ClientEstablished,
@@ -51,6 +50,7 @@ from .events import (
 from .export import Exporter
 from .peers import ClientPeer, UpstreamPeer, by_family
 from .port import Engine
+from .reconfigure import reconfigure
 from .sync import SyncState
 from .views import peer_counts, routes_view
 
@@ -119,7 +119,7 @@ class Core:
             UpstreamWithdrawn: self._upstream_withdrawn,
             UpstreamEndOfRib: self._upstream_end_of_rib,
             UpstreamRouteRefresh: self._upstream_route_refresh,
-            Reconfigure: self._reconfigure,
+            Reconfigure: lambda event, now: reconfigure(self, event, now),
             RoutesQuery: lambda query, _now: routes_view(self, query),
             PeersQuery: lambda _query, _now: peer_counts(self),
         }
@@ -290,55 +290,6 @@ class Core:
             )
 
     # ------------------------------------------------------------------ reload
-
-    def _reconfigure(self, event: Reconfigure, now: float) -> list[str]:
-        """Apply a new configuration (as this node runs it, ``bgpmux.placement``); returns
-        what needs a restart (``reload.plan``).
-
-        Policy fields apply at once, every route a client sent judged again (a lower
-        max_prefixes may close its session). An upstream whose session identity changed is
-        reset with its new settings. The rest (node, engine, metrics, api, a client's
-        identity, peers added, removed or reordered) is returned, not applied."""
-        plan = reload.plan(self.config, event.config)
-        for new in plan.policies:
-            client = self.clients[new.name]
-            if new != client.channel.policy:
-                self._apply_policy(client, new)
-        pending = plan.pending
-        reset: dict[str, Upstream] = {}
-        for upstream in plan.resets:
-            fields = plan.reset_fields[upstream.name]
-            try:
-                self._reset_upstream(upstream, fields, now)
-            except (NotImplementedError, OSError, ValueError) as e:
-                pending.append(f"upstreams ({upstream.name}): {', '.join(fields)} ({e})")
-            else:
-                reset[upstream.name] = upstream
-        applied = {c.name: c for c in plan.policies}
-        self.config = self.config.model_copy(
-            update={
-                "upstreams": tuple(reset.get(u.name, u) for u in self.config.upstreams),
-                "clients": tuple(applied.get(c.name, c) for c in self.config.clients),
-            }
-        )
-        return pending
-
-    def _reset_upstream(self, new: Upstream, fields: list[str], now: float) -> None:
-        """A changed session identity: the engine ends the session and dials ``new``; its
-        routes are withdrawn now (a new session, not a graceful restart). Raises
-        NotImplementedError when the engine cannot reset one session, OSError or ValueError
-        when it cannot use the new settings (nothing changed then)."""
-        self.engine.reset_upstream(new)
-        log.warning(
-            "session identity changed (%s): session reset, now %s port %d",
-            ", ".join(fields),
-            new.address,
-            new.port,
-            extra={"peer": new.name},
-        )
-        upstream = self.upstreams[new.name]
-        upstream.channel.ebgp = new.asn != self.node_asn
-        self._upstream_down(UpstreamDown(new.name), now)
 
     def _apply_policy(self, client: ClientPeer, new: Client) -> None:
         log.info("applying the new import policy", extra={"peer": new.name})
