@@ -314,3 +314,12 @@ def test_multi_rack_example_places_on_each_rack() -> None:
         config = load_config(EXAMPLES / "multi-rack.yaml", env={"NODE_IP": node_ip})
         placement = place(config, lambda version: ip_address("10.0.9.1"))
         assert [u.name for u in placement.config.upstreams] == [tor]
+
+
+def test_deploy_configmap_dials_the_default_gateway_unless_tor_ip_is_set() -> None:
+    manifest = yaml.safe_load((EXAMPLES.parent / "deploy" / "configmap.yaml").read_text())
+    text = manifest["data"]["bgpmux.yaml"]
+    for env, address in (({}, "10.0.1.1"), ({"TOR_IP": "10.0.1.254"}, "10.0.1.254")):
+        config = parse_config(text, env={"NODE_IP": "10.0.1.5", **env})
+        (tor,) = place(config, lookup).config.upstreams
+        assert str(tor.address) == address
