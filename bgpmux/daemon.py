@@ -58,8 +58,9 @@ def reload(runner: CoreRunner, clients: ClientServer, path: Path) -> None:
     resolved again); the log settings apply at once, the rest through a ``Reconfigure``
     request to the core. A bad file is logged and changes nothing."""
     try:
-        placement = place(load_config(path), default_gateway)
-        check_files(placement.config)
+        config = load_config(path)
+        check_files(config)  # every upstream's, as at start
+        placement = place(config, default_gateway)
     except ConfigError as exc:
         log.error("SIGHUP: %s not reloaded:\n%s", path, exc)
         return

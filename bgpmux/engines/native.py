@@ -122,6 +122,7 @@ class NativeEngine(Engine):
             Path(upstream.password_file).read_bytes()
         if old.dial is not None:
             old.dial.cancel()
+        old.established_at = None  # the core took it down: no ``down`` for it
         old.conn.shutdown(
             Notification(ErrorCode.CEASE, CeaseSubcode.OTHER_CONFIGURATION_CHANGE, b"")
         )

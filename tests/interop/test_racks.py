@@ -155,6 +155,12 @@ def messages_received(tor: GoBgp, neighbor: str) -> int:
     return int(received.get("total", 0) or 0)
 
 
+def established_since(tor: GoBgp, neighbor: str) -> int:
+    """When the ToR's session with ``neighbor`` came up (GoBGP's uptime: a timestamp)."""
+    assert tor.neighbor_state(neighbor) == "Established"
+    return int(tor.neighbor_info(neighbor)["timers"]["state"]["uptime"]["seconds"])
+
+
 def adj_in(tor: GoBgp, neighbor: str, family: str) -> dict[str, str]:
     """prefix -> next hop of what the ToR received on the session with ``neighbor``."""
     out = tor.cli(["neighbor", neighbor, "adj-in", "-a", family, "-j"], check=False).stdout
@@ -216,7 +222,9 @@ def test_one_config_two_racks_and_an_ipv6_upstream(fabric: Fabric, engine: str) 
             timeout=20, what="tor1's routes over the IPv6 session", logs_of=[mux1],
         )  # fmt: skip
 
-        # the default gateway moves: a reload resets that session, at the new address
+        # the default gateway moves: a reload resets that session, at the new address, and
+        # leaves the IPv6 session alone
+        v6_since = established_since(fabric.tor1, NODE1_V6)
         node1.run(["ip", "route", "replace", "default", "via", TOR1_V4_MOVED])
         assert mux1.proc is not None
         node1.kill(mux1.proc, signal.SIGHUP)
@@ -229,6 +237,9 @@ def test_one_config_two_racks_and_an_ipv6_upstream(fabric: Fabric, engine: str) 
         mux1.wait_established("tor-rack1")
         assert "session identity changed (address)" in mux1.log_path.read_text()
         assert fabric.tor2.neighbor_state(NODE2_V4) == "Established"  # the other rack: untouched
+        assert established_since(fabric.tor1, NODE1_V6) == v6_since
+        assert adj_in(fabric.tor1, NODE1_V6, "ipv4") == {CLIENT_V4: NODE1_V4}
+        assert adj_in(fabric.tor1, NODE1_V6, "ipv6") == {CLIENT_V6: NODE1_V6}
         wait_until(
             lambda: adj_in(fabric.tor1, NODE1_V4, "ipv4") == {CLIENT_V4: NODE1_V4},
             timeout=20, what="the client's route over the new session", logs_of=[mux1],
