@@ -149,7 +149,7 @@ class Node(_Model):
     clients for the upstreams' tables."""
 
     @model_validator(mode="after")
-    def _client_id_differs(self) -> Node:
+    def _addresses(self) -> Node:
         errors: list[tuple[tuple[str | int, ...], str]] = []
         if self.address is None and self.address_v6 is None:
             msg = "required (an IPv6-only node gives node.address_v6 instead)"

@@ -50,11 +50,6 @@ def identity(client: Client) -> dict[str, Any]:
     return {k: v for k, v in client.model_dump().items() if k not in POLICY_FIELDS}
 
 
-def upstream_identity(upstream: Upstream) -> dict[str, Any]:
-    """The fields of an upstream that define its session (``UPSTREAM_IDENTITY``)."""
-    return {k: v for k, v in upstream.model_dump().items() if k in UPSTREAM_IDENTITY}
-
-
 @dataclass
 class Plan:
     """What to do for a new configuration. ``pending``: changes that need a restart, in
