@@ -434,7 +434,7 @@ class UpstreamChannel:
             else:
                 self.rib.set_many(family, accepted, path)
                 touched.setdefault(family, []).extend(accepted)  # refused before, maybe
-        out.changes = [(family, prefixes, None) for family, prefixes in touched.items()]
+        out.changes = [(family, list(dict.fromkeys(ps)), None) for family, ps in touched.items()]
         return out
 
     def keep_stale(
