@@ -136,7 +136,7 @@ def test_md5_clients_gtsm_and_upstream_accept(rack: Rack, engine: str) -> None:
                    logs_of=[mux, rack.tor, rack.frr])  # fmt: skip
         # ... and the ToR's routes reach it, less the one the upstream's accept list refuses.
         wait_until(lambda: TOR_ACCEPTED in rack.client_routes(), timeout=20,
-                   what="the ToR's accepted route at the client", logs_of=[mux, rack.frr])  # fmt: skip
+                   what="the ToR's route at the client", logs_of=[mux, rack.frr])  # fmt: skip
         assert TOR_REFUSED not in rack.client_routes()
         reply = mux.api({"cmd": "routes", "upstream": "tor"})
         assert [r["prefix"] for r in reply["routes"]] == [TOR_ACCEPTED]
