@@ -312,3 +312,32 @@ def test_reload_policy_and_identity_of_upstreams_are_told_apart() -> None:
     assert upstream_policies(running, gtsm) == []
     password = parse(doc(password_file="/k", peer_address="127.0.0.1"))
     assert diff(running, password)[0] == ["clients[0] (calico): password_file, peer_address"]
+
+
+def test_routes_rejected_shows_what_an_import_policy_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bgpmux import cli
+
+    requests: list[dict[str, Any]] = []
+    reply = {
+        "routes": [{"prefix": "10.99.0.0/16", "next_hop": "10.0.0.1"}],
+        "rejected": [{"prefix": "10.98.0.0/16", "family": "ipv4-unicast",
+                      "rejected": "not_in_accept_list"}],
+    }  # fmt: skip
+
+    def fake_call(args: Any, request: dict[str, Any]) -> Any:
+        requests.append(request)
+        return reply
+
+    monkeypatch.setattr(cli, "_call_api", fake_call)
+    assert cli.main(["routes", "--upstream", "tor", "--rejected"]) == 0
+    assert capsys.readouterr().out.split() == [
+        "PREFIX", "FAMILY", "REJECTED", "10.98.0.0/16", "ipv4-unicast", "not_in_accept_list"
+    ]  # fmt: skip
+    assert requests == [{"cmd": "routes", "client": None, "upstream": "tor"}]
+    reply["rejected"] = []
+    assert cli.main(["routes", "--client", "calico", "--rejected"]) == 0
+    assert capsys.readouterr().out.strip() == "[]"
+    assert cli.main(["routes", "--rejected"]) == 1
+    assert "--rejected needs --client or --upstream" in capsys.readouterr().err
