@@ -143,6 +143,9 @@ def test_md5_clients_gtsm_and_upstream_accept(rack: Rack, engine: str) -> None:
         assert reply["rejected"] == [
             {"prefix": TOR_REFUSED, "family": "ipv4-unicast", "rejected": "not_in_accept_list"}
         ]
+        cli = [sys.executable, "-m", "bgpmux", "routes", "--upstream", "tor", "--rejected",
+               "--api", f"unix:{mux.api_path}"]  # fmt: skip
+        assert "not_in_accept_list" in rack.node.run(cli, timeout=20).stdout
         rejected = mux.metric(
             "bgpmux_upstream_prefixes_rejected", upstream="tor", reason="not_in_accept_list"
         )
