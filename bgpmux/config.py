@@ -204,7 +204,10 @@ class ExaBGPSettings(_Model):
 
 class Upstream(_Model):
     """A router bgpmux dials (the ToR): ``hold_time`` and ``graceful_restart`` (the restart
-    time offered, RFC 4724 §3; 0: none) in seconds; ``password_file`` holds a TCP-MD5 key."""
+    time offered, RFC 4724 §3; 0: none) in seconds; ``password_file`` holds a TCP-MD5 key;
+    ``ttl_security``: GTSM (RFC 5082, one hop). ``accept`` (None: all) and ``max_prefixes``
+    (None: no limit; past it new prefixes are dropped, the session stays) are its import
+    policy."""
 
     name: Name
     address: IPvAnyAddress
@@ -217,6 +220,9 @@ class Upstream(_Model):
     # (RFC 4271 §9.1.2). Set this where every node shares one AS and the ToR does not
     # rewrite it (no as-override), so that other nodes' routes still come down.
     allow_node_as: bool = False
+    ttl_security: bool = False
+    accept: tuple[PrefixRuleField, ...] | None = None
+    max_prefixes: int | None = Field(default=None, ge=1)
 
 
 class Client(_Model):
@@ -246,6 +252,19 @@ class Client(_Model):
     router_id: IPv4Address | None = None
     add_communities: tuple[Community, ...] = ()
     add_large_communities: tuple[LargeCommunity, ...] = ()
+    password_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _md5_needs_peer(self) -> Client:
+        # A listener's TCP-MD5 key is per remote address: without one named, a connection from
+        # another of the host's addresses would be accepted unsigned.
+        peer, version = self.peer_address, self.listen.host.version
+        if self.password_file is None or (peer is not None and peer.version == version):
+            return self
+        msg = "required with password_file: the TCP-MD5 key is bound to the peer's address"
+        if peer is not None:
+            msg = f"must be IPv{version} like listen, for TCP-MD5"
+        raise _FieldErrors([(("peer_address",), msg)])
 
 
 METRICS_PORT = 9479

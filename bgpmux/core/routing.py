@@ -52,6 +52,7 @@ from .export import Exporter
 from .peers import ClientPeer, UpstreamPeer, by_family
 from .port import Engine
 from .sync import SyncState
+from .upstream_policy import apply_upstream_policies, upstream_channel, upstream_imported
 from .views import peer_counts, routes_view
 
 log = logging.getLogger("bgpmux.core")
@@ -85,9 +86,7 @@ class Core:
             for order, cfg in enumerate(config.clients)
         }
         self.upstreams: dict[str, UpstreamPeer] = {
-            cfg.name: UpstreamPeer(
-                UpstreamChannel(cfg.name, order, cfg.asn != node.asn, cfg.allow_node_as, node.asn)
-            )
+            cfg.name: UpstreamPeer(upstream_channel(cfg, order, node.asn))
             for order, cfg in enumerate(config.upstreams)
         }
         self._client_list = list(self.clients.values())
@@ -288,16 +287,17 @@ class Core:
     # ------------------------------------------------------------------ reload
 
     def _reconfigure(self, event: Reconfigure, now: float) -> list[str]:
-        """Apply the client policies of a new configuration; returns what needs a restart.
+        """Apply the import policies of a new configuration; returns what needs a restart.
 
-        Policy fields apply at once, every route a client sent judged again (a lower
-        max_prefixes may close its session). The rest (node, engine, upstreams, metrics, api,
-        a client's identity, clients added, removed or reordered) is returned, not applied."""
+        Policy fields apply at once, every route a peer sent judged again (a lower client
+        max_prefixes may close its session). The rest (node, engine, an upstream's or a
+        client's identity, metrics, api, peers added, removed or reordered) is returned."""
         pending, policies = reload.diff(self.config, event.config)
         for new in policies:
             client = self.clients[new.name]
             if new != client.channel.policy:
                 self._apply_policy(client, new)
+        apply_upstream_policies(self, reload.upstream_policies(self.config, event.config))
         return pending
 
     def _apply_policy(self, client: ClientPeer, new: Client) -> None:
@@ -385,9 +385,10 @@ class Core:
     def _upstream_routes(self, event: UpstreamRoutes, now: float) -> None:
         upstream = self.upstreams[event.upstream]
         upstream.last_update_at = now
-        change, looped = upstream.channel.receive(
+        imported = upstream.channel.receive(
             event.family, event.attributes, event.next_hop, event.prefixes
         )
+        looped = imported.looped
         if looped:
             self._log_batch(
                 logging.INFO,
@@ -397,8 +398,7 @@ class Core:
                 self.node_asn,
                 prefix_to_str(event.family, looped[0]),
             )
-        family, prefixes, path = change
-        self._decide(self.for_clients, family, prefixes, upstream.channel.rib, path)
+        upstream_imported(self, upstream, imported)
 
     def _upstream_withdrawn(self, event: UpstreamWithdrawn, now: float) -> None:
         upstream = self.upstreams[event.upstream]

@@ -27,11 +27,7 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 NOT_BUILT_YET = {
     ("gobgp", "external"),  # the gRPC issue: the gobgp engine
     ("upstreams", "node_cidrs"),  # the fabric issue: one config for every rack
-    ("upstreams", "ttl_security"),
-    ("upstreams", "accept"),
-    ("upstreams", "max_prefixes"),
     ("clients", "add_path"),  # the fabric issue: ADD-PATH to clients
-    ("clients", "password_file"),
     ("api", "listen_tcp"),  # the gRPC issue: the API on a loopback TCP port
 }
 
