@@ -218,14 +218,20 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_routes(args: argparse.Namespace) -> int:
-    """``bgpmux routes [--client NAME | --upstream NAME]``: the routes as a table, or the raw
-    reply as JSON when it holds none; returns 1 when the API fails or answers with an error."""
+    """``bgpmux routes [--client NAME | --upstream NAME] [--rejected]``: the routes (with
+    ``--rejected``: the prefixes that peer's import policy refused) as a table, or as JSON when
+    there are none; returns 1 when the API fails or answers with an error."""
+    if args.rejected and not (args.client or args.upstream):
+        print("bgpmux: --rejected needs --client or --upstream", file=sys.stderr)
+        return 1
     reply = _call_api(args, {"cmd": "routes", "client": args.client, "upstream": args.upstream})
     if reply is None:
         return 1
-    rows = _rows(reply, "routes")
+    key = "rejected" if args.rejected else "routes"
+    rows = _rows(reply, key)
     if not rows:
-        print(json.dumps(reply, indent=2, sort_keys=True))
+        shown = reply.get(key, []) if args.rejected and isinstance(reply, dict) else reply
+        print(json.dumps(shown, indent=2, sort_keys=True))
         return 0
     columns = list(dict.fromkeys(key for row in rows for key in row))
     print(format_table(rows, columns))
@@ -267,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     which = routes.add_mutually_exclusive_group()
     which.add_argument("--client", metavar="NAME", help="routes received from this client")
     which.add_argument("--upstream", metavar="NAME", help="routes received from this upstream")
+    routes.add_argument(
+        "--rejected", action="store_true", help="the prefixes its import policy refused"
+    )
 
     add("version", cmd_version, "print the bgpmux version")
     return parser

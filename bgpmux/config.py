@@ -22,23 +22,28 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
-    PlainValidator,
     ValidationError,
     model_validator,
 )
 from pydantic.networks import IPvAnyAddress
 
 from .config_types import (
+    ASN,
     CIDR,
-    Endpoint,
+    Community,
     EndpointField,
     Gateway,
-    IPAddress,
+    HoldTime,
+    LargeCommunity,
+    Name,
+    PrefixRuleField,
     UpstreamAddress,
+    empty_is_none,
     parse_endpoint,
 )
-from .policy.prefix_list import PrefixRule
+from .config_types import Endpoint as Endpoint  # re-exported: the config's value types
+from .config_types import IPAddress as IPAddress
+from .policy.prefix_list import PrefixRule as PrefixRule
 
 _T = TypeVar("_T")
 
@@ -60,50 +65,6 @@ class _FieldErrors(ValueError):
 
 
 # --- value types -------------------------------------------------------------------------------
-
-
-def _parse_rule(value: object) -> PrefixRule:
-    if isinstance(value, PrefixRule):
-        return value
-    if not isinstance(value, str):
-        raise ValueError("expected a string 'prefix [ge N] [le M]'")
-    return PrefixRule.parse(value)
-
-
-PrefixRuleField = Annotated[
-    PrefixRule, PlainValidator(_parse_rule), PlainSerializer(str, return_type=str)
-]
-
-
-def _parse_community(value: object) -> int:
-    parts = value.split(":") if isinstance(value, str) else []
-    if len(parts) != 2 or not all(p.isdigit() and int(p) <= 0xFFFF for p in parts):
-        raise ValueError(f"{value!r} is not a community 'A:B' with A and B in 0..65535")
-    return int(parts[0]) << 16 | int(parts[1])
-
-
-def _parse_large_community(value: object) -> tuple[int, int, int]:
-    parts = value.split(":") if isinstance(value, str) else []
-    if len(parts) != 3 or not all(p.isdigit() and int(p) <= 0xFFFFFFFF for p in parts):
-        raise ValueError(f"{value!r} is not a large community 'A:B:C' with each in 0..4294967295")
-    return int(parts[0]), int(parts[1]), int(parts[2])
-
-
-def _check_hold_time(value: int) -> int:
-    if value in (1, 2):
-        raise ValueError("hold time must be 0 or 3..65535 seconds")  # RFC 4271 4.2
-    return value
-
-
-def _empty_is_none(value: object) -> object:
-    return None if value == "" else value
-
-
-ASN = Annotated[int, Field(ge=1, le=4294967295)]
-HoldTime = Annotated[int, Field(ge=0, le=65535), AfterValidator(_check_hold_time)]
-Name = Annotated[str, Field(pattern=r"^[a-z0-9._-]+$", max_length=64)]
-Community = Annotated[int, PlainValidator(_parse_community)]
-LargeCommunity = Annotated[tuple[int, int, int], PlainValidator(_parse_large_community)]
 
 
 def parse_unix_listen(value: str) -> Path:
@@ -140,8 +101,8 @@ class Node(_Model):
 
     asn: ASN
     router_id: IPv4Address
-    address: Annotated[IPv4Address | None, BeforeValidator(_empty_is_none)] = None
-    address_v6: Annotated[IPv6Address | None, BeforeValidator(_empty_is_none)] = None
+    address: Annotated[IPv4Address | None, BeforeValidator(empty_is_none)] = None
+    address_v6: Annotated[IPv6Address | None, BeforeValidator(empty_is_none)] = None
     client_router_id: IPv4Address = Field(default_factory=_client_id_from)
     """The BGP identifier bgpmux presents to its clients; upstreams see ``router_id``."""
     initial_sync_timeout: float = Field(default=30.0, ge=0, le=3600)
@@ -183,7 +144,10 @@ class ExaBGPSettings(_Model):
 
 class Upstream(_Model):
     """A router bgpmux dials (the ToR): ``hold_time`` and ``graceful_restart`` (the restart
-    time offered, RFC 4724 §3; 0: none) in seconds; ``password_file`` holds a TCP-MD5 key."""
+    time offered, RFC 4724 §3; 0: none) in seconds; ``password_file`` holds a TCP-MD5 key;
+    ``ttl_security``: GTSM (RFC 5082, one hop). ``accept`` (None: all) and ``max_prefixes``
+    (None: no limit; past it new prefixes are dropped, the session stays) are its import
+    policy."""
 
     name: Name
     # An IP address, or ``default-gateway`` / ``default-gateway6``: resolved by
@@ -201,6 +165,9 @@ class Upstream(_Model):
     # (RFC 4271 §9.1.2). Set this where every node shares one AS and the ToR does not
     # rewrite it (no as-override), so that other nodes' routes still come down.
     allow_node_as: bool = False
+    ttl_security: bool = False
+    accept: tuple[PrefixRuleField, ...] | None = None
+    max_prefixes: int | None = Field(default=None, ge=1)
 
     @property
     def ip(self) -> IPAddress:
@@ -244,6 +211,19 @@ class Client(_Model):
     router_id: IPv4Address | None = None
     add_communities: tuple[Community, ...] = ()
     add_large_communities: tuple[LargeCommunity, ...] = ()
+    password_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _md5_needs_peer(self) -> Client:
+        # A listener's TCP-MD5 key is per remote address: without one named, a connection from
+        # another of the host's addresses would be accepted unsigned.
+        peer, version = self.peer_address, self.listen.host.version
+        if self.password_file is None or (peer is not None and peer.version == version):
+            return self
+        msg = "required with password_file: the TCP-MD5 key is bound to the peer's address"
+        if peer is not None:
+            msg = f"must be IPv{version} like listen, for TCP-MD5"
+        raise _FieldErrors([(("peer_address",), msg)])
 
 
 METRICS_PORT = 9479

@@ -1,6 +1,6 @@
-"""The value types of the configuration that are addresses: how an endpoint
-(``1.2.3.4:179``), an upstream's address (an IP address or ``default-gateway``) and a CIDR
-are written, parsed and shown."""
+"""The value types of the configuration: how an endpoint (``1.2.3.4:179``), an upstream's
+address (an IP address or ``default-gateway``), a CIDR, a prefix rule, a community, an AS
+number or a hold time are written, parsed and shown."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import ipaddress
 from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, NamedTuple
 
-from pydantic import PlainSerializer, PlainValidator
+from pydantic import AfterValidator, Field, PlainSerializer, PlainValidator
+
+from .policy.prefix_list import PrefixRule
 
 IPAddress = IPv4Address | IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -99,3 +101,47 @@ def _parse_cidr(value: object) -> IPNetwork:
 
 
 CIDR = Annotated[IPNetwork, PlainValidator(_parse_cidr), PlainSerializer(str, return_type=str)]
+
+
+def _parse_rule(value: object) -> PrefixRule:
+    if isinstance(value, PrefixRule):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a string 'prefix [ge N] [le M]'")
+    return PrefixRule.parse(value)
+
+
+PrefixRuleField = Annotated[
+    PrefixRule, PlainValidator(_parse_rule), PlainSerializer(str, return_type=str)
+]
+
+
+def _parse_community(value: object) -> int:
+    parts = value.split(":") if isinstance(value, str) else []
+    if len(parts) != 2 or not all(p.isdigit() and int(p) <= 0xFFFF for p in parts):
+        raise ValueError(f"{value!r} is not a community 'A:B' with A and B in 0..65535")
+    return int(parts[0]) << 16 | int(parts[1])
+
+
+def _parse_large_community(value: object) -> tuple[int, int, int]:
+    parts = value.split(":") if isinstance(value, str) else []
+    if len(parts) != 3 or not all(p.isdigit() and int(p) <= 0xFFFFFFFF for p in parts):
+        raise ValueError(f"{value!r} is not a large community 'A:B:C' with each in 0..4294967295")
+    return int(parts[0]), int(parts[1]), int(parts[2])
+
+
+def _check_hold_time(value: int) -> int:
+    if value in (1, 2):
+        raise ValueError("hold time must be 0 or 3..65535 seconds")  # RFC 4271 4.2
+    return value
+
+
+def empty_is_none(value: object) -> object:
+    return None if value == "" else value
+
+
+ASN = Annotated[int, Field(ge=1, le=4294967295)]
+HoldTime = Annotated[int, Field(ge=0, le=65535), AfterValidator(_check_hold_time)]
+Name = Annotated[str, Field(pattern=r"^[a-z0-9._-]+$", max_length=64)]
+Community = Annotated[int, PlainValidator(_parse_community)]
+LargeCommunity = Annotated[tuple[int, int, int], PlainValidator(_parse_large_community)]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from ..config import Upstream
 from . import reload
 from .events import Reconfigure, UpstreamDown
+from .upstream_policy import apply_upstream_policies
 
 if TYPE_CHECKING:
     from .routing import Core
@@ -20,7 +21,7 @@ def reconfigure(core: Core, event: Reconfigure, now: float) -> list[str]:
     """Apply ``event.config`` (as this node runs it, ``bgpmux.placement``) to ``core``;
     returns what needs a restart, in words.
 
-    Policy fields apply at once, every route a client sent judged again (a lower
+    Policy fields apply at once, every route a peer sent judged again (a lower client
     max_prefixes may close its session). An upstream whose session identity changed is reset
     with its new settings. The rest (node, engine, metrics, api, a client's identity, peers
     added, removed or reordered, an upstream's other fields) is returned, not applied;
@@ -41,13 +42,21 @@ def reconfigure(core: Core, event: Reconfigure, now: float) -> list[str]:
             pending.append(f"upstreams[{index}] ({upstream.name}): {', '.join(fields)} ({e})")
         else:
             reset[upstream.name] = upstream
-    applied = {c.name: c for c in plan.policies}
-    core.config = core.config.model_copy(
-        update={
-            "upstreams": tuple(reset.get(u.name, u) for u in core.config.upstreams),
-            "clients": tuple(applied.get(c.name, c) for c in core.config.clients),
-        }
+    apply_upstream_policies(core, plan.upstream_policies)
+    # What runs now: each upstream with the fields applied (policy; identity where reset).
+    applied: dict[str, frozenset[str]] = {
+        u.name: reload.UPSTREAM_POLICY_FIELDS for u in plan.upstream_policies
+    }
+    for name in reset:
+        applied[name] = applied.get(name, frozenset()) | reload.UPSTREAM_IDENTITY
+    declared = {u.name: u for u in event.config.upstreams}
+    upstreams = tuple(
+        u.model_copy(update={f: getattr(declared[u.name], f) for f in applied.get(u.name, ())})
+        for u in core.config.upstreams
     )
+    policies = {c.name: c for c in plan.policies}
+    clients = tuple(policies.get(c.name, c) for c in core.config.clients)
+    core.config = core.config.model_copy(update={"upstreams": upstreams, "clients": clients})
     return pending
 
 

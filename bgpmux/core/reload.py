@@ -5,7 +5,7 @@ resolved address, so a default gateway that moved is a changed ``address``).
 Session identity (README "Reload"): the fields that make up what a session is. A change to
 them resets that session; a change to anything else does not.
 - An upstream's identity is ``UPSTREAM_IDENTITY``: a change resets its session, with the new
-  settings, at once.
+  settings, at once. Its import policy (``UPSTREAM_POLICY_FIELDS``) applies live.
 - A client's identity is every field but ``POLICY_FIELDS``; its policy applies live, a change
   to its identity is reported as needing a restart.
 - What the node is (``node``: AS, router id, addresses), the engine, upstreams or clients
@@ -42,6 +42,9 @@ UPSTREAM_IDENTITY = frozenset(
 peer. (The node's ``asn``, ``router_id`` and addresses are part of every upstream session's
 identity too; a change to them is reported as needing a restart.)"""
 
+UPSTREAM_POLICY_FIELDS = frozenset({"accept", "max_prefixes"})
+"""An upstream's import policy: applies live, every route it sent judged again."""
+
 _UPSTREAM_SELECTION = frozenset({"name", "node_cidrs"})
 
 
@@ -54,12 +57,14 @@ def identity(client: Client) -> dict[str, Any]:
 class Plan:
     """What to do for a new configuration. ``pending``: changes that need a restart, in
     words. ``policies``: the new ``Client`` of every client whose identity is unchanged (its
-    policy, changed or not, applies at once). ``resets``: the new ``Upstream`` of every
-    upstream whose identity changed (its session is reset with these settings), and
-    ``reset_fields`` the fields that changed, by upstream name."""
+    policy, changed or not, applies at once). ``upstream_policies``: the new ``Upstream`` of
+    every upstream (its import policy applies at once, after a reset where there is one).
+    ``resets``: the new ``Upstream`` of every upstream whose identity changed (its session is
+    reset with these settings), and ``reset_fields`` the fields that changed, by name."""
 
     pending: list[str] = field(default_factory=list)
     policies: list[Client] = field(default_factory=list)
+    upstream_policies: list[Upstream] = field(default_factory=list)
     resets: list[Upstream] = field(default_factory=list)
     reset_fields: dict[str, list[str]] = field(default_factory=dict)
 
@@ -96,7 +101,9 @@ def _plan_upstreams(running: Config, new: Config, out: Plan) -> None:
         ours, theirs = upstream.model_dump(), old.model_dump()
         changed = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
         reset = [k for k in changed if k in UPSTREAM_IDENTITY]
-        other = [k for k in changed if k not in UPSTREAM_IDENTITY | _UPSTREAM_SELECTION]
+        kept = UPSTREAM_IDENTITY | UPSTREAM_POLICY_FIELDS | _UPSTREAM_SELECTION
+        other = [k for k in changed if k not in kept]
+        out.upstream_policies.append(upstream)
         if reset:
             out.resets.append(upstream)
             out.reset_fields[upstream.name] = reset

@@ -52,6 +52,7 @@ from .peers import ClientPeer, UpstreamPeer, by_family
 from .port import Engine
 from .reconfigure import reconfigure
 from .sync import SyncState
+from .upstream_policy import upstream_channel, upstream_imported
 from .views import peer_counts, routes_view
 
 log = logging.getLogger("bgpmux.core")
@@ -89,9 +90,7 @@ class Core:
             for order, cfg in enumerate(config.clients)
         }
         self.upstreams: dict[str, UpstreamPeer] = {
-            cfg.name: UpstreamPeer(
-                UpstreamChannel(cfg.name, order, cfg.asn != node.asn, cfg.allow_node_as, node.asn)
-            )
+            cfg.name: UpstreamPeer(upstream_channel(cfg, order, node.asn))
             for order, cfg in enumerate(config.upstreams)
         }
         self._client_list = list(self.clients.values())
@@ -376,9 +375,10 @@ class Core:
     def _upstream_routes(self, event: UpstreamRoutes, now: float) -> None:
         upstream = self.upstreams[event.upstream]
         upstream.last_update_at = now
-        change, looped = upstream.channel.receive(
+        imported = upstream.channel.receive(
             event.family, event.attributes, event.next_hop, event.prefixes
         )
+        looped = imported.looped
         if looped:
             self._log_batch(
                 logging.INFO,
@@ -388,8 +388,7 @@ class Core:
                 self.node_asn,
                 prefix_to_str(event.family, looped[0]),
             )
-        family, prefixes, path = change
-        self._decide(self.for_clients, family, prefixes, upstream.channel.rib, path)
+        upstream_imported(self, upstream, imported)
 
     def _upstream_withdrawn(self, event: UpstreamWithdrawn, now: float) -> None:
         upstream = self.upstreams[event.upstream]

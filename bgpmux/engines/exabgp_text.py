@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Config, Upstream
+from ..transport.gtsm import GTSM_TTL
 from ..wire.attributes import AsPathSegment, PathAttributes
 from ..wire.constants import IPV4_UNICAST, IPV6_UNICAST, AttrFlag, Family, Origin, SegmentType
 from ..wire.prefix import Prefix, prefix_from_text, prefix_to_str
@@ -103,6 +104,8 @@ def exabgp_config(config: Config, process: Sequence[str]) -> str:
         if upstream.password_file is not None:
             password = upstream.password_file.read_text(encoding="utf-8").strip()
             lines.append(f"    md5-password {_quoted(password)};")
+        if upstream.ttl_security:  # GTSM (RFC 5082): send with 255, drop what has less
+            lines += [f"    outgoing-ttl {GTSM_TTL};", f"    incoming-ttl {GTSM_TTL};"]
         lines.append("    family {")
         lines += [f"        {words};" for words in families(config)]
         lines.append("    }")

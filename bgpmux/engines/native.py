@@ -2,7 +2,7 @@
 
 Each upstream has one ``Session`` (active: it asks to be dialled, and after a failure or a
 session end its connect-retry timer asks again) driven by a ``BGPConnection``. The engine only
-dials when asked, from the node address with TCP-MD5 when configured, and hands the
+dials when asked, from the node address with TCP-MD5 and GTSM when configured, and hands the
 connection over; nothing polls. UPDATEs for the upstream are packed here from the core's
 batches, with the options that session negotiated.
 """
@@ -28,6 +28,7 @@ from ..session.events import (
     UpdateReceived,
 )
 from ..transport.connection import BGPConnection
+from ..transport.gtsm import set_gtsm
 from ..transport.md5 import set_md5_key
 from ..transport.profiles import upstream_session_config
 from ..wire.attributes import PathAttributes
@@ -158,6 +159,8 @@ class NativeEngine(Engine):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if upstream.key:
                 set_md5_key(sock, address, upstream.key)
+            if cfg.ttl_security:
+                set_gtsm(sock, 6 if family == socket.AF_INET6 else 4)
             sock.bind((self._source_address(cfg), 0))
             await asyncio.wait_for(loop.sock_connect(sock, (address, cfg.port)), CONNECT_TIMEOUT)
             await loop.create_connection(lambda: _Attempt(upstream.conn), sock=sock)

@@ -26,11 +26,7 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 # they are taken out of the example before it is parsed. Remove a line when its field lands.
 NOT_BUILT_YET = {
     ("gobgp", "external"),  # the gRPC issue: the gobgp engine
-    ("upstreams", "ttl_security"),
-    ("upstreams", "accept"),
-    ("upstreams", "max_prefixes"),
     ("clients", "add_path"),  # the fabric issue: ADD-PATH to clients
-    ("clients", "password_file"),
     ("api", "listen_tcp"),  # the gRPC issue: the API on a loopback TCP port
 }
 
