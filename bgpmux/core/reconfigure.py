@@ -1,5 +1,6 @@
-"""Applying a reloaded configuration to the core (``Reconfigure``): client policies live, and
-a reset of every upstream whose session identity changed (``reload.plan`` says which)."""
+"""Applying a reloaded configuration to the core (``Reconfigure``): client and upstream import
+policies live, and a reset of every upstream whose session identity changed (``reload.plan``
+says which)."""
 
 from __future__ import annotations
 
