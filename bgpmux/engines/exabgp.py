@@ -77,7 +77,6 @@ class ExaBGPEngine(Engine):
         self._details = dict.fromkeys(self.addresses, "")
         self._established_at: dict[str, float | None] = dict.fromkeys(self.addresses)
         self._received: dict[str, int] = dict.fromkeys(self.addresses, 0)
-        # per upstream, the families its current session negotiated (ExaBGP's "negotiated")
         self._families: dict[str, tuple[Family, ...] | None] = dict.fromkeys(self.addresses)
         self._queue: deque[str] = deque()
         self._wakeup = asyncio.Event()
@@ -191,12 +190,10 @@ class ExaBGPEngine(Engine):
 
     def end_of_rib(self, upstream: str, family: Family) -> None:
         """Queue an ``announce eor`` command (RFC 4724 §2), unless the session did not
-        negotiate ``family``: ExaBGP would send that End-of-RIB all the same (it filters
-        UPDATEs by the negotiated families, not End-of-RIB), and GoBGP resets the session."""
-        families = self._families[upstream]
-        if families is not None and family not in families:
-            return
-        self._send([text.format_end_of_rib(self.addresses[upstream], family)])
+        negotiate ``family`` (as ExaBGP reported it): ExaBGP would send that End-of-RIB all
+        the same (it filters UPDATEs by family, not End-of-RIB), and GoBGP resets the session."""
+        if family in (self._families[upstream] or (family,)):  # None: not known, sent
+            self._send([text.format_end_of_rib(self.addresses[upstream], family)])
 
     def reset_upstream(self, upstream: Upstream) -> None:
         """Make ExaBGP end the session and dial ``upstream`` with its new settings: where its
@@ -336,7 +333,7 @@ class ExaBGPEngine(Engine):
                 first, timeout=CONNECT_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
             )
             if exited in done:
-                return f"{_exit_reason(proc.returncode)} before its API process connected"
+                return f"{text.exit_reason(proc.returncode)} before its API process connected"
             if not connected.done():
                 return f"its API process did not connect within {CONNECT_TIMEOUT:.0f}s"
             reader, writer = connected.result()
@@ -351,7 +348,7 @@ class ExaBGPEngine(Engine):
                 # the relay sees ExaBGP die first: give its exit status a moment to arrive
                 await asyncio.wait({exited}, timeout=1.0)
             if exited.done():
-                return _exit_reason(proc.returncode)
+                return text.exit_reason(proc.returncode)
             for task in done:
                 if task.exception() is not None:
                     return f"API connection failed: {task.exception()!r}"
@@ -468,14 +465,13 @@ class ExaBGPEngine(Engine):
             elif message.state == "down":
                 self._states[name] = State.IDLE
                 self._established_at[name] = None
-                self._families[name] = None
                 self._details[name] = message.reason
                 if was_up:
                     log.warning("session down: %s", message.reason, extra={"peer": name})
                     events.down(name)
             elif message.state == "connected":
                 self._states[name] = State.OPEN_SENT
-                self._families[name] = None  # a new session: its OPENs are still to come
+                self._families[name] = None  # a new session: its "negotiated" is to come
             return
         if self._states[name] is not State.ESTABLISHED:
             return
@@ -488,15 +484,6 @@ class ExaBGPEngine(Engine):
         for family, attrs, next_hop, prefixes in message.announced:
             self._received[name] += len(prefixes)
             events.routes(name, family, attrs, next_hop, prefixes)
-
-
-def _exit_reason(code: int | None) -> str:
-    if code is not None and code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
 
 
 def _write_private(path: Path, content: str) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -446,3 +447,13 @@ def parse_attributes(attribute: dict[str, Any]) -> PathAttributes:
         large_communities=large,
         other=tuple(sorted(other, key=lambda item: item[1])),
     )
+
+
+def exit_reason(code: int | None) -> str:
+    """ExaBGP's exit status in words: "exit code 1", "killed by SIGKILL"."""
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
