@@ -343,3 +343,35 @@ def test_an_ipv4_only_upstream_is_never_sent_ipv6(engine: str) -> None:
             assert sent == 0, f"{engine}: the ToR reset the session: {state}\n{tor.log_tail()}"
         assert mux.metric("bgpmux_session_flaps_total", peer="tor", role="upstream") in (0, None)
         assert tor.routes("ipv6") == {}
+
+
+# ------------------------------------------------------------------------------- N bit
+
+
+def test_a_max_prefixes_cut_off_under_the_n_bit_is_a_hard_reset() -> None:
+    """MetalLB's FRR sets RFC 8538's N bit, and so does bgpmux: a client over max_prefixes is
+    cut off with Cease/Hard Reset (wrapping Maximum Number of Prefixes Reached), so that FRR
+    does not keep bgpmux's routes, nor bgpmux FRR's, as stale."""
+    with Topology(tag="nbit", prefix="ro") as topo:
+        node = topo.add_host("node")
+        node.add_address(f"{NODE_V4}/32")
+        node.add_address(f"{NODE_V6}/128")
+        config = mux_config("native")
+        config["upstreams"] = [{"name": "tor", "address": TOR_V4, "asn": TOR_AS}]  # never up
+        config["clients"] = config["clients"][1:]
+        config["clients"][0]["max_prefixes"] = 1
+        config["clients"][0]["max_prefixes_restart"] = 0  # held until a reload: one cut-off
+        mux = start_mux(node, config)
+        metallb = metallb_frr(node, list(METALLB_ROUTES)).start()
+        wait_until(
+            lambda: mux.metric(
+                "bgpmux_notifications_sent_total", peer="metallb", code="6", subcode="9"
+            ),
+            timeout=30, what="Cease/Hard Reset sent to MetalLB", logs_of=[mux, metallb],
+        )  # fmt: skip
+        # FRR unwraps the Hard Reset and names what it carried (RFC 8538 §3)
+        wait_until(
+            lambda: "Maximum Number of Prefixes Reached/Hard Reset"
+            in metallb.vtysh_cmd(f"show bgp neighbors {LOOPBACK}"),
+            timeout=10, what="FRR's last reset: the Hard Reset", logs_of=[mux, metallb],
+        )  # fmt: skip
