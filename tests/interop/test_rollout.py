@@ -375,3 +375,40 @@ def test_a_max_prefixes_cut_off_under_the_n_bit_is_a_hard_reset() -> None:
             in metallb.vtysh_cmd(f"show bgp neighbors {LOOPBACK}"),
             timeout=10, what="FRR's last reset: the Hard Reset", logs_of=[mux, metallb],
         )  # fmt: skip
+
+
+def test_sigterm_towards_an_frr_tor_with_the_n_bit_is_a_graceful_notification() -> None:
+    """Native engine, FRR ToR with graceful restart (FRR sets the N bit): on SIGTERM bgpmux
+    sends Cease/Administrative Shutdown, which under RFC 8538 the ToR takes gracefully: it
+    keeps the node's routes, stale."""
+    with Topology(tag="ntor", prefix="ro") as topo:
+        tor_host, node = topo.add_host("tor"), topo.add_host("node")
+        topo.link(tor_host, [f"{TOR_V4}/30"], node, [f"{NODE_V4}/30"])
+        node.add_address(f"{NODE_V6}/128")
+        tor = Frr(
+            tor_host, "tor", TOR_AS, TOR_V4,
+            [Neighbor(NODE_V4, NODE_AS, passive=True, graceful_restart=120)],
+        ).start()  # fmt: skip
+        assert isinstance(tor, Frr)
+        wait_listening(tor_host, tor)
+        config = mux_config("native")
+        config["clients"] = config["clients"][1:]
+        mux = start_mux(node, config)
+        metallb = metallb_frr(node, list(METALLB_ROUTES)).start()
+        daemons = [mux, tor, metallb]
+
+        def tor_paths() -> list[dict[str, Any]]:
+            table = tor.vtysh_json("show bgp ipv4 unicast json").get("routes", {})
+            return list(table.get(METALLB_ROUTES[0], []))
+
+        wait_until(tor_paths, timeout=30, interval=POLL, what="MetalLB's route at the ToR",
+                   logs_of=daemons)  # fmt: skip
+        assert "N bit: True" in tor.vtysh_cmd(f"show bgp neighbors {NODE_V4}")
+        mux.stop(timeout=10)
+        wait_until(
+            lambda: "Notification received (Cease/Administrative Shutdown)"
+            in tor.vtysh_cmd(f"show bgp neighbors {NODE_V4}"),
+            timeout=10, what="the ToR's last reset", logs_of=daemons,
+        )  # fmt: skip
+        paths = tor_paths()
+        assert paths and all(p.get("stale") for p in paths), paths
