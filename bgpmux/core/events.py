@@ -67,9 +67,13 @@ class ClientDown:
 @dataclass(frozen=True, slots=True)
 class UpstreamEstablished:
     """The engine's session to ``upstream`` reached Established: the core sends it the whole
-    table, then End-of-RIB once the clients have synced."""
+    table, then End-of-RIB once the clients have synced. ``stale_kept``: the families whose
+    routes kept stale since the session dropped may wait for the upstream's End-of-RIB (RFC
+    4724 §4.2, see ``session.graceful.stale_kept_on_return``); the others go at once. None:
+    all of them wait."""
 
     upstream: str
+    stale_kept: frozenset[Family] | None = None
 
 
 @dataclass(frozen=True, slots=True)

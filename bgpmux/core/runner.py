@@ -75,9 +75,9 @@ class CoreRunner:
 
     # ------------------------------------------------------------------ UpstreamEvents
 
-    def established(self, upstream: str) -> None:
+    def established(self, upstream: str, stale_kept: frozenset[Family] | None = None) -> None:
         """Submit ``UpstreamEstablished``."""
-        self.submit(UpstreamEstablished(upstream))
+        self.submit(UpstreamEstablished(upstream, stale_kept))
 
     def down(
         self,

@@ -27,6 +27,12 @@ from ..session.events import (
     SessionEstablished,
     UpdateReceived,
 )
+from ..session.graceful import (
+    graceful_families,
+    restart_note,
+    stale_kept_on_return,
+    stale_time_after,
+)
 from ..transport.connection import BGPConnection
 from ..transport.gtsm import set_gtsm
 from ..transport.md5 import set_md5_key
@@ -81,9 +87,11 @@ class _Attempt(asyncio.Protocol):
 
 
 class NativeEngine(Engine):
-    """bgpmux's own sessions to the upstreams, reporting to ``events``. A session that goes
-    down is reported without a stale time (the core withdraws its routes at once), and an
-    upstream's ROUTE-REFRESH is only logged."""
+    """bgpmux's own sessions to the upstreams, reporting to ``events``. A session that ends
+    without a NOTIFICATION (or on our hold timer) after graceful restart was negotiated is
+    reported with the upstream's restart time, so the core keeps its routes stale (RFC 4724
+    §4.2); any other end is reported without one. An upstream's ROUTE-REFRESH is only
+    logged."""
 
     name = "native"
 
@@ -211,15 +219,24 @@ class NativeEngine(Engine):
         elif isinstance(event, SessionEstablished):
             upstream.established_at = conn.loop.time()
             upstream.detail = ""
-            conn.log.info("session established (hold %ds)", event.negotiated.hold_time)
-            events.established(name)
+            negotiated = event.negotiated
+            note = restart_note(negotiated.peer_graceful_restart)
+            conn.log.info(
+                "session established (hold %ds)%s", negotiated.hold_time, note and f"; {note}"
+            )
+            events.established(
+                name, stale_kept_on_return(negotiated.peer_graceful_restart, negotiated.families)
+            )
         elif isinstance(event, SessionDown):
             note = f": {event.notification.describe()}" if event.notification else ""
             upstream.detail = f"{event.reason.name.lower()}{note}"
             conn.log.warning("session down: %s", upstream.detail)
             if upstream.established_at is not None:
                 upstream.established_at = None
-                events.down(name)
+                # RFC 4724 §4.2: without a NOTIFICATION, a graceful upstream's routes stay
+                ended = conn.session.negotiated
+                stale_time = stale_time_after(ended, event.reason)
+                events.down(name, stale_time, graceful_families(ended) if stale_time else None)
         elif isinstance(event, RouteRefreshReceived):
             conn.log.debug("ROUTE-REFRESH for %s received", event.message.family)
 
