@@ -12,7 +12,8 @@ The ToR is killed (SIGKILL) and started again as a restarting speaker (gobgpd
 ``--graceful-restart``, BIRD ``-R``) without GONE. Calico's table, read every 200 ms from the
 kill until the end, holds KEPT throughout (bgpmux keeps the ToR's routes stale and sends
 Calico nothing), and GONE until bgpmux's session with the ToR is back; GONE then leaves at the
-ToR's End-of-RIB, which bgpmux's log names, and nothing stays stale.
+ToR's End-of-RIB, which bgpmux's log names, and nothing stays stale. A ToR that closes with
+a NOTIFICATION instead has its routes withdrawn at once.
 """
 
 from __future__ import annotations
@@ -147,7 +148,15 @@ def tor_announce(kind: str, prefixes: tuple[str, ...]) -> list[Announce]:
 
 @pytest.fixture(params=[(e, t) for t in TOR_KINDS for e in ENGINES], ids=lambda p: "-".join(p))
 def rack(request: pytest.FixtureRequest) -> Iterator[Rack]:
-    engine, tor_kind = request.param
+    yield from build(*request.param)
+
+
+@pytest.fixture(params=ENGINES)
+def bird_rack(request: pytest.FixtureRequest) -> Iterator[Rack]:
+    yield from build(request.param, "bird")
+
+
+def build(engine: str, tor_kind: str) -> Iterator[Rack]:
     with Topology(tag=tor_kind[:2], prefix="gh") as topo:
         tor_host, node = topo.add_host("tor"), topo.add_host("node")
         topo.link(
@@ -236,3 +245,29 @@ def tails(rack: Rack) -> str:
             lines = [line for line in lines if " DEBUG " not in line or "OPEN" in line]
         out.append(f"--- {daemon.name} ---\n" + "\n".join(lines[-30:]))
     return "\n".join(out)
+
+
+def test_tor_closing_with_a_notification_withdraws_its_routes_at_once(bird_rack: Rack) -> None:
+    """A NOTIFICATION (the BIRD ToR's `disable`: Cease/Administrative Shutdown) ends graceful
+    restart (RFC 4724 §4.2; no RFC 8538 N bit here): the ToR's routes leave Calico at once,
+    nothing is held stale; they come back with the session."""
+    rack = bird_rack
+    tor = rack.tor
+    assert isinstance(tor, RestartingBird)
+    assert "disabled" in tor.birdc_cmd("disable peer1")
+    closed = time.monotonic()
+    wait_until(
+        lambda: not rack.calico_table() & {*KEPT, GONE},
+        timeout=10, interval=POLL, what="the ToR's routes withdrawn from Calico",
+        logs_of=rack.daemons,
+    )  # fmt: skip
+    withdrawn = time.monotonic() - closed
+    assert rack.tor_state()["stale"] == 0
+    log = rack.mux.log_tail(3000)
+    assert "session down: notification" in log and "keeping" not in log, tails(rack)
+    assert "enabled" in tor.birdc_cmd("enable peer1")
+    wait_until(
+        lambda: rack.calico_table() >= {*KEPT, GONE},
+        timeout=30, interval=POLL, what="the ToR's routes back at Calico", logs_of=rack.daemons,
+    )  # fmt: skip
+    print(f"\n[tor notification] {rack.engine}: withdrawn from Calico in {withdrawn:.2f}s")
