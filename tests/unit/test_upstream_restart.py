@@ -21,7 +21,7 @@ from bgpmux.core.upstream_restart import STALE_PATH_TIME
 from bgpmux.engines.native import NativeEngine
 from bgpmux.session import DownReason
 from bgpmux.session.events import SessionDown, SessionEstablished
-from bgpmux.session.graceful import stale_kept_on_return, stale_window
+from bgpmux.session.graceful import restart_note, stale_kept_on_return, stale_window
 from bgpmux.session.negotiation import negotiate
 from bgpmux.wire import IPV4_UNICAST, IPV6_UNICAST, Capabilities, GracefulRestart
 from bgpmux.wire.messages import Notification, Open
@@ -78,6 +78,14 @@ def test_stale_kept_on_return() -> None:
     assert stale_kept_on_return(gr(restarting=True, v4=True), (IPV6_UNICAST,)) == set()
     assert stale_kept_on_return(gr(v6=True), BOTH) == {IPV6_UNICAST}  # v4 no longer listed
     assert stale_kept_on_return(None, BOTH) == set()  # no capability any more
+
+
+def test_restart_note() -> None:
+    assert restart_note(None) == "" and restart_note(gr(v4=True)) == ""
+    assert restart_note(gr(restarting=True, v4=True, v6=False)) == (
+        "the peer restarted (graceful restart), forwarding kept for: ipv4-unicast"
+    )
+    assert restart_note(gr(restarting=True, v4=False)).endswith("forwarding kept for: none")
 
 
 # ------------------------------------------------------------------------ the core
