@@ -139,6 +139,11 @@ class BgpmuxCollector(Collector):
             "Prefixes an upstream sent us",
             labels=["upstream", "family"],
         )
+        upstream_stale = GaugeMetricFamily(
+            "bgpmux_upstream_prefixes_stale",
+            "Prefixes from an upstream kept stale through its graceful restart (RFC 4724)",
+            labels=["upstream"],
+        )
         looped = GaugeMetricFamily(
             "bgpmux_upstream_prefixes_rejected",
             "Prefixes from an upstream dropped (as_loop: the node AS is in the AS path;"
@@ -164,6 +169,7 @@ class BgpmuxCollector(Collector):
             for reason, count in sorted(reasons.items()):
                 looped.add_metric([name, reason], count)
             up_blocked.add_metric([name], imports.blocked)
+            upstream_stale.add_metric([name], upstream.channel.rib.stale_count())
             held = withheld.get(name, set())
             too_large.add_metric([name, "upstream"], len(held))
             for family in core.families:
@@ -173,7 +179,7 @@ class BgpmuxCollector(Collector):
                 learned.add_metric([name, str(family)], upstream.channel.rib.count_family(family))
         for name in core.clients:
             too_large.add_metric([name, "client"], len(withheld.get(name, ())))
-        yield from (advertised, learned, looped, up_blocked, too_large)
+        yield from (advertised, learned, upstream_stale, looped, up_blocked, too_large)
 
         conflicts = GaugeMetricFamily(
             "bgpmux_conflicts", "Prefixes announced by more than one client now"

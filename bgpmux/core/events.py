@@ -66,11 +66,15 @@ class ClientDown:
 
 @dataclass(frozen=True, slots=True)
 class UpstreamEstablished:
-    """The engine's session to ``upstream`` reached Established with ``families`` negotiated
-    (None: every family of the node): the core sends it the whole table of those families,
-    then End-of-RIB once the clients have synced."""
+    """The engine's session to ``upstream`` reached Established: the core sends it the whole
+    table, then End-of-RIB once the clients have synced. ``stale_kept``: the families whose
+    routes kept stale since the session dropped may wait for the upstream's End-of-RIB (RFC
+    4724 §4.2, see ``session.graceful.stale_kept_on_return``); the others go at once. None:
+    all of them wait. ``families``: those the session negotiated (None: every family of the
+    node); the core sends nothing of another."""
 
     upstream: str
+    stale_kept: frozenset[Family] | None = None
     families: tuple[Family, ...] | None = None
 
 

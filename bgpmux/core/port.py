@@ -39,9 +39,17 @@ class UpstreamStatus:
 class UpstreamEvents(Protocol):
     """What an engine may report about its upstreams (the core's runner implements it)."""
 
-    def established(self, upstream: str, families: Sequence[Family] | None = None) -> None:
-        """The session reached Established with ``families`` negotiated (None: the engine
-        does not know; every family of the node is assumed)."""
+    def established(
+        self,
+        upstream: str,
+        stale_kept: frozenset[Family] | None = None,
+        families: Sequence[Family] | None = None,
+    ) -> None:
+        """The session reached Established. ``stale_kept``: the families whose stale routes
+        (kept since a graceful restart) may wait for the upstream's End-of-RIB, after its new
+        graceful-restart capability (RFC 4724 §4.2); the others go at once. None: all wait
+        (the engine cannot tell). ``families``: those the session negotiated (None: the
+        engine does not know; every family of the node is assumed)."""
 
     def down(
         self,
@@ -50,7 +58,10 @@ class UpstreamEvents(Protocol):
         stale_families: frozenset[Family] | None = None,
     ) -> None:
         """The session ended; with ``stale_time`` (seconds) the upstream may restart
-        gracefully for ``stale_families`` (RFC 4724 §4.2) and its routes stay that long."""
+        gracefully for ``stale_families`` (RFC 4724 §4.2) and its routes stay that long,
+        marked stale. Engines give it when graceful restart was negotiated and the session
+        ended without a NOTIFICATION (or on our hold timer), including when the engine's own
+        speaker died."""
 
     def routes(
         self,

@@ -31,6 +31,7 @@ from ..wire.errors import CeaseSubcode, ErrorCode
 from ..wire.messages import Notification
 from ..wire.packing import pack_withdraw
 from ..wire.prefix import Prefix, PrefixText, prefix_to_str
+from . import upstream_restart
 from .events import (
     ClientDown,
     ClientEstablished,
@@ -332,6 +333,7 @@ class Core:
         upstream.families = tuple(f for f in self.families if f in negotiated)
         self.exporter.forget(upstream.name)
         log.info("upstream session established", extra={"peer": upstream.name})
+        self._drop(upstream.channel, upstream_restart.session_up(upstream.channel, event, now))
         for family in upstream.families:
             self.exporter.table_to_upstream(
                 upstream.name, upstream.channel.ebgp, family, self.for_upstreams.table(family)
@@ -368,17 +370,7 @@ class Core:
         upstream.last_update_at = None
         upstream.established_at = None
         self.exporter.forget(upstream.name)
-        if event.stale_time and channel.rib.count():
-            dropped = channel.keep_stale(event.stale_families, now + event.stale_time)
-            log.info(
-                "keeping %d routes as stale for %ds (graceful restart)",
-                channel.rib.stale_count(),
-                event.stale_time,
-                extra={"peer": upstream.name},
-            )
-        else:
-            dropped = channel.clear()
-        self._drop(channel, dropped)
+        self._drop(channel, upstream_restart.session_down(channel, event, now))
 
     def _upstream_routes(self, event: UpstreamRoutes, now: float) -> None:
         upstream = self.upstreams[event.upstream]

@@ -75,9 +75,15 @@ class CoreRunner:
 
     # ------------------------------------------------------------------ UpstreamEvents
 
-    def established(self, upstream: str, families: Sequence[Family] | None = None) -> None:
+    def established(
+        self,
+        upstream: str,
+        stale_kept: frozenset[Family] | None = None,
+        families: Sequence[Family] | None = None,
+    ) -> None:
         """Submit ``UpstreamEstablished``."""
-        self.submit(UpstreamEstablished(upstream, None if families is None else tuple(families)))
+        negotiated = None if families is None else tuple(families)
+        self.submit(UpstreamEstablished(upstream, stale_kept, negotiated))
 
     def down(
         self,

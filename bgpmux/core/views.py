@@ -80,7 +80,7 @@ def routes_view(core: Core, query: RoutesQuery) -> dict[str, Any]:
         items = upstream.channel.rib.items()
         refused = upstream.channel.imports.rejected.items()
         return {
-            "routes": [route_view(f, p, path) for f, p, path, _stale in items],
+            "routes": [route_view(f, p, path, stale=stale) for f, p, path, stale in items],
             "rejected": [
                 {"prefix": prefix_to_str(f, p), "family": str(f), "rejected": reason.value}
                 for (f, p), (reason, _path) in refused
@@ -97,8 +97,9 @@ def routes_view(core: Core, query: RoutesQuery) -> dict[str, Any]:
 
 def peer_counts(core: Core) -> dict[str, dict[str, int]]:
     """The answer to a ``PeersQuery``, per peer name: clients ``prefixes`` (live and stale),
-    ``stale``, ``rejected``; upstreams ``prefixes`` received and accepted, ``rejected`` and
-    ``advertised`` (0 while down; routes withheld as too large not counted)."""
+    ``stale``, ``rejected``; upstreams ``prefixes`` received and accepted (live and stale),
+    ``stale`` (kept through its graceful restart), ``rejected`` and ``advertised`` (0 while
+    down; routes withheld as too large not counted)."""
     out: dict[str, dict[str, int]] = {}
     for name, client in core.clients.items():
         rib = client.channel.rib
@@ -113,6 +114,7 @@ def peer_counts(core: Core) -> dict[str, dict[str, int]]:
         out[name] = {
             "prefixes": upstream.channel.rib.count(),
             "rejected": len(upstream.channel.imports.rejected),
+            "stale": upstream.channel.rib.stale_count(),
             "advertised": advertised - withheld if upstream.up else 0,
         }
     return out

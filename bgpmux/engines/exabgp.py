@@ -32,6 +32,7 @@ from ..wire.errors import CeaseSubcode
 from ..wire.packing import nlri_room, split_too_large
 from ..wire.prefix import Prefix
 from . import exabgp_text as text
+from .exabgp_graceful import GracefulSessions, down_reason
 
 if TYPE_CHECKING:
     from ..config import Config, Upstream
@@ -52,8 +53,7 @@ EXABGP_MAX_MESSAGE = 4096  # the engine's sessions negotiate no extended message
 
 class ExaBGPEngine(Engine):
     """ExaBGP as the upstreams' speaker; its files and socket live in ``workdir``. Reports to
-    ``events``; a session that goes down is reported without a stale time, so the core
-    withdraws that upstream's routes at once."""
+    ``events``, a graceful end (RFC 4724 §4.2: see ``exabgp_graceful``) with a stale time."""
 
     name = "exabgp"
 
@@ -78,6 +78,7 @@ class ExaBGPEngine(Engine):
         self._established_at: dict[str, float | None] = dict.fromkeys(self.addresses)
         self._received: dict[str, int] = dict.fromkeys(self.addresses, 0)
         self._families: dict[str, tuple[Family, ...] | None] = dict.fromkeys(self.addresses)
+        self._graceful = GracefulSessions(config.upstreams, text.session_families(config))
         self._queue: deque[str] = deque()
         self._wakeup = asyncio.Event()
         self._log_tail: deque[str] = deque(maxlen=LOG_TAIL)
@@ -226,6 +227,7 @@ class ExaBGPEngine(Engine):
             self.addresses[name] = address
         self._states[name] = State.IDLE  # the core took the old session down already
         self._established_at[name] = None
+        self._graceful.reset(upstream)
         self._details[name] = "reset: its configuration changed"
         if before == after:
             self._send([text.format_teardown(old_address, CeaseSubcode.OTHER_CONFIGURATION_CHANGE)])
@@ -294,6 +296,7 @@ class ExaBGPEngine(Engine):
     async def _run_once(self) -> str:
         """Start ExaBGP and serve it until it or the relay ends; returns why it ended."""
         self._queue.clear()  # for the old process; the core re-sends once each is up again
+        self._graceful.new_run()
         self._log_tail.clear()
         self.write_config()
         connected: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]]
@@ -383,7 +386,7 @@ class ExaBGPEngine(Engine):
             self._states[name] = State.IDLE
             self._established_at[name] = None
             if was_up:
-                self.events.down(name)
+                self.events.down(name, *self._graceful.ended(name))  # ExaBGP itself ended
 
     # ------------------------------------------------------------------ I/O
 
@@ -455,20 +458,22 @@ class ExaBGPEngine(Engine):
         if isinstance(message, text.Negotiated):
             self._families[name] = message.families
             return
+        if isinstance(message, text.OpenReceived):  # comes before "up"
+            return self._graceful.opened(name, message.graceful_restart)
         if isinstance(message, text.StateChange):
             was_up = self._states[name] is State.ESTABLISHED
             if message.state == "up":
                 self._states[name] = State.ESTABLISHED
                 self._established_at[name] = now
                 self._details[name] = ""
-                events.established(name, self._families[name])
+                events.established(name, self._graceful.established(name), self._families[name])
             elif message.state == "down":
                 self._states[name] = State.IDLE
                 self._established_at[name] = None
                 self._details[name] = message.reason
                 if was_up:
                     log.warning("session down: %s", message.reason, extra={"peer": name})
-                    events.down(name)
+                    events.down(name, *self._graceful.ended(name, down_reason(message.reason)))
             elif message.state == "connected":
                 self._states[name] = State.OPEN_SENT
                 self._families[name] = None  # a new session: its "negotiated" is to come

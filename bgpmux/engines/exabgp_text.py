@@ -27,8 +27,18 @@ from typing import Any
 from ..config import Config, Upstream
 from ..transport.gtsm import GTSM_TTL
 from ..wire.attributes import AsPathSegment, PathAttributes
-from ..wire.constants import IPV4_UNICAST, IPV6_UNICAST, AttrFlag, Family, Origin, SegmentType
+from ..wire.capabilities import GracefulRestart
+from ..wire.constants import (
+    IPV4_UNICAST,
+    IPV6_UNICAST,
+    AttrFlag,
+    CapabilityCode,
+    Family,
+    Origin,
+    SegmentType,
+)
 from ..wire.prefix import Prefix, prefix_from_text, prefix_to_str
+from .exabgp_graceful import graceful_restart
 
 # ExaBGP refuses a command line over 1 MiB; stay well below it.
 MAX_LINE = 500 * 1024
@@ -57,12 +67,17 @@ def local_address(config: Config, upstream: Upstream) -> str | None:
     return str(address) if address is not None else None
 
 
-def families(config: Config) -> list[str]:
+def session_families(config: Config) -> tuple[Family, ...]:
     """The families every session carries, whatever its transport: those the node has a
     next hop (an address) for."""
     node = config.node
     pairs = ((IPV4_UNICAST, node.address), (IPV6_UNICAST, node.address_v6))
-    return [_FAMILY_WORDS[family] for family, address in pairs if address is not None]
+    return tuple(family for family, address in pairs if address is not None)
+
+
+def families(config: Config) -> list[str]:
+    """``session_families`` as ExaBGP's configuration names them."""
+    return [_FAMILY_WORDS[family] for family in session_families(config)]
 
 
 def _quoted(text: str) -> str:
@@ -124,6 +139,7 @@ def exabgp_config(config: Config, process: Sequence[str]) -> str:
             "        receive {",
             "            parsed;",
             "            update;",
+            "            open;",  # the upstream's graceful-restart capability (RFC 4724 §3)
             "        }",
             "    }",
             "}",
@@ -316,7 +332,15 @@ class Shutdown:
     """ExaBGP tells its processes it is going away."""
 
 
-Message = StateChange | RoutesReceived | EndOfRib | Negotiated | Shutdown
+@dataclass(frozen=True)
+class OpenReceived:
+    """A neighbor's OPEN: its graceful-restart capability (None: it sent none)."""
+
+    peer: str
+    graceful_restart: GracefulRestart | None
+
+
+Message = StateChange | RoutesReceived | EndOfRib | Negotiated | Shutdown | OpenReceived
 
 
 def parse_message(line: str | bytes) -> Message | None:
@@ -342,6 +366,11 @@ def parse_message(line: str | bytes) -> Message | None:
             raise TypeError("negotiated families is not a list")
         found = (_FAMILY_BY_WORDS.get(str(w)) for w in words)
         return Negotiated(peer, tuple(f for f in found if f is not None))
+    if kind == "open" and neighbor.get("direction") == "receive":
+        # keyed by capability code ("64"), each with a "name" ("graceful restart")
+        capabilities = neighbor["open"].get("capabilities", {})
+        graceful = capabilities.get(str(int(CapabilityCode.GRACEFUL_RESTART)))
+        return OpenReceived(peer, graceful_restart(graceful) if graceful is not None else None)
     if kind == "update":
         message = neighbor.get("message", {})
         if "eor" in message:  # End-of-RIB: {"message": {"eor": {"afi": .., "safi": ..}}}

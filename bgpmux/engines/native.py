@@ -27,7 +27,13 @@ from ..session.events import (
     SessionEstablished,
     UpdateReceived,
 )
-from ..session.graceful import shutdown_notification
+from ..session.graceful import (
+    graceful_families,
+    restart_note,
+    shutdown_notification,
+    stale_kept_on_return,
+    stale_time_after,
+)
 from ..transport.connection import BGPConnection
 from ..transport.gtsm import set_gtsm
 from ..transport.md5 import set_md5_key
@@ -82,9 +88,11 @@ class _Attempt(asyncio.Protocol):
 
 
 class NativeEngine(Engine):
-    """bgpmux's own sessions to the upstreams, reporting to ``events``. A session that goes
-    down is reported without a stale time (the core withdraws its routes at once), and an
-    upstream's ROUTE-REFRESH is only logged."""
+    """bgpmux's own sessions to the upstreams, reporting to ``events``. A session that ends
+    without a NOTIFICATION (or on our hold timer) after graceful restart was negotiated is
+    reported with the upstream's restart time, so the core keeps its routes stale (RFC 4724
+    §4.2); any other end is reported without one. An upstream's ROUTE-REFRESH is only
+    logged."""
 
     name = "native"
 
@@ -225,19 +233,29 @@ class NativeEngine(Engine):
             upstream.established_at = conn.loop.time()
             upstream.detail = ""
             negotiated = event.negotiated
+            note = restart_note(negotiated.peer_graceful_restart)
             conn.log.info(
-                "session established (hold %ds, families %s)",
+                "session established (hold %ds, families %s)%s",
                 negotiated.hold_time,
                 ", ".join(str(f) for f in negotiated.families),
+                note and f"; {note}",
             )
-            events.established(name, negotiated.families)
+            events.established(
+                name,
+                stale_kept_on_return(negotiated.peer_graceful_restart, negotiated.families),
+                negotiated.families,
+            )
         elif isinstance(event, SessionDown):
             note = f": {event.notification.describe()}" if event.notification else ""
             upstream.detail = f"{event.reason.name.lower()}{note}"
             conn.log.warning("session down: %s", upstream.detail)
             if upstream.established_at is not None:
                 upstream.established_at = None
-                events.down(name)
+                # RFC 4724 §4.2: without a NOTIFICATION, a graceful upstream's routes stay;
+                # with RFC 8538's N bit, after any NOTIFICATION but a Hard Reset too
+                ended = conn.session.negotiated
+                stale_time = stale_time_after(ended, event.reason, event.notification)
+                events.down(name, stale_time, graceful_families(ended) if stale_time else None)
         elif isinstance(event, RouteRefreshReceived):
             conn.log.debug("ROUTE-REFRESH for %s received", event.message.family)
 

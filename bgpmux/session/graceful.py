@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
-from bgpmux.wire import CeaseSubcode, ErrorCode, Family, Notification
+from collections.abc import Iterable
+
+from bgpmux.wire import CeaseSubcode, ErrorCode, Family, GracefulRestart, Notification
 
 from .negotiation import Negotiated
 from .states import DownReason
@@ -93,3 +95,54 @@ def shutdown_notification(
     if peer_keeps_our_routes(negotiated) and not (negotiated and negotiated.hard_reset):
         return None
     return cease
+
+
+# ---------------------------------------------------------------- from the capability alone
+# For engines that see the peer's graceful-restart capability but no ``Negotiated`` (ExaBGP
+# reports the peer's OPEN and why a session ended, as text).
+
+
+def stale_window(
+    capability: GracefulRestart | None, families: Iterable[Family], reason: DownReason
+) -> tuple[int | None, frozenset[Family]]:
+    """(seconds, families) for which a dropped peer's routes stay, marked stale (RFC 4724
+    §4.2): the restart time of ``capability`` (the peer's, received on the session that
+    ended; None when we offered no graceful restart) and the families of ``families`` (those
+    the session carried) it lists. (None, empty) when its routes go at once: no capability,
+    no family listed, a restart time of 0, or an end that was not a restart."""
+    if capability is None or reason not in GRACEFUL_REASONS:
+        return None, frozenset()
+    listed = {family for family, _forwarding in capability.families} & set(families)
+    if not listed or not capability.restart_time:
+        return None, frozenset()
+    return capability.restart_time, frozenset(listed)
+
+
+def stale_kept_on_return(
+    capability: GracefulRestart | None, families: Iterable[Family]
+) -> frozenset[Family]:
+    """A peer whose routes were kept stale is back: the families of ``families`` whose stale
+    routes may wait for its End-of-RIB, after the graceful-restart ``capability`` of its new
+    session (None: it sent none, or we offered none). RFC 4724 §4.2 removes them at once for a
+    family the capability does not list, and for one whose forwarding-state (F) bit is clear.
+    The F bit is heeded only when the peer says it restarted (the R bit): a peer that did not
+    restart (our side or the path failed) clears F but kept forwarding all along, so its stale
+    routes wait for its End-of-RIB as well."""
+    if capability is None:
+        return frozenset()
+    wanted = set(families)
+    return frozenset(
+        family
+        for family, forwarding in capability.families
+        if family in wanted and (forwarding or not capability.restarting)
+    )
+
+
+def restart_note(capability: GracefulRestart | None) -> str:
+    """Words for the log line of an Established session: what the peer's graceful-restart
+    capability says of a restart it went through (RFC 4724 §3: the R bit, and the F bit per
+    family); empty when it says it did not restart."""
+    if capability is None or not capability.restarting:
+        return ""
+    kept = ", ".join(str(family) for family, forwarding in capability.families if forwarding)
+    return f"the peer restarted (graceful restart), forwarding kept for: {kept or 'none'}"

@@ -79,7 +79,7 @@ class StandInCore:
         for attrs, prefixes in groups.items():
             self.engine.announce(names, family, attrs, self.next_hops[family], prefixes)
 
-    def established(self, name, families=None):
+    def established(self, name, stale_kept=None, families=None):
         self.up.add(name)
         for family in self.next_hops:
             self._announce([name], family, self.table[family])

@@ -222,13 +222,6 @@ def test_exabgp_kill9_is_restarted_and_tor_keeps_routes(
 
 
 @pytest.mark.parametrize("rack", ["exabgp"], indirect=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="DESIGN.md §7 not implemented: an upstream session that ends without a NOTIFICATION"
-    " is reported by the engines without a stale time, so the core withdraws the ToR's routes"
-    " from every client at once, even when only bgpmux's own ExaBGP died and the ToR itself"
-    " is holding our routes under graceful restart",
-)
 def test_exabgp_kill9_calico_keeps_the_tors_routes(
     clean_rack: FaultRack, results: list[Measured]
 ) -> None:

@@ -16,8 +16,10 @@ import pytest
 from bgpmux.config import Config, parse_config
 from bgpmux.engines import exabgp_text as text
 from bgpmux.engines.exabgp import ExaBGPEngine
+from bgpmux.engines.exabgp_graceful import down_reason
 from bgpmux.engines.fake import AnnounceCall, FakeEngine
-from bgpmux.session import State
+from bgpmux.session import DownReason, State
+from bgpmux.wire import GracefulRestart
 from bgpmux.wire.attributes import PathAttributes
 from bgpmux.wire.constants import IPV4_UNICAST, IPV6_UNICAST
 from bgpmux.wire.prefix import prefix_from_str
@@ -75,7 +77,8 @@ def test_config_one_active_neighbor_with_manual_eor_and_gr() -> None:
         "family {\n        ipv4 unicast;\n    }",
         "capability {\n        extended-message disable;\n        graceful-restart 120;\n    }",
         "api {\n        processes [ bgpmux ];\n        neighbor-changes;\n        negotiated;\n"
-        "        receive {\n            parsed;\n            update;\n        }\n    }",
+        "        receive {\n            parsed;\n            update;\n"
+        "            open;\n        }\n    }",
     ):
         assert f"    {line}" in block, line
     assert "connect" not in block and "md5" not in block and "ipv6" not in block
@@ -404,7 +407,8 @@ def test_engine_turns_messages_into_upstream_events(tmp_path: Path) -> None:
             engine._handle(message, now)
     names = [name for name, _args in events.posts]
     assert names == ["established", "routes", "withdrawn", "end_of_rib"]  # nothing before up
-    assert events.posts[0][1] == ("tor-a", None)  # no "negotiated" message: families unknown
+    # no OPEN seen: no graceful restart; no "negotiated" message: families unknown
+    assert events.posts[0][1] == ("tor-a", frozenset(), None)
     _name, (upstream, family, _attrs, nh, prefixes) = events.posts[1]
     assert (upstream, family, nh, prefixes) == ("tor-a", IPV4_UNICAST, bytes([10, 0, 0, 1]),
                                                 p("203.0.113.0/24"))  # fmt: skip
@@ -517,7 +521,7 @@ def test_negotiated_families_reach_the_core_and_bound_end_of_rib(tmp_path: Path)
         assert message is not None
         engine._handle(message, 1.0)
     assert text.parse_message(NEGOTIATED_V4) == text.Negotiated("10.0.0.1", (IPV4_UNICAST,))
-    assert events.posts == [("established", ("tor-a", (IPV4_UNICAST,)))]
+    assert events.posts == [("established", ("tor-a", frozenset(), (IPV4_UNICAST,)))]
     engine.end_of_rib("tor-a", IPV6_UNICAST)
     assert list(engine._queue) == []
     engine.end_of_rib("tor-a", IPV4_UNICAST)
@@ -525,4 +529,105 @@ def test_negotiated_families_reach_the_core_and_bound_end_of_rib(tmp_path: Path)
     engine._handle(text.StateChange("10.0.0.1", "down", "reset"), 2.0)
     engine._handle(text.StateChange("10.0.0.1", "connected"), 3.0)
     engine._handle(text.StateChange("10.0.0.1", "up"), 3.0)
-    assert events.posts[-1] == ("established", ("tor-a", None))
+    assert events.posts[-1] == ("established", ("tor-a", frozenset(), None))
+
+
+# ------------------------------------------------------------------------ graceful restart
+# As ExaBGP 5.0.15's JSON encoder writes a received OPEN (reactor/api/response/json.py open(),
+# checked on an OPEN it decoded; capability/graceful.py json() labels the F bit "restart" and
+# the R bit "forwarding").
+
+OPEN_GR = HEAD % "open" + (
+    '"direction": "receive", "open": { "version": 4, "asn": 65000, "hold_time": 90, "router_id":'
+    ' "10.0.0.1", "capabilities": { "1": { "name": "multiprotocol", "families": [ "ipv4/unicast"'
+    ' ] }, "64": { "name": "graceful restart", "time": 60, "address-family-flags": {'
+    ' "ipv4/unicast": [ "restart" ] , "ipv6/unicast": [ ] }, "restart-flags": [ "forwarding" ] '
+    " } } } } }"
+)
+OPEN_NO_GR = HEAD % "open" + (
+    '"direction": "receive", "open": { "version": 4, "asn": 65000, "hold_time": 90, "router_id":'
+    ' "10.0.0.1", "capabilities": { } } } }'
+)
+
+
+def test_open_with_graceful_restart() -> None:
+    assert text.parse_message(OPEN_GR) == text.OpenReceived(
+        "10.0.0.1",
+        GracefulRestart(60, True, False, ((IPV4_UNICAST, True), (IPV6_UNICAST, False))),
+    )
+    assert text.parse_message(OPEN_NO_GR) == text.OpenReceived("10.0.0.1", None)
+    sent = OPEN_GR.replace('"receive"', '"send"')
+    assert text.parse_message(sent) is None
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        ("closing connection", DownReason.CONNECTION_LOST),
+        ("notification sent (4,0)", DownReason.HOLD_TIMER_EXPIRED),
+        ("notification sent (6,3)", DownReason.PROTOCOL_ERROR),
+        ("notification received (6,2)", DownReason.NOTIFICATION_RECEIVED),
+        ("connection received before we could fully establish one (x)", DownReason.COLLISION),
+        ("", DownReason.CONNECTION_LOST),
+    ],
+)
+def test_down_reasons(reason: str, expected: DownReason) -> None:
+    assert down_reason(reason) == expected
+
+
+def feed(engine: ExaBGPEngine, *lines: str) -> None:
+    for line in lines:
+        message = text.parse_message(line)
+        assert message is not None
+        engine._handle(message, 1.0)
+
+
+def down(reason: str) -> str:
+    return HEAD % "state" + f'"state": "down", "reason": "{reason}" }} }}'
+
+
+@pytest.mark.parametrize(
+    ("reason", "stale"),
+    [
+        ("closing connection", (60, frozenset({IPV4_UNICAST}))),
+        ("notification sent (4,0)", (60, frozenset({IPV4_UNICAST}))),
+        ("notification received (6,2)", (None, None)),
+    ],
+)
+def test_engine_reports_the_restart_time_of_a_graceful_upstream(
+    tmp_path: Path, reason: str, stale: tuple[Any, Any]
+) -> None:
+    events = RecordingEvents()
+    engine = ExaBGPEngine(config(), events, tmp_path)
+    feed(engine, CONNECTED, OPEN_GR, UP, down(reason))
+    assert events.posts == [
+        ("established", ("tor-a", frozenset({IPV4_UNICAST}), None)),
+        ("down", ("tor-a", *stale)),
+    ]
+
+
+def test_engine_reports_every_graceful_upstream_stale_when_exabgp_ends(tmp_path: Path) -> None:
+    more = "- {name: tor-b, address: 10.0.0.5, asn: 65001}"
+    events = RecordingEvents()
+    engine = ExaBGPEngine(config(more=more), events, tmp_path)
+    feed(engine, CONNECTED, OPEN_GR, UP)
+    feed(engine, UP.replace('"peer": "10.0.0.1"', '"peer": "10.0.0.5"'))  # no OPEN seen: no GR
+    engine._all_down()
+    assert events.posts[2:] == [
+        ("down", ("tor-a", 60, frozenset({IPV4_UNICAST}))),
+        ("down", ("tor-b", None, None)),
+    ]
+
+
+def test_engine_without_graceful_restart_offered_keeps_nothing(tmp_path: Path) -> None:
+    cfg = config()
+    cfg = cfg.model_copy(
+        update={"upstreams": [cfg.upstreams[0].model_copy(update={"graceful_restart": 0})]}
+    )
+    events = RecordingEvents()
+    engine = ExaBGPEngine(cfg, events, tmp_path)
+    feed(engine, CONNECTED, OPEN_GR, UP, down("closing connection"))
+    assert events.posts == [
+        ("established", ("tor-a", frozenset(), None)),
+        ("down", ("tor-a", None, None)),
+    ]

@@ -23,6 +23,7 @@ from bgpmux.core.events import (
 from bgpmux.engines.fake import FakeEngine
 from bgpmux.engines.native import NativeEngine, _Upstream
 from bgpmux.session import DownReason, SessionDown, State, cease_shutdown, local_open
+from bgpmux.session.events import SessionEstablished
 from bgpmux.session.graceful import (
     ended_gracefully,
     peer_keeps_our_routes,
@@ -40,6 +41,7 @@ from bgpmux.wire.messages import encode_message
 
 from .core_helpers import CONFIG, EOR_V4, EOR_V6, FakeLink, announce
 from .test_session import downs, drain, established_pair, sent_notification
+from .test_upstream_restart import native_engine
 
 T0 = 100.0
 SHUTDOWN = cease_shutdown("bgpmux shutting down")
@@ -279,7 +281,7 @@ def test_an_ipv4_only_upstream_gets_nothing_of_ipv6() -> None:
     engine = FakeEngine()
     core = Core(config_(), engine, now=0.0)
     core.handle(ClientUpdate("calico", announce("10.244.1.0/26")), 0.0)  # no link: ignored
-    core.handle(UpstreamEstablished("tor", (IPV4_UNICAST,)), 0.0)
+    core.handle(UpstreamEstablished("tor", families=(IPV4_UNICAST,)), 0.0)
     for name in ("calico", "metallb"):
         core.handle(ClientEstablished(name, FakeLink(), True), 0.1)
     core.handle(ClientUpdate("calico", announce("10.244.1.0/26", "2001:db8:244:1::/64")), 0.2)
@@ -298,7 +300,7 @@ def test_an_ipv4_only_upstream_gets_nothing_of_ipv6() -> None:
 
 def test_an_ipv4_only_upstream_is_synced_by_its_ipv4_end_of_rib() -> None:
     core = Core(config_(), FakeEngine(), now=0.0)
-    core.handle(UpstreamEstablished("tor", (IPV4_UNICAST,)), 0.0)
+    core.handle(UpstreamEstablished("tor", families=(IPV4_UNICAST,)), 0.0)
     calico = FakeLink()
     core.handle(ClientEstablished("calico", calico, True), 0.0)
     core.handle(UpstreamEndOfRib("tor", IPV4_UNICAST), 0.2)
@@ -338,3 +340,21 @@ def test_session_down_reports_what_was_sent() -> None:
     a.stop(T0, SHUTDOWN)
     (down,) = (e for e in drain(a) if isinstance(e, SessionDown))
     assert down.notification == SHUTDOWN
+
+
+@pytest.mark.parametrize(
+    ("notification", "stale_time"),
+    [(Notification(ErrorCode.CEASE, CeaseSubcode.ADMINISTRATIVE_RESET), 120),
+     (as_hard_reset(SHUTDOWN), None)],
+)  # fmt: skip
+def test_the_native_engine_keeps_an_upstreams_routes_after_a_notification_under_n(
+    notification: Notification, stale_time: int | None
+) -> None:
+    """RFC 8538 §4 towards the upstreams: with both N bits, a NOTIFICATION from the ToR other
+    than Cease/Hard Reset is a graceful end: its routes stay, stale."""
+    a, _b = established_pair(GR_N, GR_N)
+    engine, events, conn = native_engine(a.negotiated)
+    engine._on_event(conn, SessionEstablished(a.negotiated))
+    engine._on_event(conn, SessionDown(DownReason.NOTIFICATION_RECEIVED, notification, ""))
+    name, (_tor, *stale) = events.calls[-1]
+    assert name == "down" and stale[0] == stale_time
