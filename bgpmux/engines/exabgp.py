@@ -5,9 +5,11 @@ Layout::
     bgpmux ──unix socket (workdir/api.sock)── exabgp_relay ──stdin/stdout── ExaBGP ──BGP── ToR
 
 bgpmux listens on the socket; ExaBGP runs the relay as its one API process. Commands go down as
-``announce attributes … nlri …`` lines (``exabgp_text``), JSON comes back. ExaBGP keeps no state
-bgpmux cares about: when it (or the relay) ends, every upstream is reported down, ExaBGP is
-started again with backoff, and the core re-sends its table as each upstream comes back up.
+``announce attributes … nlri …`` lines (``exabgp_text``), JSON comes back. When it (or the relay)
+ends, every upstream is reported down, ExaBGP is started again with backoff, and the core
+re-sends its table as each upstream comes back up. ExaBGP answers an upstream's ROUTE-REFRESH
+itself, from its Adj-RIB-Out (``exabgp_rib_out`` keeps that equal to what bgpmux exports); an
+upstream's BoRR and EoRR go to the core (RFC 7313 §4).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ..wire.constants import Family
 from ..wire.packing import nlri_room, split_too_large
 from ..wire.prefix import Prefix
 from . import exabgp_text as text
+from .exabgp_rib_out import RibOutMirror
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -76,6 +79,7 @@ class ExaBGPEngine(Engine):
         self._established_at: dict[str, float | None] = dict.fromkeys(self.addresses)
         self._received: dict[str, int] = dict.fromkeys(self.addresses, 0)
         self._queue: deque[str] = deque()
+        self.rib_out = RibOutMirror()
         self._wakeup = asyncio.Event()
         self._log_tail: deque[str] = deque(maxlen=LOG_TAIL)
         self._proc: asyncio.subprocess.Process | None = None
@@ -175,6 +179,7 @@ class ExaBGPEngine(Engine):
         fit, too_large = split_too_large(prefixes, room)
         if fit:
             self._send(text.format_announce(peers, family, attributes, next_hop, fit))
+            self.rib_out.announced(upstreams, family, fit)
         return dict.fromkeys(upstreams, too_large) if too_large else {}
 
     def withdraw(
@@ -184,10 +189,21 @@ class ExaBGPEngine(Engine):
         peers = [self.addresses[name] for name in upstreams]
         if peers and prefixes:
             self._send(text.format_withdraw(peers, family, prefixes))
+            self.rib_out.withdrawn(upstreams, family, prefixes)
 
     def end_of_rib(self, upstream: str, family: Family) -> None:
-        """Queue an ``announce eor`` command (RFC 4724 §2)."""
-        self._send([text.format_end_of_rib(self.addresses[upstream], family)])
+        """Queue an ``announce eor`` command (RFC 4724 §2), behind the withdrawal of what
+        ExaBGP re-announced from its Adj-RIB-Out and the core no longer exports."""
+        address = self.addresses[upstream]
+        leftovers = self.rib_out.leftovers(upstream, family)
+        if leftovers:
+            log.info(
+                "withdrawing %d routes ExaBGP re-announced that are no longer exported",
+                len(leftovers),
+                extra={"peer": upstream},
+            )
+            self._send(text.format_withdraw([address], family, leftovers))
+        self._send([text.format_end_of_rib(address, family)])
 
     def status(self) -> list[UpstreamStatus]:
         """Each upstream's state as ExaBGP last reported it, with the engine's counters."""
@@ -334,6 +350,7 @@ class ExaBGPEngine(Engine):
             await proc.wait()
 
     def _all_down(self) -> None:
+        self.rib_out.clear()
         for name in self.addresses:
             was_up = self._states[name] is State.ESTABLISHED
             self._states[name] = State.IDLE
@@ -409,6 +426,7 @@ class ExaBGPEngine(Engine):
         if isinstance(message, text.StateChange):
             was_up = self._states[name] is State.ESTABLISHED
             if message.state == "up":
+                self.rib_out.session_up(name)
                 self._states[name] = State.ESTABLISHED
                 self._established_at[name] = now
                 self._details[name] = ""
@@ -427,6 +445,13 @@ class ExaBGPEngine(Engine):
             return
         if isinstance(message, text.EndOfRib):
             events.end_of_rib(name, message.family)
+            return
+        if isinstance(message, text.RouteRefreshReceived):
+            if message.subtype == 0:  # ExaBGP answers from its Adj-RIB-Out: one answer only
+                log.info("route refresh for %s: ExaBGP answers it", message.family,
+                         extra={"peer": name})  # fmt: skip
+            else:
+                events.route_refresh(name, message.family, message.subtype)
             return
         for family, prefixes in message.withdrawn:
             self._received[name] += len(prefixes)

@@ -10,6 +10,12 @@ Facts about ExaBGP 5.0.15 this file relies on (read in its source and checked ag
   sends an empty path over iBGP and ``[ local-as ]`` over eBGP.
 - ``attribute [ 0xCODE 0xFLAGS 0xDATA ]`` sends an attribute as given (extended length is added
   by ExaBGP when the value needs it).
+- With ``capability { route-refresh enable; }`` ExaBGP offers route refresh and enhanced route
+  refresh (RFC 2918, 7313), keeps an Adj-RIB-Out (``adj-rib-out`` is forced on) and answers
+  every ROUTE-REFRESH from it itself, in BoRR/EoRR where enhanced refresh was negotiated; it
+  also re-announces that Adj-RIB-Out on each new session. ``receive { refresh; }`` reports each
+  ROUTE-REFRESH as ``{"type": "refresh", ... "route-refresh": {"afi", "safi", "subtype":
+  "query" | "begin" | "end"}}``.
 - With ``exabgp.api.compact=true`` a received prefix is a plain string, otherwise an object with
   an ``nlri`` key; both are accepted. The AS path is ``{"0": {"element": "as-sequence",
   "value": [...]}, ...}``. Unknown attributes arrive as ``"attribute-0xCC-0xFF": "0xHEX"``.
@@ -93,6 +99,7 @@ def exabgp_config(config: Config, process: Sequence[str]) -> str:
             "    passive false;",  # we dial: a Calico node's BIRD owns *:179
             "    manual-eor true;",  # bgpmux sends End-of-RIB once the table is out
             "    group-updates true;",
+            "    adj-rib-out true;",  # what ExaBGP answers a ROUTE-REFRESH from
         ]
         if upstream.port != 179:
             lines.append(f"    connect {upstream.port};")
@@ -104,7 +111,11 @@ def exabgp_config(config: Config, process: Sequence[str]) -> str:
         lines.append("    }")
         # No extended message (RFC 8654): with 4096 octets known as the limit, bgpmux sizes
         # each announcement before sending it (ExaBGP drops what does not fit, silently).
-        lines += ["    capability {", "        extended-message disable;"]
+        lines += [
+            "    capability {",
+            "        extended-message disable;",
+            "        route-refresh enable;",
+        ]
         if upstream.graceful_restart > 0:
             lines.append(f"        graceful-restart {upstream.graceful_restart};")
         lines.append("    }")
@@ -115,6 +126,7 @@ def exabgp_config(config: Config, process: Sequence[str]) -> str:
             "        receive {",
             "            parsed;",
             "            update;",
+            "            refresh;",
             "        }",
             "    }",
             "}",
@@ -288,11 +300,22 @@ class EndOfRib:
 
 
 @dataclass(frozen=True)
+class RouteRefreshReceived:
+    """A neighbor sent a ROUTE-REFRESH for ``family``: ``subtype`` 0 request, 1 BoRR, 2 EoRR
+    (RFC 7313 §3)."""
+
+    peer: str
+    family: Family
+    subtype: int
+
+
+@dataclass(frozen=True)
 class Shutdown:
     """ExaBGP tells its processes it is going away."""
 
 
-Message = StateChange | RoutesReceived | EndOfRib | Shutdown
+Message = StateChange | RoutesReceived | EndOfRib | RouteRefreshReceived | Shutdown
+_SUBTYPES = {"query": 0, "begin": 1, "end": 2}
 
 
 def parse_message(line: str | bytes) -> Message | None:
@@ -312,6 +335,13 @@ def parse_message(line: str | bytes) -> Message | None:
     peer = str(neighbor["address"]["peer"])
     if kind == "state":
         return StateChange(peer, str(neighbor.get("state", "")), str(neighbor.get("reason", "")))
+    if kind == "refresh":
+        refresh = neighbor["route-refresh"]
+        family = _FAMILY_BY_WORDS.get(f"{refresh.get('afi')} {refresh.get('safi')}")
+        subtype = _SUBTYPES.get(str(refresh.get("subtype")))
+        if family is None or subtype is None:
+            return None
+        return RouteRefreshReceived(peer, family, subtype)
     if kind == "update":
         message = neighbor.get("message", {})
         if "eor" in message:  # End-of-RIB: {"message": {"eor": {"afi": .., "safi": ..}}}

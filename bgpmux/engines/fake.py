@@ -41,7 +41,16 @@ class EndOfRibCall:
     family: Family
 
 
-Call = AnnounceCall | WithdrawCall | EndOfRibCall
+@dataclass(frozen=True)
+class RouteRefreshCall:
+    """One ``send_route_refresh`` call that sent (``enhanced`` upstreams only)."""
+
+    upstream: str
+    family: Family
+    subtype: int
+
+
+Call = AnnounceCall | WithdrawCall | EndOfRibCall | RouteRefreshCall
 
 
 class FakeEngine(Engine):
@@ -57,6 +66,7 @@ class FakeEngine(Engine):
         self.announces: list[AnnounceCall] = []
         self.withdraws: list[WithdrawCall] = []
         self.eors: list[EndOfRibCall] = []
+        self.enhanced: set[str] = set()  # upstreams that negotiated enhanced route refresh
         self.started = False
         self.stopped = False
         self.states: dict[str, State] = dict.fromkeys(self.upstreams, State.IDLE)
@@ -100,6 +110,13 @@ class FakeEngine(Engine):
         self.calls.append(call)
         self.eors.append(call)
 
+    def send_route_refresh(self, upstream: str, family: Family, subtype: int) -> bool:
+        """Record a BoRR/EoRR for an upstream in ``enhanced``; False for the others."""
+        if upstream not in self.enhanced:
+            return False
+        self.calls.append(RouteRefreshCall(upstream, family, subtype))
+        return True
+
     def status(self) -> list[UpstreamStatus]:
         """One ``UpstreamStatus`` per entry of ``states``."""
         return [UpstreamStatus(name, state) for name, state in self.states.items()]
@@ -120,7 +137,7 @@ class FakeEngine(Engine):
         """
         out: dict[str, tuple[PathAttributes, bytes]] = {}
         for call in self.calls:
-            if isinstance(call, EndOfRibCall) or call.family != family:
+            if isinstance(call, EndOfRibCall | RouteRefreshCall) or call.family != family:
                 continue
             if upstream is not None and upstream not in call.upstreams:
                 continue

@@ -80,8 +80,9 @@ class _Attempt(asyncio.Protocol):
 
 class NativeEngine(Engine):
     """bgpmux's own sessions to the upstreams, reporting to ``events``. A session that goes
-    down is reported without a stale time (the core withdraws its routes at once), and an
-    upstream's ROUTE-REFRESH is only logged."""
+    down is reported without a stale time (the core withdraws its routes at once). Every
+    ROUTE-REFRESH the session accepts (RFC 2918, RFC 7313) goes to the core, which answers a
+    request through ``announce`` framed by ``send_route_refresh``."""
 
     name = "native"
 
@@ -190,7 +191,10 @@ class NativeEngine(Engine):
                 upstream.established_at = None
                 events.down(name)
         elif isinstance(event, RouteRefreshReceived):
-            conn.log.debug("ROUTE-REFRESH for %s received", event.message.family)
+            message = event.message
+            conn.log.debug("ROUTE-REFRESH for %s received (subtype %d)", message.family,
+                           message.subtype)  # fmt: skip
+            events.route_refresh(name, message.family, message.subtype)
 
     # ------------------------------------------------------------------ the core's calls
 
@@ -240,6 +244,11 @@ class NativeEngine(Engine):
         state = self.upstreams[upstream]
         if state.ready:
             state.conn.send([pack_end_of_rib(family)])
+
+    def send_route_refresh(self, upstream: str, family: Family, subtype: int) -> bool:
+        """Send a BoRR or EoRR (RFC 7313 §4) if the session is Established and negotiated
+        enhanced route refresh and ``family``; False, with nothing sent, otherwise."""
+        return self.upstreams[upstream].conn.send_route_refresh(family, subtype)
 
     def status(self) -> list[UpstreamStatus]:
         """Each configured upstream's session state, when it was established, its last error."""

@@ -20,6 +20,7 @@ from ..wire.attributes import PathAttributes
 from ..wire.constants import IPV4_UNICAST, Family
 from ..wire.messages import Update
 from ..wire.prefix import Prefix
+from .enhanced_refresh import EnhancedRefresh
 from .prefix_list import PrefixList, PrefixRule
 from .transforms import ClientExport, RejectReason, Tagger
 
@@ -111,7 +112,7 @@ class Imported:
     limit_reached: LimitReached | None = None
 
 
-class ClientChannel:
+class ClientChannel(EnhancedRefresh):
     """One client's side of the Loc-RIB.
 
     ``exportable``: the families bgpmux has a next hop for upstream; announcements of other
@@ -131,6 +132,7 @@ class ClientChannel:
         self.rejected: dict[tuple[Family, Prefix], tuple[RejectReason, Path | None]] = {}
         self.stale_deadline: float | None = None  # graceful restart: when stale routes go
         self.awaiting_eor: set[Family] = set()  # graceful restart: families not yet re-sent
+        self.refreshing: dict[Family, float] = {}  # enhanced route refresh: family -> deadline
         self.cutoffs = 0
         self.limit_hits = 0  # times the limit was reached (every action)
         self.blocked = 0  # announced prefixes dropped by the ``block`` action
@@ -283,6 +285,7 @@ class ClientChannel:
         all) stay, stale, until ``deadline`` (seconds, the core's clock); those of other
         families are removed and returned."""
         self.awaiting_eor.clear()
+        self.refreshing.clear()
         dropped = self.rib.mark_stale(families)
         self.stale_deadline = deadline
         return dropped
@@ -296,6 +299,7 @@ class ClientChannel:
     def clear(self) -> list[tuple[Family, Prefix]]:
         """The session ended for good: every route goes, and the refusals are forgotten."""
         self.awaiting_eor.clear()
+        self.refreshing.clear()
         self.rejected.clear()
         self.stale_deadline = None
         self.at_limit = False
@@ -346,7 +350,7 @@ class ClientChannel:
         return out
 
 
-class UpstreamChannel:
+class UpstreamChannel(EnhancedRefresh):
     """One upstream's side of the Loc-RIB that serves the clients: its Adj-RIB-In and the AS
     loop check. Routes from an eBGP upstream whose AS_PATH holds the node AS are loops (RFC
     4271 §9.1.2) unless ``allow_node_as``: they are kept out, and remembered so each is
@@ -363,6 +367,7 @@ class UpstreamChannel:
         self.rib = AdjRibIn()
         self.looped: set[tuple[Family, Prefix]] = set()
         self.stale_deadline: float | None = None  # graceful restart: when stale routes go
+        self.refreshing: dict[Family, float] = {}  # enhanced route refresh: family -> deadline
         self._paths = PathInterner()
 
     def is_loop(self, attrs: PathAttributes) -> bool:
@@ -398,6 +403,7 @@ class UpstreamChannel:
         core's clock), its End-of-RIB or a sweep; those of other families are removed and
         returned."""
         self.stale_deadline = deadline
+        self.refreshing.clear()
         return self.rib.mark_stale(families)
 
     def end_of_rib(self, family: Family) -> list[tuple[Family, Prefix]]:
@@ -415,5 +421,6 @@ class UpstreamChannel:
     def clear(self) -> list[tuple[Family, Prefix]]:
         """The session ended for good: every route goes; returned."""
         self.looped.clear()
+        self.refreshing.clear()
         self.stale_deadline = None
         return self.rib.clear()
