@@ -15,11 +15,11 @@ from bgpmux.core.events import (
     UpstreamRouteRefresh,
     UpstreamRoutes,
 )
-from bgpmux.engines.fake import AnnounceCall, FakeEngine, RouteRefreshCall
-from bgpmux.policy.enhanced_refresh import REFRESH_STALE_TIME
 from bgpmux.engines import exabgp_text as text
 from bgpmux.engines.exabgp import ExaBGPEngine
 from bgpmux.engines.exabgp_rib_out import RibOutMirror
+from bgpmux.engines.fake import AnnounceCall, FakeEngine, RouteRefreshCall
+from bgpmux.policy.enhanced_refresh import REFRESH_STALE_TIME
 from bgpmux.session.events import RouteRefreshReceived
 from bgpmux.wire import IPV4_UNICAST, IPV6_UNICAST, Family, PathAttributes, RouteRefresh
 from bgpmux.wire.messages import encode_message
@@ -28,7 +28,7 @@ from bgpmux.wire.prefix import prefix_from_str
 from .core_helpers import FakeLink, announce, attrs
 from .test_engine_exabgp import RecordingEvents
 from .test_engine_exabgp import config as exabgp_config
-from .test_session import assert_refused, drain, established_pair, sent_notification
+from .test_session import drain, established_pair, sent_notification
 
 TOR_ATTRS = attrs((65000,), next_hop=ipaddress.ip_address("10.0.0.1").packed)
 
