@@ -16,6 +16,7 @@ Calico-role BIRD that announces two prefixes and receives the ToR's route.
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -198,3 +199,27 @@ def test_client_refresh_gets_the_table_again_without_a_reset(rack: RefreshRack) 
     assert rack.mux_flaps() == flaps_before
     assert rack.mux.sessions()["calico"]["uptime"] >= since
     assert rack.calico.protocol_state("peer1") == "Established"
+
+
+@pytest.mark.interop
+def test_route_withdrawn_while_the_upstream_was_down_stays_gone(rack: RefreshRack) -> None:
+    """ExaBGP re-announces its Adj-RIB-Out (what it answers refreshes from) on every new
+    session; a route withdrawn while the session was down must not come back with it."""
+    neighbor = f"neighbor {NODE_V4}"
+    rack.tor.configure(f"router bgp {TOR_AS}", f"{neighbor} shutdown")
+    rack.wait(lambda: rack.mux.sessions()["tor"]["state"] != "ESTABLISHED", "the ToR gone")
+    rack.calico.announce = [Announce(KEPT)]
+    rack.calico.config_path.write_text(rack.calico.config_text())
+    rack.calico.birdc_cmd("configure")
+    rack.wait(lambda: DENIED not in rack.mux.routes(client="calico"), f"{DENIED} withdrawn")
+    rack.tor.configure(f"router bgp {TOR_AS}", f"no {neighbor} shutdown")
+    rack.wait(lambda: KEPT in rack.tor_table(), f"{KEPT} back at the ToR", timeout=30)
+    rack.wait(lambda: DENIED not in rack.tor_table(), f"{DENIED} not at the ToR")
+    deadline = time.monotonic() + 2  # and it stays away (End-of-RIB went out with the table)
+    while time.monotonic() < deadline:
+        assert DENIED not in rack.tor_table()
+        time.sleep(0.2)
+    rack.calico.announce = [Announce(KEPT), Announce(DENIED)]
+    rack.calico.config_path.write_text(rack.calico.config_text())
+    rack.calico.birdc_cmd("configure")
+    rack.wait(lambda: DENIED in rack.tor_table(), f"{DENIED} announced again")
