@@ -29,6 +29,7 @@ class Neighbor:
     graceful_restart: int | None = None
     add_path: bool = False
     families: tuple[str, ...] = ()
+    ttl_security: bool = False  # GTSM (RFC 5082) for a directly connected peer
 
     @property
     def afis(self) -> tuple[str, ...]:

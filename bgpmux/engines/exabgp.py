@@ -5,11 +5,10 @@ Layout::
     bgpmux ──unix socket (workdir/api.sock)── exabgp_relay ──stdin/stdout── ExaBGP ──BGP── ToR
 
 bgpmux listens on the socket; ExaBGP runs the relay as its one API process. Commands go down as
-``announce attributes … nlri …`` lines (``exabgp_text``), JSON comes back. When it (or the relay)
-ends, every upstream is reported down, ExaBGP is started again with backoff, and the core
-re-sends its table as each upstream comes back up. ExaBGP answers an upstream's ROUTE-REFRESH
-itself, from its Adj-RIB-Out (``exabgp_rib_out`` keeps that equal to what bgpmux exports); an
-upstream's BoRR and EoRR go to the core (RFC 7313 §4).
+``announce attributes … nlri …`` lines (``exabgp_text``), JSON comes back. ExaBGP answers a
+ROUTE-REFRESH from its Adj-RIB-Out (``exabgp_rib_out``). When it (or the relay) ends, every
+upstream is reported down, ExaBGP is started again with backoff, and the core re-sends its
+table as each upstream comes back up.
 """
 
 from __future__ import annotations
@@ -30,13 +29,15 @@ from ..core.port import Engine, SupervisorTask, UpstreamEvents, UpstreamStatus
 from ..session.states import State
 from ..wire.attributes import PathAttributes
 from ..wire.constants import Family
+from ..wire.errors import CeaseSubcode
 from ..wire.packing import nlri_room, split_too_large
 from ..wire.prefix import Prefix
 from . import exabgp_text as text
 from .exabgp_rib_out import RibOutMirror
+from .process import exit_reason, write_private
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from ..config import Config, Upstream
 
 log = logging.getLogger("bgpmux.engine.exabgp")
 
@@ -66,6 +67,7 @@ class ExaBGPEngine(Engine):
         self.exabgp = EXABGP
         self.addresses = {u.name: text.peer_address(u) for u in config.upstreams}
         self.names = {address: name for name, address in self.addresses.items()}
+        self._retired: set[str] = set()  # addresses of upstreams that moved on reload
         self.restarts = 0
         self.counters: dict[str, int] = dict.fromkeys(
             (
@@ -127,8 +129,8 @@ class ExaBGPEngine(Engine):
     def write_config(self) -> Path:
         """Write ExaBGP's configuration (read again each start: a new password is picked up)."""
         self.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _write_private(self.config_path, text.exabgp_config(self.config, self.relay_command()))
-        _write_private(self.env_path, text.exabgp_env_file(text.exabgp_env(self.config)))
+        write_private(self.config_path, text.exabgp_config(self.config, self.relay_command()))
+        write_private(self.env_path, text.exabgp_env_file(text.exabgp_env(self.config)))
         return self.config_path
 
     # ------------------------------------------------------------------ Engine
@@ -192,18 +194,46 @@ class ExaBGPEngine(Engine):
             self.rib_out.withdrawn(upstreams, family, prefixes)
 
     def end_of_rib(self, upstream: str, family: Family) -> None:
-        """Queue an ``announce eor`` command (RFC 4724 §2), behind the withdrawal of what
-        ExaBGP re-announced from its Adj-RIB-Out and the core no longer exports."""
-        address = self.addresses[upstream]
-        leftovers = self.rib_out.leftovers(upstream, family)
-        if leftovers:
-            log.info(
-                "withdrawing %d routes ExaBGP re-announced that are no longer exported",
-                len(leftovers),
-                extra={"peer": upstream},
-            )
-            self._send(text.format_withdraw([address], family, leftovers))
-        self._send([text.format_end_of_rib(address, family)])
+        """Queue an ``announce eor`` command (RFC 4724 §2), after ``rib_out``'s withdrawals."""
+        self._send(self.rib_out.end_of_rib(upstream, self.addresses[upstream], family))
+
+    def reset_upstream(self, upstream: Upstream) -> None:
+        """Make ExaBGP end the session and dial ``upstream`` with its new settings: where its
+        neighbor block changed, the configuration is rewritten and ExaBGP reloads it
+        (SIGUSR1: changed neighbors are torn down and set up again, the others are left
+        alone); where it did not (a password file moved, say), a ``teardown`` with
+        Cease/Other Configuration Change. Raises OSError or ValueError, with nothing changed,
+        when the new configuration cannot be written."""
+        name = upstream.name
+        old = next(u for u in self.config.upstreams if u.name == name)
+        new_config = self.config.model_copy(
+            update={
+                "upstreams": tuple(upstream if u.name == name else u for u in self.config.upstreams)
+            }
+        )
+        before = text.exabgp_config(self.config.model_copy(update={"upstreams": (old,)}), [])
+        after = text.exabgp_config(new_config.model_copy(update={"upstreams": (upstream,)}), [])
+        running, self.config = self.config, new_config
+        try:
+            self.write_config()
+        except (OSError, ValueError):
+            self.config = running
+            raise
+        old_address, address = self.addresses[name], text.peer_address(upstream)
+        if address != old_address:
+            del self.names[old_address]
+            self._retired.add(old_address)
+            self._retired.discard(address)
+            self.names[address] = name
+            self.addresses[name] = address
+        self._states[name] = State.IDLE  # the core took the old session down already
+        self._established_at[name] = None
+        self._details[name] = "reset: its configuration changed"
+        if before == after:
+            self._send([text.format_teardown(old_address, CeaseSubcode.OTHER_CONFIGURATION_CHANGE)])
+        elif self._proc is not None and self._proc.returncode is None:
+            self._proc.send_signal(signal.SIGUSR1)  # by its PID: reload the configuration
+            log.info("ExaBGP told to reload its configuration (%s changed)", name)
 
     def status(self) -> list[UpstreamStatus]:
         """Each upstream's state as ExaBGP last reported it, with the engine's counters."""
@@ -305,7 +335,7 @@ class ExaBGPEngine(Engine):
                 first, timeout=CONNECT_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
             )
             if exited in done:
-                return f"{_exit_reason(proc.returncode)} before its API process connected"
+                return f"{exit_reason(proc.returncode)} before its API process connected"
             if not connected.done():
                 return f"its API process did not connect within {CONNECT_TIMEOUT:.0f}s"
             reader, writer = connected.result()
@@ -320,7 +350,7 @@ class ExaBGPEngine(Engine):
                 # the relay sees ExaBGP die first: give its exit status a moment to arrive
                 await asyncio.wait({exited}, timeout=1.0)
             if exited.done():
-                return _exit_reason(proc.returncode)
+                return exit_reason(proc.returncode)
             for task in done:
                 if task.exception() is not None:
                     return f"API connection failed: {task.exception()!r}"
@@ -420,6 +450,8 @@ class ExaBGPEngine(Engine):
             log.info("ExaBGP is shutting down")
             return
         name = self.names.get(message.peer)
+        if name is None and message.peer in self._retired:
+            return  # the session before a reset (reset_upstream)
         if name is None:
             log.warning("ExaBGP reported an unknown neighbor %s", message.peer)
             return
@@ -446,12 +478,8 @@ class ExaBGPEngine(Engine):
         if isinstance(message, text.EndOfRib):
             events.end_of_rib(name, message.family)
             return
-        if isinstance(message, text.RouteRefreshReceived):
-            if message.subtype == 0:  # ExaBGP answers from its Adj-RIB-Out: one answer only
-                log.info("route refresh for %s: ExaBGP answers it", message.family,
-                         extra={"peer": name})  # fmt: skip
-            else:
-                events.route_refresh(name, message.family, message.subtype)
+        if isinstance(message, text.RouteRefreshReceived):  # BoRR, EoRR: ExaBGP answers requests
+            events.route_refresh(name, message.family, message.subtype)
             return
         for family, prefixes in message.withdrawn:
             self._received[name] += len(prefixes)
@@ -459,20 +487,3 @@ class ExaBGPEngine(Engine):
         for family, attrs, next_hop, prefixes in message.announced:
             self._received[name] += len(prefixes)
             events.routes(name, family, attrs, next_hop, prefixes)
-
-
-def _exit_reason(code: int | None) -> str:
-    if code is not None and code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
-
-
-def _write_private(path: Path, content: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold a password
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(content)
-    tmp.replace(path)

@@ -12,10 +12,14 @@ refreshed, the rest swept at End-of-RIB).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 
 from ..wire.constants import Family
 from ..wire.prefix import Prefix
+from . import exabgp_text as text
+
+log = logging.getLogger("bgpmux.engine.exabgp")
 
 
 class RibOutMirror:
@@ -56,6 +60,17 @@ class RibOutMirror:
         if held and left:
             held.difference_update(left)
         return list(left)
+
+    def end_of_rib(self, name: str, address: str, family: Family) -> list[str]:
+        """The commands that end ``name``'s table of ``family`` (ExaBGP's neighbor
+        ``address``): the withdrawal of its ``leftovers``, then End-of-RIB (RFC 4724 §2)."""
+        lines = []
+        leftovers = self.leftovers(name, family)
+        if leftovers:
+            log.info("withdrawing %d routes ExaBGP re-announced that are no longer exported",
+                     len(leftovers), extra={"peer": name})  # fmt: skip
+            lines = text.format_withdraw([address], family, leftovers)
+        return [*lines, text.format_end_of_rib(address, family)]
 
     def clear(self) -> None:
         """ExaBGP ended: a new one starts with an empty Adj-RIB-Out."""

@@ -285,9 +285,11 @@ REFRESH = (
 
 
 def test_exabgp_refresh_messages_parse() -> None:
-    for word, subtype in (("query", 0), ("begin", 1), ("end", 2)):
+    for word, subtype in (("begin", 1), ("end", 2)):
         parsed = text.parse_message(REFRESH % word)
         assert parsed == text.RouteRefreshReceived("10.0.0.1", IPV4_UNICAST, subtype)
+    # a request ExaBGP answers itself, from its Adj-RIB-Out: not for the core
+    assert text.parse_message(REFRESH % "query") is None
     assert text.parse_message(REFRESH % "invalid") is None
 
 
@@ -306,13 +308,13 @@ def test_rib_out_mirror_withdraws_what_exabgp_re_announced_and_is_gone() -> None
     assert mirror.leftovers("tor", IPV4_UNICAST) == []
 
 
-def test_exabgp_engine_reports_borr_eorr_not_requests_and_sweeps_its_rib_out(
+def test_exabgp_engine_reports_borr_eorr_and_sweeps_its_rib_out(
     tmp_path: Path,
 ) -> None:
     events = RecordingEvents()
     engine = ExaBGPEngine(exabgp_config(), events, tmp_path)
     engine._handle(text.StateChange("10.0.0.1", "up"), 1.0)
-    for word in ("query", "begin", "end"):
+    for word in ("begin", "end"):
         message = text.parse_message(REFRESH % word)
         assert message is not None
         engine._handle(message, 2.0)
