@@ -127,7 +127,7 @@ def test_upstream_request_framed_where_enhanced(setup) -> None:
     assert exported.as_path_flat() == (64512,)
 
 
-def test_upstream_request_answers_pending_changes_first_and_only_once(setup) -> None:
+def test_upstream_request_is_answered_after_the_pending_changes(setup) -> None:
     core, engine, _calico, _metallb = setup
     core.handle(ClientUpdate("calico", announce("10.244.1.0/26")), 1.0)  # not flushed yet
     core.handle(UpstreamRouteRefresh("tor", IPV4_UNICAST), 1.0)
