@@ -394,12 +394,13 @@ class Session:
         return None
 
     def _accepts_refresh(self, msg: RouteRefresh) -> bool:
-        # RFC 2918 §4: ignore a family we did not advertise. RFC 7313 §5: ignore an unknown
-        # subtype; BoRR and EoRR only mean something where enhanced refresh was negotiated.
-        neg = self._negotiated
-        if neg is None or not neg.route_refresh or msg.family not in self.config.families:
+        # What we advertised decides (RFC 2918 §4: the peer may ask once it has our capability,
+        # whether or not it advertised its own): a family we did not advertise is ignored, and
+        # so is an unknown subtype, or a BoRR/EoRR without our enhanced capability (RFC 7313 §5).
+        caps = self._local_open.capabilities
+        if not caps.route_refresh or msg.family not in self.config.families:
             return False
-        return msg.subtype == 0 or (msg.subtype in (1, 2) and neg.enhanced_route_refresh)
+        return msg.subtype == 0 or (msg.subtype in (1, 2) and caps.enhanced_route_refresh)
 
     def _establish(self) -> None:
         neg = self._negotiated

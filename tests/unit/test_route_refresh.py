@@ -252,12 +252,20 @@ def test_session_passes_borr_and_eorr_where_enhanced_was_negotiated() -> None:
     assert drain(a) == [RouteRefreshReceived(RouteRefresh(IPV4_UNICAST, s)) for s in (1, 2)]
 
 
-def test_session_ignores_borr_and_requests_not_negotiated() -> None:
-    a, b = established_pair(b_kw={"route_refresh": False})
+def test_session_ignores_refreshes_where_it_did_not_offer_route_refresh() -> None:
+    a, b = established_pair(a_kw={"route_refresh": False})
     assert not b.refresh_negotiated(IPV4_UNICAST) and not a.refresh_negotiated(IPV4_UNICAST, 1)
     raw = encode_message(RouteRefresh(IPV4_UNICAST, 1)) + encode_message(RouteRefresh(IPV4_UNICAST))
     a.receive_data(raw, 1.0)
     assert drain(a) == [] and a.data_to_send() == b""
+
+
+def test_a_peer_without_the_capability_may_still_ask() -> None:
+    # RFC 2918 §4: it received ours; the answer cannot be framed (it offered no enhanced refresh)
+    a, b = established_pair(b_kw={"route_refresh": False})
+    assert not a.refresh_negotiated(IPV4_UNICAST, 1) and not b.refresh_negotiated(IPV4_UNICAST)
+    a.receive_data(encode_message(RouteRefresh(IPV4_UNICAST)), 1.0)
+    assert drain(a) == [RouteRefreshReceived(RouteRefresh(IPV4_UNICAST, 0))]
 
 
 def test_borr_of_the_wrong_length_gets_the_whole_message_back() -> None:
