@@ -33,6 +33,11 @@ class ClientLink(Protocol):
     def shutdown(self, notification: Notification, reason: DownReason) -> None:
         """End the session with ``notification``; ``reason`` is recorded as why it ended."""
 
+    def send_route_refresh(self, family: Family, subtype: int = 0) -> bool:
+        """Queue a ROUTE-REFRESH of ``subtype`` (1 BoRR, 2 EoRR: RFC 7313 §4) for ``family``
+        behind what was sent before; False, with nothing sent, where the session did not
+        negotiate it."""
+
 
 @dataclass(eq=False)
 class ClientPeer:

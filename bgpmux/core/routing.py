@@ -52,6 +52,7 @@ from .export import Exporter
 from .peers import ClientPeer, UpstreamPeer, by_family
 from .port import Engine
 from .reconfigure import reconfigure
+from .refresh import Refresher
 from .sync import SyncState
 from .upstream_policy import upstream_channel, upstream_imported
 from .views import peer_counts, routes_view
@@ -104,6 +105,7 @@ class Core:
         self.for_clients = LocRib([u.channel.rib for u in self._upstream_list])
         self.exporter = Exporter(engine, node.asn, self.next_hops, self.clients)
         self.sync = SyncState(self, now + node.initial_sync_timeout)
+        self.refresh = Refresher(self)
         self._pending_up: dict[Family, Changes] = {}
         self._pending_down: dict[Family, Changes] = {}
         self.propagation_observer: Callable[[float], None] | None = None
@@ -111,14 +113,14 @@ class Core:
         self._handlers: dict[type, Callable[[Any, float], object]] = {
             ClientEstablished: self._client_established,
             ClientUpdate: self._client_update,
-            ClientRouteRefresh: self._client_route_refresh,
+            ClientRouteRefresh: self.refresh.client,
             ClientDown: self._client_down,
             UpstreamEstablished: self._upstream_established,
             UpstreamDown: self._upstream_down,
             UpstreamRoutes: self._upstream_routes,
             UpstreamWithdrawn: self._upstream_withdrawn,
             UpstreamEndOfRib: self._upstream_end_of_rib,
-            UpstreamRouteRefresh: self._upstream_route_refresh,
+            UpstreamRouteRefresh: self.refresh.upstream,
             Reconfigure: lambda event, now: reconfigure(self, event, now),
             RoutesQuery: lambda query, _now: routes_view(self, query),
             PeersQuery: lambda _query, _now: peer_counts(self),
@@ -153,9 +155,6 @@ class Core:
                 channel.stale_deadline = now + STALE_PATH_TIME
         channel.awaiting_eor = set(event.link.families) if event.graceful_restart else set()
         self._send_full_table(client, end_of_rib=True)
-
-    def _client_route_refresh(self, event: ClientRouteRefresh, now: float) -> None:
-        self._send_full_table(self.clients[event.client], end_of_rib=False)
 
     def _client_update(self, event: ClientUpdate, now: float) -> None:
         client = self.clients[event.client]
@@ -328,18 +327,14 @@ class Core:
         log.info("upstream session established", extra={"peer": upstream.name})
         self._drop(upstream.channel, upstream_restart.session_up(upstream.channel, event, now))
         for family in self.families:
-            self.exporter.table_to_upstream(
-                upstream.name, upstream.channel.ebgp, family, self.for_upstreams.table(family)
-            )
+            self.table_to_upstream(upstream, family)
         self.sync.maybe_send_eor(now)
 
-    def _upstream_route_refresh(self, event: UpstreamRouteRefresh, now: float) -> None:
-        upstream = self.upstreams[event.upstream]
-        if upstream.up and event.family in self.families:
-            table = self.for_upstreams.table(event.family)
-            self.exporter.table_to_upstream(
-                upstream.name, upstream.channel.ebgp, event.family, table
-            )
+    def table_to_upstream(self, upstream: UpstreamPeer, family: Family) -> None:
+        """Everything exported to ``upstream`` for ``family``: at Established, and as the
+        answer to its ROUTE-REFRESH (``refresh``)."""
+        table = self.for_upstreams.table(family)
+        self.exporter.table_to_upstream(upstream.name, upstream.channel.ebgp, family, table)
 
     def _upstream_end_of_rib(self, event: UpstreamEndOfRib, now: float) -> None:
         upstream = self.upstreams[event.upstream]
@@ -393,9 +388,9 @@ class Core:
     def get_timer(self) -> float | None:
         """The earliest time ``handle_timer`` must run (seconds, runner's clock), or None."""
         deadlines = [t for c in self._channels if (t := c.stale_deadline) is not None]
-        sync = self.sync.deadline()
-        if sync is not None:
-            deadlines.append(sync)
+        for extra in (self.sync.deadline(), self.refresh.deadline(self._channels)):
+            if extra is not None:
+                deadlines.append(extra)
         return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float) -> None:
@@ -411,6 +406,7 @@ class Core:
                         extra={"peer": channel.name},
                     )
                     self._drop(channel, swept)
+        self.refresh.handle_timer(self._channels, now)
         self.sync.maybe_send_eor(now)
         self.sync.check_upstreams(now)
 

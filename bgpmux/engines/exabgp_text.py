@@ -10,6 +10,12 @@ Facts about ExaBGP 5.0.15 this file relies on (read in its source and checked ag
   sends an empty path over iBGP and ``[ local-as ]`` over eBGP.
 - ``attribute [ 0xCODE 0xFLAGS 0xDATA ]`` sends an attribute as given (extended length is added
   by ExaBGP when the value needs it).
+- With ``capability { route-refresh enable; }`` ExaBGP offers route refresh and enhanced route
+  refresh (RFC 2918, 7313), keeps an Adj-RIB-Out (``adj-rib-out`` is forced on) and answers
+  every ROUTE-REFRESH from it itself, in BoRR/EoRR where enhanced refresh was negotiated; it
+  also re-announces that Adj-RIB-Out on each new session. ``receive { refresh; }`` reports each
+  ROUTE-REFRESH as ``{"type": "refresh", ... "route-refresh": {"afi", "safi", "subtype":
+  "query" | "begin" | "end"}}``.
 - With ``exabgp.api.compact=true`` a received prefix is a plain string, otherwise an object with
   an ``nlri`` key; both are accepted. The AS path is ``{"0": {"element": "as-sequence",
   "value": [...]}, ...}``. Unknown attributes arrive as ``"attribute-0xCC-0xFF": "0xHEX"``.
@@ -113,6 +119,7 @@ def exabgp_config(config: Config, process: Sequence[str]) -> str:
             "    passive false;",  # we dial: a Calico node's BIRD owns *:179
             "    manual-eor true;",  # bgpmux sends End-of-RIB once the table is out
             "    group-updates true;",
+            "    adj-rib-out true;",  # what ExaBGP answers a ROUTE-REFRESH from
         ]
         if upstream.port != 179:
             lines.append(f"    connect {upstream.port};")
@@ -126,7 +133,11 @@ def exabgp_config(config: Config, process: Sequence[str]) -> str:
         lines.append("    }")
         # No extended message (RFC 8654): with 4096 octets known as the limit, bgpmux sizes
         # each announcement before sending it (ExaBGP drops what does not fit, silently).
-        lines += ["    capability {", "        extended-message disable;"]
+        lines += [
+            "    capability {",
+            "        extended-message disable;",
+            "        route-refresh enable;",
+        ]
         if upstream.graceful_restart > 0:
             lines.append(f"        graceful-restart {upstream.graceful_restart};")
         lines.append("    }")
@@ -138,6 +149,7 @@ def exabgp_config(config: Config, process: Sequence[str]) -> str:
             "            parsed;",
             "            update;",
             "            open;",  # the upstream's graceful-restart capability (RFC 4724 §3)
+            "            refresh;",
             "        }",
             "    }",
             "}",
@@ -317,6 +329,16 @@ class EndOfRib:
 
 
 @dataclass(frozen=True)
+class RouteRefreshReceived:
+    """A neighbor sent a BoRR (``subtype`` 1) or an EoRR (2) for ``family`` (RFC 7313 §3); a
+    request (0) ExaBGP answers itself, and ``parse_message`` drops it."""
+
+    peer: str
+    family: Family
+    subtype: int
+
+
+@dataclass(frozen=True)
 class Shutdown:
     """ExaBGP tells its processes it is going away."""
 
@@ -329,7 +351,8 @@ class OpenReceived:
     graceful_restart: GracefulRestart | None
 
 
-Message = StateChange | RoutesReceived | EndOfRib | Shutdown | OpenReceived
+Message = StateChange | RoutesReceived | EndOfRib | RouteRefreshReceived | Shutdown | OpenReceived
+_SUBTYPES = {"query": 0, "begin": 1, "end": 2}
 
 
 def parse_message(line: str | bytes) -> Message | None:
@@ -354,6 +377,13 @@ def parse_message(line: str | bytes) -> Message | None:
         capabilities = neighbor["open"].get("capabilities", {})
         graceful = capabilities.get(str(int(CapabilityCode.GRACEFUL_RESTART)))
         return OpenReceived(peer, graceful_restart(graceful) if graceful is not None else None)
+    if kind == "refresh":
+        refresh = neighbor["route-refresh"]
+        family = _FAMILY_BY_WORDS.get(f"{refresh.get('afi')} {refresh.get('safi')}")
+        subtype = _SUBTYPES.get(str(refresh.get("subtype")))
+        if family is None or not subtype:  # a request (0): ExaBGP answers it from its Adj-RIB-Out
+            return None
+        return RouteRefreshReceived(peer, family, subtype)
     if kind == "update":
         message = neighbor.get("message", {})
         if "eor" in message:  # End-of-RIB: {"message": {"eor": {"afi": .., "safi": ..}}}

@@ -96,6 +96,18 @@ class AdjRibIn:
         self.live = {}
         return dropped
 
+    def mark_family_stale(self, family: Family) -> None:
+        """The live routes of ``family`` become stale (RFC 7313 §4: a BoRR); other families
+        and routes already stale are left as they are."""
+        table = self.live.pop(family, None)
+        if not table:
+            return
+        stale = self.stale.get(family)
+        if stale:
+            stale.update(table)
+        else:
+            self.stale[family] = table
+
     def sweep(self, family: Family | None = None) -> list[tuple[Family, Prefix]]:
         """Drop the stale routes (of one family, or all); returns what was dropped."""
         families = [family] if family is not None else list(self.stale)

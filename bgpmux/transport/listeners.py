@@ -365,7 +365,8 @@ class ClientServer:
             if was_up:
                 self._client_gone(name, conn, event.reason)
         elif isinstance(event, RouteRefreshReceived):
-            runner.submit(ClientRouteRefresh(name))
+            message = event.message
+            runner.submit(ClientRouteRefresh(name, message.family, message.subtype))
         elif isinstance(event, StateChanged):
             conn.log.debug("state %s -> %s", event.old.name, event.new.name)
 

@@ -468,9 +468,10 @@ def decode_notification(body: bytes) -> Notification:
 
 def decode_route_refresh(body: bytes) -> RouteRefresh:
     """A ROUTE-REFRESH body (RFC 2918 §3). A length other than 4 octets raises ``BGPError``:
-    ROUTE-REFRESH Message Error/Invalid Message Length with the body as data (RFC 7313)."""
+    ROUTE-REFRESH Message Error/Invalid Message Length, the whole message as data (RFC 7313 §5)."""
     if len(body) != 4:
-        raise BGPError(ErrorCode.ROUTE_REFRESH, 1, body, "ROUTE-REFRESH length is not 4")
+        whole = _frame(MessageType.ROUTE_REFRESH, body)
+        raise BGPError(ErrorCode.ROUTE_REFRESH, 1, whole, "ROUTE-REFRESH length is not 4")
     afi, subtype, safi = struct.unpack("!HBB", body)
     return RouteRefresh(Family(afi, safi), subtype)
 

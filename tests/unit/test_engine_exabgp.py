@@ -74,11 +74,13 @@ def test_config_one_active_neighbor_with_manual_eor_and_gr() -> None:
         "hold-time 90;",
         "passive false;",
         "manual-eor true;",
+        "adj-rib-out true;",
         "family {\n        ipv4 unicast;\n    }",
-        "capability {\n        extended-message disable;\n        graceful-restart 120;\n    }",
+        "capability {\n        extended-message disable;\n        route-refresh enable;\n"
+        "        graceful-restart 120;\n    }",
         "api {\n        processes [ bgpmux ];\n        neighbor-changes;\n"
         "        receive {\n            parsed;\n            update;\n"
-        "            open;\n        }\n    }",
+        "            open;\n            refresh;\n        }\n    }",
     ):
         assert f"    {line}" in block, line
     assert "connect" not in block and "md5" not in block and "ipv6" not in block
