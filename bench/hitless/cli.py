@@ -30,14 +30,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--engines", default=",".join(ENGINES), help="default native,exabgp")
     p.add_argument("--restarts", type=int, default=10, help="restarts per engine (default 10)")
-    p.add_argument("--settle-timeout", type=float, default=30.0,
-                   help="seconds a restarted mux has to settle (default 30)")  # fmt: skip
-    p.add_argument("--dwell", type=float, default=3.0,
-                   help="seconds of pinging after it settled, before the next restart (default 3)")  # fmt: skip
-    p.add_argument("--baseline", choices=BASELINES, action="append", default=[],
-                   help="also measure BIRD hand-configured as the mux (reported, not judged)")  # fmt: skip
-    p.add_argument("--report-only", action="store_true",
-                   help="exit 0 whatever was lost (a rack that cannot run still exits 1)")  # fmt: skip
+    p.add_argument(
+        "--settle-timeout",
+        type=float,
+        default=30.0,
+        help="seconds a restarted mux has to settle (default 30)",
+    )
+    p.add_argument(
+        "--dwell",
+        type=float,
+        default=3.0,
+        help="seconds of pinging after it settled, before the next restart (default 3)",
+    )
+    p.add_argument(
+        "--baseline",
+        choices=BASELINES,
+        action="append",
+        default=[],
+        help="also measure BIRD hand-configured as the mux (reported, not judged)",
+    )
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="exit 0 whatever was lost (a rack that cannot run still exits 1)",
+    )
     p.add_argument("--out-dir", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     args.engine_list = list(dict.fromkeys(e.strip() for e in args.engines.split(",") if e.strip()))
@@ -82,8 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     def log(line: str) -> None:
         print(f"[{time.monotonic() - started:6.1f}s] {line}", flush=True)
 
-    log(f"{', '.join(kinds)}: {args.restarts} restarts each; at most "
-        f"{len(kinds) * opts.deadline() / 60:.0f} min, a few if every restart settles quickly")  # fmt: skip
+    log(
+        f"{', '.join(kinds)}: {args.restarts} restarts each; at most "
+        f"{len(kinds) * opts.deadline() / 60:.0f} min, a few if every restart settles quickly"
+    )
     results: list[dict[str, Any]] = []
     interrupted = False
     try:

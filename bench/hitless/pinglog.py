@@ -116,6 +116,15 @@ def _reply_after(answered: list[int], replies: dict[int, float], seq: int) -> fl
     return replies[answered[i]] if i < len(answered) else None
 
 
+def mean_interval(log: PingLog) -> float | None:
+    """Seconds between probes, from the first and last replies (ping's timer makes ``-i 0.02``
+    somewhat longer); None with fewer than two replies."""
+    if len(log.replies) < 2:
+        return None
+    first, last = min(log.replies), max(log.replies)
+    return (log.replies[last] - log.replies[first]) / (last - first)
+
+
 def start_time(gap: Gap, log: PingLog, interval: float) -> float | None:
     """Wall-clock time (s) the gap began: its first probe's "no answer yet" line, less one
     interval, else just after the last reply before it."""
@@ -125,7 +134,7 @@ def start_time(gap: Gap, log: PingLog, interval: float) -> float | None:
 
 
 def seconds(gap: Gap, interval: float) -> float:
-    """How long a gap lasted: between the replies around it, else count × interval."""
+    """How long a gap lasted: between the replies around it, else count * interval."""
     if gap.after is not None and gap.before is not None:
         return gap.before - gap.after
     return gap.count * interval

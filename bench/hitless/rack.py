@@ -20,10 +20,13 @@ setting, and the soak, the faults suite and the benchmark already drive it as th
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +40,10 @@ POD_CIDR, POD_ADDR = "10.244.1.0/26", "10.244.1.1"
 LB_ADDR = "198.51.100.1"
 BEHIND_CIDR, BEHIND_ADDR = "10.99.0.0/24", "10.99.0.1"
 CALICO_PORT, METALLB_PORT = 1790, 1791
+MUX_ROUTER_ID = "127.0.0.2"  # the BIRD baseline mux
 CALICO_BIRD_PORT = 11790  # Calico's BIRD's own listen port
 TOR_PROTO, CALICO_PROTO = "node", "mux"
+BIRD_MUX_PROTOS = ("tor", "calico", "metallb")
 MUX_KINDS = ("exabgp", "native", "bird")
 UP_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0  # a SIGTERM'd mux is SIGKILLed after this
@@ -95,22 +100,25 @@ protocol bgp {CALICO_PROTO} {{
 
 def bird_mux_config() -> str:
     """BIRD doing bgpmux's job by hand: the ToR's routes down to Calico, both clients' routes
-    up to the ToR with next hop self, graceful restart on every session."""
+    up to the ToR with next hop self, graceful restart on every session. Its router id is not
+    the node's: Calico's BIRD refuses an iBGP OPEN carrying its own (bgpmux does the same with
+    ``node.client_router_id``)."""
     gr = "graceful restart on; graceful restart time 120;"
     return f"""{QUIET}
-router id {NODE4};
+router id {MUX_ROUTER_ID};
 protocol device {{ scan time 10; }}
+protocol direct {{ ipv4; interface "eth*"; }}
 protocol bgp tor {{
   local {NODE4} as {NODE_AS};
   neighbor {TOR4} as {TOR_AS};
   {gr}
   {TIMERS}
-  ipv4 {{ import all; export where proto != "tor"; next hop self; }};
+  ipv4 {{ import all; export where source = RTS_BGP && proto != "tor"; next hop self; }};
 }}
 protocol bgp calico {{
   local 127.0.0.1 port {CALICO_PORT} as {NODE_AS};
   neighbor {NODE4} as {NODE_AS};
-  passive on; direct;
+  passive on; multihop;
   {gr}
   {TIMERS}
   ipv4 {{ import where net ~ [ 10.244.0.0/16+ ]; export where proto = "tor"; }};
@@ -222,7 +230,7 @@ class Rack:
         wait_until(self.settled, timeout=UP_TIMEOUT, interval=0.5, what="the rack converged",
                    logs_of=self.daemons)  # fmt: skip
         for host, target in ((tor_host, POD_ADDR), (tor_host, LB_ADDR), (node, BEHIND_ADDR)):
-            wait_until(lambda h=host, t=target: _pings(h, t), timeout=UP_TIMEOUT,
+            wait_until(functools.partial(_pings, host, target), timeout=UP_TIMEOUT,
                        what=f"{target} answering from {host.name}")  # fmt: skip
 
     def _make_mux(self) -> Daemon:
@@ -234,16 +242,18 @@ class Rack:
 
     def sessions_up(self) -> dict[str, bool]:
         """Each session Established, as the ToR, Calico and MetalLB see it."""
-        assert self.tor and self.calico and self.metallb
+        tor, calico, metallb = self.tor, self.calico, self.metallb
+        assert tor is not None and calico is not None and metallb is not None
         return {
-            "tor": _state(lambda: self.tor.protocol_state(TOR_PROTO)),  # type: ignore[union-attr]
-            "calico": _state(lambda: self.calico.protocol_state(CALICO_PROTO)),  # type: ignore[union-attr]
-            "metallb": _state(lambda: self.metallb.neighbor_state("127.0.0.1")),  # type: ignore[union-attr]
+            "tor": _state(functools.partial(tor.protocol_state, TOR_PROTO)),
+            "calico": _state(functools.partial(calico.protocol_state, CALICO_PROTO)),
+            "metallb": _state(functools.partial(metallb.neighbor_state, "127.0.0.1")),
         }
 
     def settled(self) -> bool:
         """Every session Established, the ToR holding the pod CIDR and the LB address, Calico
-        the ToR's route, and (bgpmux) /readyz: the ToR has had its End-of-RIB."""
+        the ToR's route; bgpmux's /readyz (the ToR has had its End-of-RIB), or the BIRD mux's
+        own sessions Established."""
         assert self.tor and self.calico and self.mux
         if not all(self.sessions_up().values()):
             return False
@@ -254,7 +264,9 @@ class Rack:
             return False
         if isinstance(self.mux, Bgpmux):
             return self.mux.http("/readyz")[0] == 200
-        return True
+        assert isinstance(self.mux, ConfigBird)  # the baseline: its own view too
+        mux = self.mux
+        return all(_state(functools.partial(mux.protocol_state, p)) for p in BIRD_MUX_PROTOS)
 
     # ------------------------------------------------------------------ restarts
 
@@ -292,7 +304,7 @@ class Rack:
         return None if self.mux is None else self.mux.log_path
 
 
-def _state(query: Any) -> bool:
+def _state(query: Callable[[], str]) -> bool:
     try:
         return bool(query() == "Established")
     except Exception:  # a daemon refusing queries while it starts is "not yet"
@@ -326,7 +338,5 @@ def _kill_leftovers(procs: dict[int, str]) -> None:
     """SIGKILL, by PID, the processes a bgpmux of this rack left behind (checked by start time)."""
     for pid, start in procs.items():
         if _start_time(pid) == start:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass

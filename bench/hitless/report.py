@@ -23,7 +23,7 @@ def build(
     machine: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report: PASS (``ok``) when every bgpmux engine run lost nothing and every restart
-    settled, and the run was not interrupted."""
+    settled, every rack (the baseline's too) could run, and the run was not interrupted."""
     if machine is None:
         from ..report import machine_info  # runs the daemons for their versions
 
@@ -35,7 +35,10 @@ def build(
         "args": args,
         "elapsed_s": round(elapsed, 1),
         "interrupted": interrupted,
-        "ok": bool(judged) and not interrupted and all(r.get("ok") for r in judged),
+        "judged": bool(judged),
+        "ok": not interrupted
+        and all(r.get("ok") for r in judged)
+        and all("targets" in r for r in results),  # a baseline that could not run fails too
         "results": results,
     }
 
@@ -70,6 +73,8 @@ def summary_table(report: dict[str, Any]) -> list[str]:
 def markdown(report: dict[str, Any]) -> str:
     m, a = report["machine"], report["args"]
     verdict = "PASS" if report["ok"] else "FAIL"
+    if not report["judged"]:
+        verdict = "no bgpmux engine measured, nothing judged"
     lines = [
         f"# bgpmux hitless-restart check — {report['date']}",
         "",
@@ -96,7 +101,8 @@ def markdown(report: dict[str, Any]) -> str:
 
 def _details(r: dict[str, Any]) -> list[str]:
     names = [name for name, _, _ in TARGETS]
-    lines = ["", f"## {r['mux']}: {'PASS' if r.get('ok') else 'FAIL'} ({r['duration_s']:.0f} s)"]
+    verdict = "PASS" if r.get("ok") else "FAIL"
+    lines = ["", f"## {r['mux']}: {verdict} ({r.get('duration_s', 0):.0f} s)"]
     restarts = r.get("restarts", [])
     if restarts:
         lines += [

@@ -134,7 +134,15 @@ def target_result(
         }
         for g, start, owner in zip(loss.gaps, starts, owners, strict=True)
     ]
-    return {"from": src, "address": addr, "sent": loss.sent, "lost": loss.lost, "gaps": gaps}
+    interval = pinglog.mean_interval(log)
+    return {
+        "from": src,
+        "address": addr,
+        "sent": loss.sent,
+        "lost": loss.lost,
+        "interval_ms": None if interval is None else round(1000 * interval, 1),
+        "gaps": gaps,
+    }
 
 
 def judge(result: dict[str, Any]) -> None:
