@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         print("ping not found: apt-get install iputils-ping (make deps does)", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _terminate)  # cleaned up like Ctrl-C
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
     opts = Options(restarts=args.restarts, settle_timeout=args.settle_timeout, dwell=args.dwell)
     kinds = [*args.engine_list, *args.baseline]
     recorded: dict[str, Any] = {
@@ -99,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.monotonic() - started:6.1f}s] {line}", flush=True)
 
     log(
-        f"{', '.join(kinds)}: {args.restarts} restarts each; at most "
-        f"{len(kinds) * opts.deadline() / 60:.0f} min, a few if every restart settles quickly"
+        f"{', '.join(kinds)}: {args.restarts} restarts each. About 10 s per restart that "
+        f"settles, up to {args.settle_timeout:g} s more for one that does not; at most "
+        f"{len(kinds) * opts.deadline() / 60:.0f} min in all"
     )
     results: list[dict[str, Any]] = []
     interrupted = False

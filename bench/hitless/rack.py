@@ -251,22 +251,28 @@ class Rack:
         }
 
     def settled(self) -> bool:
-        """Every session Established, the ToR holding the pod CIDR and the LB address, Calico
-        the ToR's route; bgpmux's /readyz (the ToR has had its End-of-RIB), or the BIRD mux's
-        own sessions Established."""
+        return self.unsettled() is None
+
+    def unsettled(self) -> str | None:
+        """None once every session is Established, the ToR holds the pod CIDR and the LB
+        address, Calico the ToR's route, and bgpmux answers /readyz (the ToR has had its
+        End-of-RIB) or the BIRD mux sees its own sessions Established; else what is missing."""
         assert self.tor and self.calico and self.mux
-        if not all(self.sessions_up().values()):
-            return False
-        tor_has = set(self.tor.routes("master4", TOR_PROTO))
-        if not {POD_CIDR, f"{LB_ADDR}/32"} <= tor_has:
-            return False
+        down = [name for name, up in self.sessions_up().items() if not up]
+        if down:
+            return f"not Established: {', '.join(down)}"
+        missing = {POD_CIDR, f"{LB_ADDR}/32"} - set(self.tor.routes("master4", TOR_PROTO))
+        if missing:
+            return f"the ToR lacks {', '.join(sorted(missing))}"
         if BEHIND_CIDR not in self.calico.routes("master4", CALICO_PROTO):
-            return False
+            return f"Calico lacks {BEHIND_CIDR}"
         if isinstance(self.mux, Bgpmux):
-            return self.mux.http("/readyz")[0] == 200
+            status, body = self.mux.http("/readyz")
+            return None if status == 200 else f"/readyz {status}: {body.strip()[:200]}"
         assert isinstance(self.mux, ConfigBird)  # the baseline: its own view too
         mux = self.mux
-        return all(_state(functools.partial(mux.protocol_state, p)) for p in BIRD_MUX_PROTOS)
+        down = [p for p in BIRD_MUX_PROTOS if not _state(functools.partial(mux.protocol_state, p))]
+        return f"the BIRD mux's {', '.join(down)} not Established" if down else None
 
     # ------------------------------------------------------------------ restarts
 

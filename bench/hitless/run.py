@@ -47,7 +47,7 @@ class Pinger:
         self.proc = host.spawn(argv, self.log_path.name)
 
     def stop(self) -> str:
-        """End it (by PID) and return what it printed."""
+        """End it (by PID) if it still runs, and return what it printed."""
         self.host.kill(self.proc, signal.SIGINT)
         try:
             self.proc.wait(timeout=PING_STOP_TIMEOUT)
@@ -93,7 +93,7 @@ def _measure(rack: Rack, opts: Options, result: dict[str, Any], log: Log) -> Non
             restart.update(rack.restart_mux(sig))
             restart["settled_s"] = _settle(rack, opts.settle_timeout, events[-1])
             if restart["settled_s"] is None:
-                restart["unsettled"] = {k: v for k, v in rack.sessions_up().items() if not v}
+                restart["unsettled"] = _why(rack)
             result["restarts"].append(restart)
             settled = restart["settled_s"]
             log(f"{rack.kind}: restart {n}/{opts.restarts} ({sig.name}): exited in "
@@ -101,7 +101,10 @@ def _measure(rack: Rack, opts: Options, result: dict[str, Any], log: Log) -> Non
                 else f"NOT settled within {opts.settle_timeout:.0f}s"))  # fmt: skip
             time.sleep(opts.dwell)
     finally:
+        early = [p for p in pingers if p.proc.poll() is not None]  # its count would be short
         outputs = [p.stop() for p in pingers]
+    for p in early:
+        result["failures"].append(f"ping {p.name} ({p.target}) ended before the run did")
     result["targets"] = {
         name: target_result(src, addr, pinglog.parse(text), t0, events)
         for (name, src, addr), text in zip(TARGETS, outputs, strict=True)
@@ -115,6 +118,13 @@ def _settle(rack: Rack, timeout: float, since: float) -> float | None:
     except AssertionError:
         return None
     return round(time.time() - since, 1)
+
+
+def _why(rack: Rack) -> str:
+    try:
+        return rack.unsettled() or "settled just after the timeout"
+    except Exception as error:  # a daemon that does not answer is itself the reason
+        return f"{type(error).__name__}: {error}"[:300]
 
 
 def target_result(
