@@ -83,20 +83,33 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Per mux: a BIRD ToR (GR helper), bgpmux on the node with a Calico-role BIRD (graceful "
         f"restart) and a MetalLB-role FRR (graceful restart, no listener, `timers connect 1`). "
-        f"One ping every 20 ms to each target for the whole run, while the mux restarts "
-        f"{a['restarts']} times, SIGTERM and SIGKILL alternately; after each restart it has "
-        f"{a['settle_timeout']:g} s to settle (every session Established, the routes back, "
-        f"`/readyz`), then {a['dwell']:g} s more of pinging. Lost / sent:",
+        f"One ping every 20 ms{_measured_interval(report)} to each target for the whole run, "
+        f"while the mux restarts {a['restarts']} times, SIGTERM and SIGKILL alternately; after "
+        f"each restart it has {a['settle_timeout']:g} s to settle (every session Established, "
+        f"the routes back, `/readyz`), then {a['dwell']:g} s more of pinging. Lost / sent:",
         "",
         *summary_table(report),
         "",
         f"**Result: {verdict}**" + (" (interrupted)" if report["interrupted"] else "")
         + (" (`--report-only`: exit 0 whatever was lost)" if a.get("report_only") else "")
         + f"; wall time {report['elapsed_s'] / 60:.1f} min. The goal is 0 lost everywhere.",
+        "",
+        "Below, per restart: the pings lost in gaps that began after it and before the next "
+        "one (a gap that lasts past later restarts counts once, at the restart it began in), "
+        "and the longest such gap.",
     ]  # fmt: skip
     for r in report["results"]:
         lines += _details(r)
     return "\n".join(lines) + "\n"
+
+
+def _measured_interval(report: dict[str, Any]) -> str:
+    values = [t["interval_ms"] for r in report["results"]
+              for t in r.get("targets", {}).values() if t.get("interval_ms")]  # fmt: skip
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    return f" (`ping -i 0.02`; its timer makes it {low:.1f} to {high:.1f} ms between probes)"
 
 
 def _details(r: dict[str, Any]) -> list[str]:

@@ -79,27 +79,11 @@ def _measure(rack: Rack, opts: Options, result: dict[str, Any], log: Log) -> Non
     hosts = {"tor": rack.tor_host, "node": rack.node}
     pingers = [Pinger(hosts[src], name, addr, opts.deadline()) for name, src, addr in TARGETS]
     t0 = time.time()
-    events: list[float] = []
+    events: list[float] = []  # wall-clock time of each restart, as ping's -D stamps
     try:
-        time.sleep(opts.dwell)
-        for n in range(1, opts.restarts + 1):
-            sig = SIGNALS[(n - 1) % 2]
-            events.append(time.time())
-            restart: dict[str, Any] = {
-                "n": n,
-                "signal": sig.name,
-                "at_s": round(events[-1] - t0, 2),
-            }
-            restart.update(rack.restart_mux(sig))
-            restart["settled_s"] = _settle(rack, opts.settle_timeout, events[-1])
-            if restart["settled_s"] is None:
-                restart["unsettled"] = _why(rack)
-            result["restarts"].append(restart)
-            settled = restart["settled_s"]
-            log(f"{rack.kind}: restart {n}/{opts.restarts} ({sig.name}): exited in "
-                f"{restart['exit_s']}s, " + (f"settled in {settled}s" if settled is not None
-                else f"NOT settled within {opts.settle_timeout:.0f}s"))  # fmt: skip
-            time.sleep(opts.dwell)
+        _restarts(rack, opts, result, t0, events, log)
+    except Exception as error:  # what was measured so far still counts
+        result["failures"].append(f"restarts stopped: {type(error).__name__}: {error}"[:2000])
     finally:
         early = [p for p in pingers if p.proc.poll() is not None]  # its count would be short
         outputs = [p.stop() for p in pingers]
@@ -109,6 +93,28 @@ def _measure(rack: Rack, opts: Options, result: dict[str, Any], log: Log) -> Non
         name: target_result(src, addr, pinglog.parse(text), t0, events)
         for (name, src, addr), text in zip(TARGETS, outputs, strict=True)
     }
+
+
+def _restarts(
+    rack: Rack, opts: Options, result: dict[str, Any], t0: float, events: list[float], log: Log
+) -> None:
+    """Dwell, then per restart: signal, start again, settle (bounded), dwell. ``events`` gets
+    each restart's wall-clock time; ``at_s`` counts from ``t0``, when the pings started."""
+    time.sleep(opts.dwell)
+    for n in range(1, opts.restarts + 1):
+        sig = SIGNALS[(n - 1) % 2]
+        events.append(time.time())
+        restart: dict[str, Any] = {"n": n, "signal": sig.name, "at_s": round(events[-1] - t0, 2)}
+        restart.update(rack.restart_mux(sig))
+        restart["settled_s"] = _settle(rack, opts.settle_timeout, events[-1])
+        if restart["settled_s"] is None:
+            restart["unsettled"] = _why(rack)
+        result["restarts"].append(restart)
+        settled = restart["settled_s"]
+        log(f"{rack.kind}: restart {n}/{opts.restarts} ({sig.name}): exited in "
+            f"{restart['exit_s']}s, " + (f"settled in {settled}s" if settled is not None
+            else f"NOT settled within {opts.settle_timeout:.0f}s"))  # fmt: skip
+        time.sleep(opts.dwell)
 
 
 def _settle(rack: Rack, timeout: float, since: float) -> float | None:
