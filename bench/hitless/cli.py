@@ -114,10 +114,13 @@ def main(argv: list[str] | None = None) -> int:
         interrupted = True
         log("interrupted: the rack is torn down")
     final = report.build(results, recorded, time.monotonic() - started, interrupted)
-    md, js = report.write(final, args.out_dir)
     print()
     print(report.markdown(final))
-    print(f"written: {md} and {js}")
+    if results:
+        md, js = report.write(final, args.out_dir)
+        print(f"written: {md} and {js}")
+    else:  # an early Ctrl-C does not replace the last results with an empty report
+        print(f"nothing measured: {args.out_dir} left as it was")
     if final["ok"]:
         return 0
     ran = bool(results) and not interrupted and all("targets" in r for r in results)

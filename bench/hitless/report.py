@@ -73,7 +73,7 @@ def summary_table(report: dict[str, Any]) -> list[str]:
 def markdown(report: dict[str, Any]) -> str:
     m, a = report["machine"], report["args"]
     verdict = "PASS" if report["ok"] else "FAIL"
-    if not report["judged"]:
+    if not report["judged"] and not report["interrupted"]:
         verdict = "no bgpmux engine measured, nothing judged"
     lines = [
         f"# bgpmux hitless-restart check — {report['date']}",
@@ -93,11 +93,14 @@ def markdown(report: dict[str, Any]) -> str:
         f"**Result: {verdict}**" + (" (interrupted)" if report["interrupted"] else "")
         + (" (`--report-only`: exit 0 whatever was lost)" if a.get("report_only") else "")
         + f"; wall time {report['elapsed_s'] / 60:.1f} min. The goal is 0 lost everywhere.",
-        "",
-        "Below, per restart: the pings lost in gaps that began after it and before the next "
-        "one (a gap that lasts past later restarts counts once, at the restart it began in), "
-        "and the longest such gap.",
     ]  # fmt: skip
+    if any(r.get("restarts") for r in report["results"]):
+        lines += [
+            "",
+            "Below, per restart: the pings lost in gaps that began after it and before the next "
+            "one (a gap that lasts past later restarts counts once, at the restart it began in), "
+            "and the longest such gap.",
+        ]
     for r in report["results"]:
         lines += _details(r)
     return "\n".join(lines) + "\n"
