@@ -54,6 +54,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="exit 0 whatever was lost (a rack that cannot run still exits 1)",
     )
+    p.add_argument(
+        "--keep-logs",
+        type=Path,
+        metavar="DIR",
+        help="copy every daemon's config and log, and the pings' output, to DIR/<mux>/",
+    )
     p.add_argument("--out-dir", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     args.engine_list = list(dict.fromkeys(e.strip() for e in args.engines.split(",") if e.strip()))
@@ -82,7 +88,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     signal.signal(signal.SIGTERM, _terminate)  # cleaned up like Ctrl-C
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
-    opts = Options(restarts=args.restarts, settle_timeout=args.settle_timeout, dwell=args.dwell)
+    opts = Options(
+        restarts=args.restarts,
+        settle_timeout=args.settle_timeout,
+        dwell=args.dwell,
+        keep_logs=args.keep_logs,
+    )
     kinds = [*args.engine_list, *args.baseline]
     recorded: dict[str, Any] = {
         "engines": args.engine_list,

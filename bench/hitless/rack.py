@@ -44,6 +44,7 @@ MUX_ROUTER_ID = "127.0.0.2"  # the BIRD baseline mux
 CALICO_BIRD_PORT = 11790  # Calico's BIRD's own listen port
 TOR_PROTO, CALICO_PROTO = "node", "mux"
 BIRD_MUX_PROTOS = ("tor", "calico", "metallb")
+ESTABLISHED = "Established"
 MUX_KINDS = ("exabgp", "native", "bird")
 UP_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0  # a SIGTERM'd mux is SIGKILLed after this
@@ -240,8 +241,9 @@ class Rack:
 
     # ------------------------------------------------------------------ state
 
-    def sessions_up(self) -> dict[str, bool]:
-        """Each session Established, as the ToR, Calico and MetalLB see it."""
+    def session_states(self) -> dict[str, str]:
+        """Each session's state as the ToR, Calico and MetalLB see it ("Established", "Active",
+        ... or why the daemon did not answer)."""
         tor, calico, metallb = self.tor, self.calico, self.metallb
         assert tor is not None and calico is not None and metallb is not None
         return {
@@ -258,9 +260,9 @@ class Rack:
         address, Calico the ToR's route, and bgpmux answers /readyz (the ToR has had its
         End-of-RIB) or the BIRD mux sees its own sessions Established; else what is missing."""
         assert self.tor and self.calico and self.mux
-        down = [name for name, up in self.sessions_up().items() if not up]
+        down = {name: st for name, st in self.session_states().items() if st != ESTABLISHED}
         if down:
-            return f"not Established: {', '.join(down)}"
+            return "not Established: " + ", ".join(f"{name} {st}" for name, st in down.items())
         missing = {POD_CIDR, f"{LB_ADDR}/32"} - set(self.tor.routes("master4", TOR_PROTO))
         if missing:
             return f"the ToR lacks {', '.join(sorted(missing))}"
@@ -271,8 +273,10 @@ class Rack:
             return None if status == 200 else f"/readyz {status}: {body.strip()[:200]}"
         assert isinstance(self.mux, ConfigBird)  # the baseline: its own view too
         mux = self.mux
-        down = [p for p in BIRD_MUX_PROTOS if not _state(functools.partial(mux.protocol_state, p))]
-        return f"the BIRD mux's {', '.join(down)} not Established" if down else None
+        states = {p: _state(functools.partial(mux.protocol_state, p)) for p in BIRD_MUX_PROTOS}
+        down = {p: st for p, st in states.items() if st != ESTABLISHED}
+        return ("the BIRD mux's " + ", ".join(f"{p} {st}" for p, st in down.items())
+                if down else None)  # fmt: skip
 
     # ------------------------------------------------------------------ restarts
 
@@ -310,11 +314,11 @@ class Rack:
         return None if self.mux is None else self.mux.log_path
 
 
-def _state(query: Callable[[], str]) -> bool:
+def _state(query: Callable[[], str]) -> str:
     try:
-        return bool(query() == "Established")
-    except Exception:  # a daemon refusing queries while it starts is "not yet"
-        return False
+        return query()
+    except Exception as error:  # a daemon refusing queries while it starts is "not yet"
+        return f"(no answer: {type(error).__name__})"
 
 
 def _pings(host: Host, target: str) -> bool:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from lab import Host, wait_until
@@ -20,6 +22,7 @@ PING_STOP_TIMEOUT = 5.0
 # (name, from host, address)
 TARGETS = (("pod", "tor", POD_ADDR), ("lb", "tor", LB_ADDR), ("behind_tor", "node", BEHIND_ADDR))
 SIGNALS = (signal.SIGTERM, signal.SIGKILL)
+KEPT_SUFFIXES = (".log", ".conf", ".yaml")
 
 Log = Callable[[str], None]
 
@@ -29,6 +32,7 @@ class Options:
     restarts: int
     settle_timeout: float  # seconds a restarted mux has to settle before the next restart
     dwell: float  # seconds of pinging after it settled (and before the first restart)
+    keep_logs: Path | None = None  # copy each daemon's config and log, and ping's, here
 
     def deadline(self) -> int:
         """The pings' ``-w``: the longest this phase can take, so they end by themselves."""
@@ -65,7 +69,11 @@ def run_mux(kind: str, opts: Options, log: Log) -> dict[str, Any]:
     try:
         with Rack(kind) as rack:
             log(f"{kind}: rack up in {rack.topo.tag}-* after {time.monotonic() - started:.0f}s")
-            _measure(rack, opts, result, log)
+            try:
+                _measure(rack, opts, result, log)
+            finally:
+                if opts.keep_logs is not None:
+                    keep_logs(rack.topo.workdir, opts.keep_logs / kind)
     except KeyboardInterrupt:
         raise
     except Exception as error:  # a rack that cannot run fails this mux, the others go on
@@ -115,6 +123,15 @@ def _restarts(
             f"{restart['exit_s']}s, " + (f"settled in {settled}s" if settled is not None
             else f"NOT settled within {opts.settle_timeout:.0f}s"))  # fmt: skip
         time.sleep(opts.dwell)
+
+
+def keep_logs(workdir: Path, to: Path) -> None:
+    """Copy the rack's configs and logs (not its sockets) from ``workdir`` to ``to``."""
+    for path in workdir.rglob("*"):
+        if path.is_file() and path.suffix in KEPT_SUFFIXES:
+            target = to / path.relative_to(workdir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
 
 
 def _settle(rack: Rack, timeout: float, since: float) -> float | None:

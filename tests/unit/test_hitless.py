@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from bench.hitless import pinglog, report
+from bench.hitless.cli import parse_args
 from bench.hitless.run import judge, target_result
 
 T = 1796037700.0
@@ -192,3 +195,12 @@ def test_the_baseline_is_reported_but_not_judged() -> None:
     broken = report.build([results[0], unmeasured], ARGS, 1.0, False, machine=MACHINE)
     assert not broken["ok"]
     assert "- RuntimeError: no rack" in report.markdown(broken)
+
+
+def test_options_are_checked() -> None:
+    args = parse_args(["--engines", "exabgp", "--restarts", "4", "--baseline", "bird"])
+    assert (args.engine_list, args.restarts, args.baseline) == (["exabgp"], 4, ["bird"])
+    assert parse_args([]).engine_list == ["native", "exabgp"]
+    for bad in (["--engines", "gobgp"], ["--restarts", "0"], ["--engines", ""]):
+        with pytest.raises(SystemExit):
+            parse_args(bad)
