@@ -134,3 +134,13 @@ class LocRib:
         self.conflicts_total += 1
         losers = tuple(p for p in candidates if p is not best)
         self._new_conflicts.append(Conflict(family, prefix, best, losers))
+
+
+def merge_changes(pending: dict[Family, Changes], family: Family, changes: Changes) -> None:
+    """Add ``changes`` (as ``LocRib.decide`` returns them: a new dict each time, which
+    ``pending`` may keep) to those of ``family`` waiting in ``pending``; later ones win."""
+    table = pending.get(family)
+    if table is None:
+        pending[family] = changes
+    else:
+        table.update(changes)
