@@ -95,10 +95,17 @@ class LocRib:
             return changes
         changes = {}
         best: Path | None
+        getters = [r.getter(family) for r in holders]
+        # Paths are interned: the same few candidate sets recur for many prefixes (two ToRs
+        # sending one table), so each set is ranked once per call.
+        chosen: dict[tuple[Path, ...], Path | None] = {}
         for prefix in prefixes:
-            candidates = [p for r in holders if (p := r.get(family, prefix)) is not None]
+            candidates = [p for get in getters if (p := get(prefix)) is not None]
             if len(candidates) > 1:
-                best = best_path(candidates)
+                key = tuple(candidates)
+                best = chosen.get(key)
+                if best is None:
+                    best = chosen[key] = best_path(candidates)
                 if conflicts is not None and best is not None:
                     self._note_conflict(family, prefix, candidates, best)
             else:
