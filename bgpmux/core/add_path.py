@@ -5,7 +5,8 @@ An ADD-PATH client's table is the union of the upstreams' Adj-RIB-Ins, each unde
 upstream's path identifier (``export.path_id``): what changes in an Adj-RIB-In is exactly what
 that client must be told, so no Adj-RIB-Out is kept. Those changes are collected only while some
 Established client takes several paths for the family; the best-path clients (the common case)
-cost nothing more.
+cost nothing more. With a single upstream its changes are the Loc-RIB's, so the ADD-PATH clients
+get those, under its path identifier, and nothing is collected.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ..wire.constants import Family
 from ..wire.packing import pack_withdraw
 from ..wire.prefix import Prefix
 from .export import Exporter, path_id
-from .peers import ClientLink, ClientPeer, UpstreamPeer
+from .peers import ClientLink, ClientPeer, UpstreamPeer, group_by_path
 
 
 class ClientExport:
@@ -30,6 +31,7 @@ class ClientExport:
         self.exporter = exporter
         self._ribs = [(u.channel.rib, path_id(u.channel.source)) for u in upstreams]
         self._ids = dict(self._ribs)
+        self._only_id = self._ribs[0][1] if len(self._ribs) == 1 else None
         # families some Established, receiving client takes every path for
         self.multipath: frozenset[Family] = frozenset()
         self._pending: dict[Family, dict[int, Changes]] = {}  # family -> path id -> changes
@@ -53,7 +55,7 @@ class ClientExport:
         """``prefixes`` of ``family`` were set to ``path`` (None: removed) in the upstream
         Adj-RIB-In ``changed`` (None: unknown; every upstream's is read again). Kept for
         ``flush`` when an ADD-PATH client takes ``family``."""
-        if family not in self.multipath:
+        if family not in self.multipath or self._only_id is not None:
             return
         pending = self._pending.setdefault(family, {})
         if changed is not None:
@@ -70,12 +72,18 @@ class ClientExport:
         if not receivers:
             return
         exporter = self.exporter
+        only = self._only_id
         for family, changes in best.items():
-            if family in self.multipath:
-                single = [c for c in receivers if family not in _multipath(c)]
-            else:
-                single = receivers
-            exporter.to_clients(single, family, changes)
+            targets: list[tuple[ClientPeer, int | None]] = []
+            for client in receivers:
+                if family not in _multipath(client):
+                    targets.append((client, None))
+                elif only is not None:
+                    targets.append((client, only))
+            if targets:
+                by_path, withdrawn = group_by_path(changes)
+                for client, pid in targets:
+                    exporter.to_client(client, family, by_path, withdrawn, pid)
         for family, by_id in pending.items():
             several = [c for c in receivers if family in _multipath(c)]
             for pid, delta in by_id.items():

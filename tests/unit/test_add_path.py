@@ -358,3 +358,35 @@ def test_add_path_change_needs_a_new_session() -> None:
     pending, policies = reload.diff(running, new)
     assert pending == ["clients[1] (plain): add_path"]
     assert [c.name for c in policies] == ["calico"]
+
+
+def test_one_upstream_add_path_client_gets_its_path_under_id_1(setup) -> None:
+    """One upstream (the usual rack): the ADD-PATH client gets the Loc-RIB's changes under the
+    upstream's path id; nothing is collected per upstream."""
+    core, _engine, _calico, _metallb = setup
+    core.handle(ClientDown("calico"), 1.0)
+    link = FakeLink()
+    link.options = ADD_PATH_OPTIONS
+    core.handle(UpstreamRoutes("tor", IPV4_UNICAST, *_tor_route("10.99.0.0/16")), 1.0)
+    core.flush(1.0)
+    core.handle(ClientEstablished("calico", link, False), 2.0)
+    core.handle(
+        UpstreamRoutes("tor", IPV4_UNICAST, *_tor_route("10.98.0.0/16", "10.97.0.0/16")), 2.0
+    )
+    core.flush(2.0)
+    assert path_table(link.sent) == {
+        ("10.99.0.0/16", 1): "10.0.0.1",
+        ("10.98.0.0/16", 1): "10.0.0.1",
+        ("10.97.0.0/16", 1): "10.0.0.1",
+    }
+    assert core.client_export._pending == {}
+    core.handle(UpstreamWithdrawn("tor", IPV4_UNICAST, (prefix_from_str("10.98.0.0/16")[1],)), 3.0)
+    core.handle(UpstreamDown("tor"), 3.0)
+    core.flush(3.0)
+    assert path_table(link.sent) == {}
+
+
+def _tor_route(*prefixes: str) -> tuple[PathAttributes, bytes, tuple[Prefix, ...]]:
+    nh = ipaddress.ip_address("10.0.0.1").packed
+    attrs = PathAttributes(as_path=((2, (65000,)),), next_hop=nh)
+    return attrs, nh, tuple(prefix_from_str(p)[1] for p in prefixes)
