@@ -29,6 +29,12 @@ $(STAMP_PIP): pyproject.toml
 
 deps: $(STAMP_APT) $(STAMP_PIP)
 
+# Test modules run in TEST_JOBS parallel workers, one module per worker at a time (each interop
+# module builds its own namespaces, tagged by module name); most of their time is spent waiting
+# on real daemons, so more workers than cores pays.
+TEST_JOBS ?= 4
+PYTEST_PARALLEL := -n $(TEST_JOBS) --dist loadfile
+
 lint: deps
 	$(BIN)/ruff check bgpmux lab tests bench scripts
 	$(BIN)/ruff format --check bgpmux lab tests bench scripts
@@ -36,13 +42,13 @@ lint: deps
 	$(BIN)/python scripts/check_layers.py
 
 unit: deps
-	$(BIN)/pytest -q tests/unit tests/integration
+	$(BIN)/pytest -q $(PYTEST_PARALLEL) tests/unit tests/integration
 
 interop: deps
-	$(BIN)/pytest -q tests/interop
+	$(BIN)/pytest -q $(PYTEST_PARALLEL) tests/interop
 
 test: deps lint
-	$(BIN)/pytest -q -p no:cacheprovider tests
+	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_PARALLEL) tests
 
 demo: deps
 	$(BIN)/python -m lab.demo

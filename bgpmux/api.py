@@ -5,7 +5,8 @@ Routing answers come from the core itself: the server puts a request event (``Ro
 each answer reflects the state between two events. Session states come from the listeners and
 the engine. ``{"cmd": "status"}`` lists every session; ``{"cmd": "routes", "client": NAME}`` a
 client's Adj-RIB-In (with stale and rejected prefixes), ``{"cmd": "routes", "upstream": NAME}``
-what an upstream sent, and ``{"cmd": "routes"}`` the best client routes, sent to the upstreams.
+what an upstream sent (with the prefixes its import policy refused), and ``{"cmd": "routes"}``
+the best client routes, sent to the upstreams.
 A line that is not JSON, or an unknown command, gets ``{"error": ...}``.
 """
 

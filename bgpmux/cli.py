@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import Api, Config, ConfigError, load_config, parse_unix_listen
+from .gateway import default_gateway
+from .placement import Placement, place
 from .secrets import check_files
 
 API_TIMEOUT = 10.0  # seconds each step of the exchange (connect, send, each read) may take
@@ -25,37 +27,62 @@ def _load(path: str) -> Config | None:
         config = load_config(path)
         check_files(config)
     except ConfigError as e:
-        for where, message in e.errors:
-            print(f"{path}: {where}: {message}" if where else f"{path}: {message}", file=sys.stderr)
+        _print_errors(path, e)
         return None
     return config
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    """``bgpmux run -c FILE``: check the config, set up logging and run the daemon; returns
-    the exit status (1 for a bad config)."""
-    config = _load(args.config)
+def _print_errors(path: str, error: ConfigError) -> None:
+    for where, message in error.errors:
+        print(f"{path}: {where}: {message}" if where else f"{path}: {message}", file=sys.stderr)
+
+
+def _place(path: str) -> Placement | None:
+    """``_load``, then which upstreams apply on this node, at which address
+    (``placement.place`` with this network namespace's default routes)."""
+    config = _load(path)
     if config is None:
+        return None
+    try:
+        return place(config, default_gateway)
+    except ConfigError as e:
+        _print_errors(path, e)
+        return None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``bgpmux run -c FILE``: check the config, set up logging and run the daemon with the
+    upstreams that apply on this node; returns the exit status (1 for a bad config)."""
+    placement = _place(args.config)
+    if placement is None:
         return 1
+    config = placement.config
     from .logs import setup_logging
 
     setup_logging(config.log.level, config.log.format)
     # Imported late: the daemon pulls in the engines and the asyncio machinery.
     daemon = importlib.import_module("bgpmux.daemon")
-    exit_code: int = daemon.run(config, args.config)
+    exit_code: int = daemon.run(config, args.config, placement)
     return exit_code
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     """``bgpmux check-config -c FILE``: 0 and a summary when the config and its files are
-    good, else 1 with every error on stderr."""
-    config = _load(args.config)
-    if config is None:
+    good on this node, with a line per upstream that says whether it applies here (at which
+    address) and why; else 1 with every error on stderr."""
+    placement = _place(args.config)
+    if placement is None:
         return 1
-    print(
-        f"OK: {_count(len(config.upstreams), 'upstream')}, "
-        f"{_count(len(config.clients), 'client')}, engine {config.engine}"
-    )
+    config = placement.config
+    upstreams = _count(len(placement.upstreams), "upstream")
+    if placement.skipped:
+        upstreams += f" ({len(config.upstreams)} on this node)"
+    print(f"OK: {upstreams}, {_count(len(config.clients), 'client')}, engine {config.engine}")
+    for placed in placement.upstreams:
+        if placed.applies:
+            print(f"  upstream {placed.name}: applies, at {placed.address} ({placed.why})")
+        else:
+            print(f"  upstream {placed.name}: does not apply ({placed.why})")
     return 0
 
 
@@ -191,14 +218,20 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_routes(args: argparse.Namespace) -> int:
-    """``bgpmux routes [--client NAME | --upstream NAME]``: the routes as a table, or the raw
-    reply as JSON when it holds none; returns 1 when the API fails or answers with an error."""
+    """``bgpmux routes [--client NAME | --upstream NAME] [--rejected]``: the routes (with
+    ``--rejected``: the prefixes that peer's import policy refused) as a table, or as JSON when
+    there are none; returns 1 when the API fails or answers with an error."""
+    if args.rejected and not (args.client or args.upstream):
+        print("bgpmux: --rejected needs --client or --upstream", file=sys.stderr)
+        return 1
     reply = _call_api(args, {"cmd": "routes", "client": args.client, "upstream": args.upstream})
     if reply is None:
         return 1
-    rows = _rows(reply, "routes")
+    key = "rejected" if args.rejected else "routes"
+    rows = _rows(reply, key)
     if not rows:
-        print(json.dumps(reply, indent=2, sort_keys=True))
+        shown = reply.get(key, []) if args.rejected and isinstance(reply, dict) else reply
+        print(json.dumps(shown, indent=2, sort_keys=True))
         return 0
     columns = list(dict.fromkeys(key for row in rows for key in row))
     print(format_table(rows, columns))
@@ -240,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     which = routes.add_mutually_exclusive_group()
     which.add_argument("--client", metavar="NAME", help="routes received from this client")
     which.add_argument("--upstream", metavar="NAME", help="routes received from this upstream")
+    routes.add_argument(
+        "--rejected", action="store_true", help="the prefixes its import policy refused"
+    )
 
     add("version", cmd_version, "print the bgpmux version")
     return parser

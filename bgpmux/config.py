@@ -8,13 +8,12 @@ Files named by the config (``password_file``) are checked separately (``secrets.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
-from typing import Annotated, Any, Literal, NamedTuple, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -23,17 +22,29 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
-    PlainValidator,
     ValidationError,
     model_validator,
 )
 from pydantic.networks import IPvAnyAddress
 
-from .policy.prefix_list import PrefixRule
+from .config_types import (
+    ASN,
+    CIDR,
+    Community,
+    EndpointField,
+    Gateway,
+    HoldTime,
+    LargeCommunity,
+    Name,
+    PrefixRuleField,
+    UpstreamAddress,
+    empty_is_none,
+    parse_endpoint,
+)
+from .config_types import Endpoint as Endpoint  # re-exported: the config's value types
+from .config_types import IPAddress as IPAddress
+from .policy.prefix_list import PrefixRule as PrefixRule
 
-IPAddress = IPv4Address | IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _T = TypeVar("_T")
 
 
@@ -54,87 +65,6 @@ class _FieldErrors(ValueError):
 
 
 # --- value types -------------------------------------------------------------------------------
-
-
-class Endpoint(NamedTuple):
-    """An IP address and TCP port, written ``1.2.3.4:179`` or ``[2001:db8::1]:179``."""
-
-    host: IPAddress
-    port: int
-
-    def __str__(self) -> str:
-        return (
-            f"[{self.host}]:{self.port}" if self.host.version == 6 else f"{self.host}:{self.port}"
-        )
-
-
-def _parse_endpoint(value: object) -> Endpoint:
-    if isinstance(value, Endpoint):
-        return value
-    if not isinstance(value, str):
-        raise ValueError("expected a string 'host:port'")
-    if value.startswith("["):
-        host, sep, port = value[1:].partition("]:")
-    else:
-        host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"{value!r} is not 'host:port' (IPv6 as '[addr]:port')")
-    try:
-        addr = ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"{host!r} is not an IP address") from None
-    if not 1 <= int(port) <= 65535:
-        raise ValueError(f"port {port} is not in 1..65535")
-    return Endpoint(addr, int(port))
-
-
-EndpointField = Annotated[
-    Endpoint, PlainValidator(_parse_endpoint), PlainSerializer(str, return_type=str)
-]
-
-
-def _parse_rule(value: object) -> PrefixRule:
-    if isinstance(value, PrefixRule):
-        return value
-    if not isinstance(value, str):
-        raise ValueError("expected a string 'prefix [ge N] [le M]'")
-    return PrefixRule.parse(value)
-
-
-PrefixRuleField = Annotated[
-    PrefixRule, PlainValidator(_parse_rule), PlainSerializer(str, return_type=str)
-]
-
-
-def _parse_community(value: object) -> int:
-    parts = value.split(":") if isinstance(value, str) else []
-    if len(parts) != 2 or not all(p.isdigit() and int(p) <= 0xFFFF for p in parts):
-        raise ValueError(f"{value!r} is not a community 'A:B' with A and B in 0..65535")
-    return int(parts[0]) << 16 | int(parts[1])
-
-
-def _parse_large_community(value: object) -> tuple[int, int, int]:
-    parts = value.split(":") if isinstance(value, str) else []
-    if len(parts) != 3 or not all(p.isdigit() and int(p) <= 0xFFFFFFFF for p in parts):
-        raise ValueError(f"{value!r} is not a large community 'A:B:C' with each in 0..4294967295")
-    return int(parts[0]), int(parts[1]), int(parts[2])
-
-
-def _check_hold_time(value: int) -> int:
-    if value in (1, 2):
-        raise ValueError("hold time must be 0 or 3..65535 seconds")  # RFC 4271 4.2
-    return value
-
-
-def _empty_is_none(value: object) -> object:
-    return None if value == "" else value
-
-
-ASN = Annotated[int, Field(ge=1, le=4294967295)]
-HoldTime = Annotated[int, Field(ge=0, le=65535), AfterValidator(_check_hold_time)]
-Name = Annotated[str, Field(pattern=r"^[a-z0-9._-]+$", max_length=64)]
-Community = Annotated[int, PlainValidator(_parse_community)]
-LargeCommunity = Annotated[tuple[int, int, int], PlainValidator(_parse_large_community)]
 
 
 def parse_unix_listen(value: str) -> Path:
@@ -165,13 +95,14 @@ def _client_id_from(data: dict[str, Any]) -> IPv4Address:
 
 class Node(_Model):
     """This node: its AS, the router id the upstreams see, and its addresses, which are the
-    sessions' source and the next hop of every route sent upstream (IPv6 only with
-    ``address_v6``)."""
+    sessions' source and the next hop of every route sent upstream (IPv4 routes only with
+    ``address``, IPv6 routes only with ``address_v6``; an IPv6-only node gives only
+    ``address_v6``, and an explicit ``router_id``)."""
 
     asn: ASN
     router_id: IPv4Address
-    address: IPv4Address
-    address_v6: Annotated[IPv6Address | None, BeforeValidator(_empty_is_none)] = None
+    address: Annotated[IPv4Address | None, BeforeValidator(empty_is_none)] = None
+    address_v6: Annotated[IPv6Address | None, BeforeValidator(empty_is_none)] = None
     client_router_id: IPv4Address = Field(default_factory=_client_id_from)
     """The BGP identifier bgpmux presents to its clients; upstreams see ``router_id``."""
     initial_sync_timeout: float = Field(default=30.0, ge=0, le=3600)
@@ -179,19 +110,28 @@ class Node(_Model):
     clients for the upstreams' tables."""
 
     @model_validator(mode="after")
-    def _client_id_differs(self) -> Node:
+    def _addresses(self) -> Node:
+        errors: list[tuple[tuple[str | int, ...], str]] = []
+        if self.address is None and self.address_v6 is None:
+            msg = "required (an IPv6-only node gives node.address_v6 instead)"
+            errors.append((("address",), msg))
         if self.client_router_id in (self.router_id, self.address):
-            raise _FieldErrors(
-                [(("client_router_id",), "must differ from node.router_id and node.address")]
-            )
+            msg = "must differ from node.router_id and node.address"
+            errors.append((("client_router_id",), msg))
+        if errors:
+            raise _FieldErrors(errors)
         return self
+
+    def address_of(self, version: int) -> IPAddress | None:
+        """The node's address of IP ``version`` (4 or 6), None when it has none."""
+        return self.address if version == 4 else self.address_v6
 
 
 class GoBGPSettings(_Model):
     """Settings of the gobgp engine, which this version does not have (``engine: gobgp`` is
     refused); accepted so that configurations naming it still parse."""
 
-    api: EndpointField = _parse_endpoint("127.0.0.1:50051")
+    api: EndpointField = parse_endpoint("127.0.0.1:50051")
 
 
 class ExaBGPSettings(_Model):
@@ -204,10 +144,18 @@ class ExaBGPSettings(_Model):
 
 class Upstream(_Model):
     """A router bgpmux dials (the ToR): ``hold_time`` and ``graceful_restart`` (the restart
-    time offered, RFC 4724 §3; 0: none) in seconds; ``password_file`` holds a TCP-MD5 key."""
+    time offered, RFC 4724 §3; 0: none) in seconds; ``password_file`` holds a TCP-MD5 key;
+    ``ttl_security``: GTSM (RFC 5082, one hop). ``accept`` (None: all) and ``max_prefixes``
+    (None: no limit; past it new prefixes are dropped, the session stays) are its import
+    policy."""
 
     name: Name
-    address: IPvAnyAddress
+    # An IP address, or ``default-gateway`` / ``default-gateway6``: resolved by
+    # ``bgpmux.placement`` at start and on reload; engines only see resolved addresses.
+    address: UpstreamAddress
+    # Used only on nodes whose node.address (node.address_v6 for an IPv6 CIDR) lies in one of
+    # these; None: on every node. See ``bgpmux.placement``.
+    node_cidrs: tuple[CIDR, ...] | None = None
     asn: ASN
     port: int = Field(default=179, ge=1, le=65535)
     password_file: Path | None = None
@@ -217,6 +165,23 @@ class Upstream(_Model):
     # (RFC 4271 §9.1.2). Set this where every node shares one AS and the ToR does not
     # rewrite it (no as-override), so that other nodes' routes still come down.
     allow_node_as: bool = False
+    ttl_security: bool = False
+    accept: tuple[PrefixRuleField, ...] | None = None
+    max_prefixes: int | None = Field(default=None, ge=1)
+
+    @property
+    def ip(self) -> IPAddress:
+        """The address to dial; raises ValueError while it is still ``default-gateway``
+        (``bgpmux.placement.place`` resolves it)."""
+        if isinstance(self.address, Gateway):
+            raise ValueError(f"upstream {self.name}: {self.address} is not resolved")
+        return self.address
+
+    @model_validator(mode="after")
+    def _node_cidrs_not_empty(self) -> Upstream:
+        if self.node_cidrs is not None and not self.node_cidrs:
+            raise _FieldErrors([(("node_cidrs",), "give at least one CIDR, or leave it out")])
+        return self
 
 
 class Client(_Model):
@@ -250,6 +215,19 @@ class Client(_Model):
     router_id: IPv4Address | None = None
     add_communities: tuple[Community, ...] = ()
     add_large_communities: tuple[LargeCommunity, ...] = ()
+    password_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _md5_needs_peer(self) -> Client:
+        # A listener's TCP-MD5 key is per remote address: without one named, a connection from
+        # another of the host's addresses would be accepted unsigned.
+        peer, version = self.peer_address, self.listen.host.version
+        if self.password_file is None or (peer is not None and peer.version == version):
+            return self
+        msg = "required with password_file: the TCP-MD5 key is bound to the peer's address"
+        if peer is not None:
+            msg = f"must be IPv{version} like listen, for TCP-MD5"
+        raise _FieldErrors([(("peer_address",), msg)])
 
 
 METRICS_PORT = 9479
@@ -312,9 +290,11 @@ class Config(_Model):
             msg = "the gobgp engine is not available in this version; use exabgp or native"
             errors.append((("engine",), msg))
         for i, upstream in enumerate(self.upstreams):
-            if upstream.address.version == 6 and self.node.address_v6 is None:
-                msg = "an IPv6 upstream needs node.address_v6 (the session's source address)"
-                errors.append((("upstreams", i, "address"), msg))
+            # An upstream limited by node_cidrs is checked where it applies (placement).
+            if upstream.node_cidrs is None:
+                need = upstream_needs(self.node, upstream)
+                if need is not None:
+                    errors.append((("upstreams", i, "address"), need))
         for section in ("upstreams", "clients"):
             seen: dict[str, int] = {}
             for i, peer in enumerate(getattr(self, section)):
@@ -341,7 +321,10 @@ class Config(_Model):
                     claimed[peer] = i
         errors += _listen_clashes(self)
         for i, client in enumerate(self.clients):
-            if client.router_id in (self.node.router_id, self.node.address):
+            if client.router_id is not None and client.router_id in (
+                self.node.router_id,
+                self.node.address,
+            ):
                 msg = "must differ from node.router_id and node.address"
                 errors.append((("clients", i, "router_id"), msg))
         if errors:
@@ -354,8 +337,23 @@ class Config(_Model):
 
     @property
     def metrics_listen(self) -> Endpoint:
-        """Where /metrics listens: ``metrics.listen``, else ``node.address`` port 9479."""
-        return self.metrics.listen or Endpoint(self.node.address, METRICS_PORT)
+        """Where /metrics listens: ``metrics.listen``, else ``node.address`` (an IPv6-only
+        node: ``node.address_v6``) port 9479."""
+        if self.metrics.listen is not None:
+            return self.metrics.listen
+        host = self.node.address or self.node.address_v6
+        assert host is not None  # Node requires one of them
+        return Endpoint(host, METRICS_PORT)
+
+
+def upstream_needs(node: Node, upstream: Upstream) -> str | None:
+    """Why ``upstream`` cannot run on ``node`` (no source address of its family), or None."""
+    version = upstream.address.version
+    if node.address_of(version) is not None:
+        return None
+    if version == 6:
+        return "an IPv6 upstream needs node.address_v6 (the session's source address)"
+    return "an IPv4 upstream needs node.address (the session's source address)"
 
 
 def _listen_clashes(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
@@ -374,7 +372,8 @@ def _listen_clashes(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
         host, port = endpoint
         shown = str(endpoint)
         if loc == ("metrics", "listen") and config.metrics.listen is None:
-            shown += f" (the default: node.address port {METRICS_PORT})"
+            which = "node.address" if config.node.address is not None else "node.address_v6"
+            shown += f" (the default: {which} port {METRICS_PORT})"
         if isinstance(host, IPv6Address) and host.ipv4_mapped is not None:
             msg = f"{shown}: an IPv4-mapped address; write {Endpoint(host.ipv4_mapped, port)}"
             errors.append((loc, msg))

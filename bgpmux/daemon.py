@@ -14,8 +14,10 @@ from .core import Core
 from .core.events import Reconfigure
 from .core.port import Engine, UpstreamEvents
 from .core.runner import CoreRunner
+from .gateway import default_gateway
 from .logs import setup_logging
 from .metrics import MetricsServer
+from .placement import Placement, place
 from .secrets import check_files
 from .transport.listeners import ClientServer
 
@@ -38,15 +40,32 @@ def make_engine(config: Config, events: UpstreamEvents) -> Engine:
     raise SystemExit(f"engine {config.engine!r} is not available in this build")
 
 
+def log_skipped(placement: Placement, logged: set[str]) -> None:
+    """Log each upstream that does not apply on this node, once (``logged``: names already
+    logged, updated)."""
+    for placed in placement.skipped:
+        if placed.name not in logged:
+            logged.add(placed.name)
+            log.info("not used on this node: %s", placed.why, extra={"peer": placed.name})
+    logged.intersection_update(p.name for p in placement.skipped)
+
+
+_skipped_logged: set[str] = set()
+
+
 def reload(runner: CoreRunner, clients: ClientServer, path: Path) -> None:
-    """SIGHUP: read and check the file again; the log settings apply at once, client policies
-    through a ``Reconfigure`` request to the core. A bad file is logged and changes nothing."""
+    """SIGHUP: read and check the file again and place it on this node (default gateways
+    resolved again); the log settings apply at once, the rest through a ``Reconfigure``
+    request to the core. A bad file is logged and changes nothing."""
     try:
         config = load_config(path)
-        check_files(config)
+        check_files(config)  # every upstream's, as at start
+        placement = place(config, default_gateway)
     except ConfigError as exc:
         log.error("SIGHUP: %s not reloaded:\n%s", path, exc)
         return
+    log_skipped(placement, _skipped_logged)
+    config = placement.config
     setup_logging(config.log.level, config.log.format)
     task = asyncio.get_running_loop().create_task(_reconfigure(runner, clients, config, path))
     _reloads.add(task)  # the loop keeps only a weak reference to a task
@@ -70,10 +89,13 @@ async def _reconfigure(
         log.info("SIGHUP: %s reloaded", path)
 
 
-def run(config: Config, config_path: Path | None = None) -> int:
-    """Run bgpmux until SIGTERM/SIGINT; SIGHUP reloads ``config_path`` when given. Returns the
-    exit status: 0 after a clean stop, 1 when the client, metrics or API listener could not
-    bind or the core task ended."""
+def run(config: Config, config_path: Path | None = None, placement: Placement | None = None) -> int:
+    """Run bgpmux until SIGTERM/SIGINT with ``config`` as this node runs it (``placement``:
+    how it was placed, its skipped upstreams logged once); SIGHUP reloads ``config_path``
+    when given. Returns the exit status: 0 after a clean stop, 1 when the client, metrics or
+    API listener could not bind or the core task ended."""
+    if placement is not None:
+        log_skipped(placement, _skipped_logged)
     try:
         return asyncio.run(_main(config, config_path))
     except KeyboardInterrupt:

@@ -141,8 +141,14 @@ class BgpmuxCollector(Collector):
         )
         looped = GaugeMetricFamily(
             "bgpmux_upstream_prefixes_rejected",
-            "Prefixes from an upstream dropped (reason as_loop: the node AS is in the AS path)",
+            "Prefixes from an upstream dropped (as_loop: the node AS is in the AS path;"
+            " not_in_accept_list: refused by its accept list)",
             labels=["upstream", "reason"],
+        )
+        up_blocked = CounterMetricFamily(
+            "bgpmux_upstream_max_prefixes_blocked",
+            "New prefixes from an upstream dropped because it was at max_prefixes",
+            labels=["upstream"],
         )
         too_large = GaugeMetricFamily(
             "bgpmux_prefixes_too_large",
@@ -153,6 +159,11 @@ class BgpmuxCollector(Collector):
         withheld = core.exporter.too_large
         for name, upstream in core.upstreams.items():
             looped.add_metric([name, "as_loop"], len(upstream.channel.looped))
+            imports = upstream.channel.imports
+            reasons = Counter(reason.value for reason, _path in imports.rejected.values())
+            for reason, count in sorted(reasons.items()):
+                looped.add_metric([name, reason], count)
+            up_blocked.add_metric([name], imports.blocked)
             held = withheld.get(name, set())
             too_large.add_metric([name, "upstream"], len(held))
             for family in core.families:
@@ -162,7 +173,7 @@ class BgpmuxCollector(Collector):
                 learned.add_metric([name, str(family)], upstream.channel.rib.count_family(family))
         for name in core.clients:
             too_large.add_metric([name, "client"], len(withheld.get(name, ())))
-        yield from (advertised, learned, looped, too_large)
+        yield from (advertised, learned, looped, up_blocked, too_large)
 
         conflicts = GaugeMetricFamily(
             "bgpmux_conflicts", "Prefixes announced by more than one client now"

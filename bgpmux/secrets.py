@@ -1,5 +1,6 @@
-"""The files a configuration names (the upstreams' TCP-MD5 password files), checked before any
-session needs them, so that a bad one is refused at start with its field named."""
+"""The files a configuration names (the upstreams' and the clients' TCP-MD5 password files),
+checked before any session needs them, so that a bad one is refused at start with its field
+named."""
 
 from __future__ import annotations
 
@@ -11,24 +12,28 @@ EXABGP_UNQUOTABLE = "\"'\n;{}"  # ExaBGP's configuration cannot carry these in a
 
 def check_files(config: Config) -> None:
     """Check that every password file the config names is readable, not empty, at most
-    ``MD5_KEY_MAX`` octets and, for the exabgp engine, free of what ExaBGP's configuration
-    cannot quote; raises ConfigError listing every problem."""
+    ``MD5_KEY_MAX`` octets and, an upstream's with the exabgp engine, free of what ExaBGP's
+    configuration cannot quote; raises ConfigError listing every problem."""
     errors: list[tuple[str, str]] = []
-    for i, upstream in enumerate(config.upstreams):
-        if upstream.password_file is None:
+    peers = [("upstreams", i, u.password_file) for i, u in enumerate(config.upstreams)]
+    peers += [("clients", i, c.password_file) for i, c in enumerate(config.clients)]
+    for section, i, path in peers:
+        if path is None:
             continue
-        where = f"upstreams[{i}].password_file"
+        where = f"{section}[{i}].password_file"
         try:
-            password = upstream.password_file.read_bytes().strip()
+            password = path.read_bytes().strip()
         except OSError as e:
-            errors.append((where, f"cannot read {upstream.password_file}: {e.strerror}"))
+            errors.append((where, f"cannot read {path}: {e.strerror}"))
             continue
         if not password:
-            errors.append((where, f"{upstream.password_file} is empty"))
+            errors.append((where, f"{path} is empty"))
         elif len(password) > MD5_KEY_MAX:
-            msg = f"a TCP-MD5 key is at most {MD5_KEY_MAX} octets; {upstream.password_file} "
+            msg = f"a TCP-MD5 key is at most {MD5_KEY_MAX} octets; {path} "
             errors.append((where, msg + f"holds {len(password)}"))
-        elif config.engine == "exabgp" and not _exabgp_can_quote(password):
+        elif (
+            section == "upstreams" and config.engine == "exabgp" and not _exabgp_can_quote(password)
+        ):
             msg = "the exabgp engine cannot pass a password with quotes, ';', '{', '}' or "
             errors.append((where, msg + "unprintable characters to ExaBGP"))
     if errors:

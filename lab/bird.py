@@ -86,6 +86,8 @@ class Bird(Daemon):
             lines.append(f"hold time {neighbor.hold_time};")
         if neighbor.password:
             lines.append(f'password "{neighbor.password}";')
+        if neighbor.ttl_security:
+            lines.append("ttl security on;")
         if neighbor.graceful_restart is not None:
             lines.append(f"graceful restart on; graceful restart time {neighbor.graceful_restart};")
         for family in neighbor.afis:

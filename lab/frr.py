@@ -161,6 +161,8 @@ def _neighbor_lines(neighbor: Neighbor, connect_retry: int) -> list[str]:
         lines.append(f"{peer} passive")
     if neighbor.password:
         lines.append(f"{peer} password {neighbor.password}")
+    if neighbor.ttl_security:
+        lines.append(f"{peer} ttl-security hops 1")
     if neighbor.hold_time is not None:
         lines.append(f"{peer} timers {max(1, neighbor.hold_time // 3)} {neighbor.hold_time}")
     if neighbor.graceful_restart:

@@ -31,6 +31,7 @@ class Neighbor:
     # its own mode here ("rx": receive only, as Calico takes ECMP; "tx": send only).
     add_path: bool | str = False
     families: tuple[str, ...] = ()
+    ttl_security: bool = False  # GTSM (RFC 5082) for a directly connected peer
 
     @property
     def afis(self) -> tuple[str, ...]:

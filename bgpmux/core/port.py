@@ -13,12 +13,15 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..session.states import State
 from ..wire.attributes import PathAttributes
 from ..wire.constants import Family
 from ..wire.prefix import Prefix
+
+if TYPE_CHECKING:
+    from ..config import Upstream
 
 
 @dataclass
@@ -130,6 +133,14 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def end_of_rib(self, upstream: str, family: Family) -> None:
         """Queue End-of-RIB for ``family`` to ``upstream`` (RFC 4724 §2)."""
+
+    def reset_upstream(self, upstream: Upstream) -> None:
+        """End the session of the upstream named ``upstream.name`` and open a new one with
+        these settings (its identity changed on reload: a new address, port, AS, ...). The
+        core has already taken the old session down: the engine reports no ``down`` for it,
+        then ``established`` once the new one is up. Raises NotImplementedError where the
+        engine cannot (the change then needs a restart)."""
+        raise NotImplementedError(f"the {self.name} engine cannot reset one upstream session")
 
     @abc.abstractmethod
     def status(self) -> list[UpstreamStatus]:

@@ -1,11 +1,25 @@
-"""What a reloaded configuration changes: client policies (applied live) and session identities
-(which need a restart). Pure: compares two validated configurations."""
+"""What a reloaded configuration changes. Pure: compares two validated configurations, both as
+this node runs them (``bgpmux.placement``: only the upstreams that apply here, each at its
+resolved address, so a default gateway that moved is a changed ``address``).
+
+Session identity (README "Reload"): the fields that make up what a session is. A change to
+them resets that session; a change to anything else does not.
+- An upstream's identity is ``UPSTREAM_IDENTITY``: a change resets its session, with the new
+  settings, at once. Its import policy (``UPSTREAM_POLICY_FIELDS``) applies live.
+- A client's identity is every field but ``POLICY_FIELDS``; its policy applies live, a change
+  to its identity is reported as needing a restart.
+- What the node is (``node``: AS, router id, addresses), the engine, upstreams or clients
+  added, removed or reordered, and an upstream's other fields are reported as needing a
+  restart. ``name`` and ``node_cidrs`` (which only select upstreams) are no part of a
+  session.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import Client, Config
+from ..config import Client, Config, Upstream
 
 POLICY_FIELDS = frozenset(
     {
@@ -21,30 +35,77 @@ POLICY_FIELDS = frozenset(
     }
 )
 
+UPSTREAM_IDENTITY = frozenset(
+    {"address", "port", "asn", "password_file", "hold_time", "graceful_restart", "ttl_security"}
+)
+"""The fields of an upstream that define its session: its OPEN, its TCP connection and its
+peer. (The node's ``asn``, ``router_id`` and addresses are part of every upstream session's
+identity too; a change to them is reported as needing a restart.)"""
+
+UPSTREAM_POLICY_FIELDS = frozenset({"accept", "max_prefixes"})
+"""An upstream's import policy: applies live, every route it sent judged again."""
+
+_UPSTREAM_SELECTION = frozenset({"name", "node_cidrs"})
+
 
 def identity(client: Client) -> dict[str, Any]:
     """The fields of a client that define its session (changing them needs a new session)."""
     return {k: v for k, v in client.model_dump().items() if k not in POLICY_FIELDS}
 
 
-def diff(running: Config, new: Config) -> tuple[list[str], list[Client]]:
-    """(changes that need a restart, in words; the new ``Client`` of every client whose
-    session identity is unchanged, so its policy, changed or not, can apply at once). When
-    clients were added, removed or reordered, no client policy is returned."""
-    pending = [
+@dataclass
+class Plan:
+    """What to do for a new configuration. ``pending``: changes that need a restart, in
+    words. ``policies``: the new ``Client`` of every client whose identity is unchanged (its
+    policy, changed or not, applies at once). ``upstream_policies``: the new ``Upstream`` of
+    every upstream (its import policy applies at once, after a reset where there is one).
+    ``resets``: the new ``Upstream`` of every upstream whose identity changed (its session is
+    reset with these settings), and ``reset_fields`` the fields that changed, by name."""
+
+    pending: list[str] = field(default_factory=list)
+    policies: list[Client] = field(default_factory=list)
+    upstream_policies: list[Upstream] = field(default_factory=list)
+    resets: list[Upstream] = field(default_factory=list)
+    reset_fields: dict[str, list[str]] = field(default_factory=dict)
+
+
+def plan(running: Config, new: Config) -> Plan:
+    """Compare ``running`` with ``new`` (see the module's docstring). When upstreams (or
+    clients) were added, removed or reordered, none of them is reset (no client policy
+    applies) and that is pending."""
+    out = Plan()
+    out.pending = [
         section
-        for section in ("node", "engine", "gobgp", "exabgp", "upstreams", "metrics", "api")
+        for section in ("node", "engine", "gobgp", "exabgp", "metrics", "api")
         if getattr(new, section) != getattr(running, section)
     ]
+    _plan_upstreams(running, new, out)
     if [c.name for c in new.clients] != [c.name for c in running.clients]:
-        pending.append("clients (added, removed or reordered)")
-        return pending, []
-    policies: list[Client] = []
+        out.pending.append("clients (added, removed or reordered)")
+        return out
     for index, (old, client) in enumerate(zip(running.clients, new.clients, strict=True)):
         ours, theirs = identity(client), identity(old)
         changed = sorted(k for k in ours if ours[k] != theirs[k])
         if changed:
-            pending.append(f"clients[{index}] ({client.name}): " + ", ".join(changed))
+            out.pending.append(f"clients[{index}] ({client.name}): " + ", ".join(changed))
         else:
-            policies.append(client)
-    return pending, policies
+            out.policies.append(client)
+    return out
+
+
+def _plan_upstreams(running: Config, new: Config, out: Plan) -> None:
+    if [u.name for u in new.upstreams] != [u.name for u in running.upstreams]:
+        out.pending.append("upstreams (added, removed or reordered)")
+        return
+    for index, (old, upstream) in enumerate(zip(running.upstreams, new.upstreams, strict=True)):
+        ours, theirs = upstream.model_dump(), old.model_dump()
+        changed = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
+        reset = [k for k in changed if k in UPSTREAM_IDENTITY]
+        kept = UPSTREAM_IDENTITY | UPSTREAM_POLICY_FIELDS | _UPSTREAM_SELECTION
+        other = [k for k in changed if k not in kept]
+        out.upstream_policies.append(upstream)
+        if reset:
+            out.resets.append(upstream)
+            out.reset_fields[upstream.name] = reset
+        if other:
+            out.pending.append(f"upstreams[{index}] ({upstream.name}): " + ", ".join(other))

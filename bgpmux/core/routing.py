@@ -30,7 +30,6 @@ from ..wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
 from ..wire.errors import CeaseSubcode, ErrorCode
 from ..wire.messages import Notification
 from ..wire.prefix import Prefix, PrefixText, prefix_to_str
-from . import reload
 from .add_path import ClientExport
 from .events import (
     ClientDown,
@@ -51,7 +50,9 @@ from .events import (
 from .export import Exporter
 from .peers import ClientPeer, UpstreamPeer, by_family
 from .port import Engine
+from .reconfigure import reconfigure
 from .sync import SyncState
+from .upstream_policy import upstream_channel, upstream_imported
 from .views import peer_counts, routes_view
 
 log = logging.getLogger("bgpmux.core")
@@ -76,7 +77,11 @@ class Core:
         self.config = config
         node = config.node
         self.node_asn = node.asn
-        self.next_hops: dict[Family, bytes] = {IPV4_UNICAST: node.address.packed}
+        # A family is carried only where the node has an address for its next hop: an
+        # IPv6-only node carries IPv6 routes only.
+        self.next_hops: dict[Family, bytes] = {}
+        if node.address is not None:
+            self.next_hops[IPV4_UNICAST] = node.address.packed
         if node.address_v6 is not None:
             self.next_hops[IPV6_UNICAST] = node.address_v6.packed
         self.families = tuple(self.next_hops)
@@ -85,9 +90,7 @@ class Core:
             for order, cfg in enumerate(config.clients)
         }
         self.upstreams: dict[str, UpstreamPeer] = {
-            cfg.name: UpstreamPeer(
-                UpstreamChannel(cfg.name, order, cfg.asn != node.asn, cfg.allow_node_as, node.asn)
-            )
+            cfg.name: UpstreamPeer(upstream_channel(cfg, order, node.asn))
             for order, cfg in enumerate(config.upstreams)
         }
         self._client_list = list(self.clients.values())
@@ -116,7 +119,7 @@ class Core:
             UpstreamWithdrawn: self._upstream_withdrawn,
             UpstreamEndOfRib: self._upstream_end_of_rib,
             UpstreamRouteRefresh: self._upstream_route_refresh,
-            Reconfigure: self._reconfigure,
+            Reconfigure: lambda event, now: reconfigure(self, event, now),
             RoutesQuery: lambda query, _now: routes_view(self, query),
             PeersQuery: lambda _query, _now: peer_counts(self),
         }
@@ -292,19 +295,6 @@ class Core:
 
     # ------------------------------------------------------------------ reload
 
-    def _reconfigure(self, event: Reconfigure, now: float) -> list[str]:
-        """Apply the client policies of a new configuration; returns what needs a restart.
-
-        Policy fields apply at once, every route a client sent judged again (a lower
-        max_prefixes may close its session). The rest (node, engine, upstreams, metrics, api,
-        a client's identity, clients added, removed or reordered) is returned, not applied."""
-        pending, policies = reload.diff(self.config, event.config)
-        for new in policies:
-            client = self.clients[new.name]
-            if new != client.channel.policy:
-                self._apply_policy(client, new)
-        return pending
-
     def _apply_policy(self, client: ClientPeer, new: Client) -> None:
         log.info("applying the new import policy", extra={"peer": new.name})
         channel = client.channel
@@ -389,9 +379,10 @@ class Core:
     def _upstream_routes(self, event: UpstreamRoutes, now: float) -> None:
         upstream = self.upstreams[event.upstream]
         upstream.last_update_at = now
-        change, looped = upstream.channel.receive(
+        imported = upstream.channel.receive(
             event.family, event.attributes, event.next_hop, event.prefixes
         )
+        looped = imported.looped
         if looped:
             self._log_batch(
                 logging.INFO,
@@ -401,8 +392,7 @@ class Core:
                 self.node_asn,
                 prefix_to_str(event.family, looped[0]),
             )
-        family, prefixes, path = change
-        self._decide(self.for_clients, family, prefixes, upstream.channel.rib, path)
+        upstream_imported(self, upstream, imported)
 
     def _upstream_withdrawn(self, event: UpstreamWithdrawn, now: float) -> None:
         upstream = self.upstreams[event.upstream]

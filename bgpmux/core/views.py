@@ -56,7 +56,8 @@ def route_view(family: Family, prefix: Prefix, path: Path, **extra: Any) -> dict
 
 def routes_view(core: Core, query: RoutesQuery) -> dict[str, Any]:
     """The answer to a ``RoutesQuery``: a client's Adj-RIB-In (stale and best marked, with the
-    prefixes it refused), what an upstream sent, or what is exported to the upstreams."""
+    prefixes it refused), what an upstream sent (with the prefixes its import policy refused),
+    or what is exported to the upstreams."""
     if query.client is not None:
         client = core.clients.get(query.client)
         if client is None:
@@ -77,7 +78,14 @@ def routes_view(core: Core, query: RoutesQuery) -> dict[str, Any]:
         if upstream is None:
             return {"error": f"no upstream named {query.upstream!r}"}
         items = upstream.channel.rib.items()
-        return {"routes": [route_view(f, p, path) for f, p, path, _stale in items]}
+        refused = upstream.channel.imports.rejected.items()
+        return {
+            "routes": [route_view(f, p, path) for f, p, path, _stale in items],
+            "rejected": [
+                {"prefix": prefix_to_str(f, p), "family": str(f), "rejected": reason.value}
+                for (f, p), (reason, _path) in refused
+            ],
+        }
     return {
         "routes": [
             route_view(f, p, path)
@@ -89,8 +97,8 @@ def routes_view(core: Core, query: RoutesQuery) -> dict[str, Any]:
 
 def peer_counts(core: Core) -> dict[str, dict[str, int]]:
     """The answer to a ``PeersQuery``, per peer name: clients ``prefixes`` (live and stale),
-    ``stale``, ``rejected``; upstreams ``prefixes`` received and ``advertised`` (0 while
-    down; routes withheld as too large not counted)."""
+    ``stale``, ``rejected``; upstreams ``prefixes`` received and accepted, ``rejected`` and
+    ``advertised`` (0 while down; routes withheld as too large not counted)."""
     out: dict[str, dict[str, int]] = {}
     for name, client in core.clients.items():
         rib = client.channel.rib
@@ -104,6 +112,7 @@ def peer_counts(core: Core) -> dict[str, dict[str, int]]:
         withheld = len(core.exporter.too_large.get(name, ()))
         out[name] = {
             "prefixes": upstream.channel.rib.count(),
+            "rejected": len(upstream.channel.imports.rejected),
             "advertised": advertised - withheld if upstream.up else 0,
         }
     return out

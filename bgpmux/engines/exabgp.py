@@ -28,12 +28,13 @@ from ..core.port import Engine, SupervisorTask, UpstreamEvents, UpstreamStatus
 from ..session.states import State
 from ..wire.attributes import PathAttributes
 from ..wire.constants import Family
+from ..wire.errors import CeaseSubcode
 from ..wire.packing import nlri_room, split_too_large
 from ..wire.prefix import Prefix
 from . import exabgp_text as text
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from ..config import Config, Upstream
 
 log = logging.getLogger("bgpmux.engine.exabgp")
 
@@ -63,6 +64,7 @@ class ExaBGPEngine(Engine):
         self.exabgp = EXABGP
         self.addresses = {u.name: text.peer_address(u) for u in config.upstreams}
         self.names = {address: name for name, address in self.addresses.items()}
+        self._retired: set[str] = set()  # addresses of upstreams that moved on reload
         self.restarts = 0
         self.counters: dict[str, int] = dict.fromkeys(
             (
@@ -188,6 +190,44 @@ class ExaBGPEngine(Engine):
     def end_of_rib(self, upstream: str, family: Family) -> None:
         """Queue an ``announce eor`` command (RFC 4724 §2)."""
         self._send([text.format_end_of_rib(self.addresses[upstream], family)])
+
+    def reset_upstream(self, upstream: Upstream) -> None:
+        """Make ExaBGP end the session and dial ``upstream`` with its new settings: where its
+        neighbor block changed, the configuration is rewritten and ExaBGP reloads it
+        (SIGUSR1: changed neighbors are torn down and set up again, the others are left
+        alone); where it did not (a password file moved, say), a ``teardown`` with
+        Cease/Other Configuration Change. Raises OSError or ValueError, with nothing changed,
+        when the new configuration cannot be written."""
+        name = upstream.name
+        old = next(u for u in self.config.upstreams if u.name == name)
+        new_config = self.config.model_copy(
+            update={
+                "upstreams": tuple(upstream if u.name == name else u for u in self.config.upstreams)
+            }
+        )
+        before = text.exabgp_config(self.config.model_copy(update={"upstreams": (old,)}), [])
+        after = text.exabgp_config(new_config.model_copy(update={"upstreams": (upstream,)}), [])
+        running, self.config = self.config, new_config
+        try:
+            self.write_config()
+        except (OSError, ValueError):
+            self.config = running
+            raise
+        old_address, address = self.addresses[name], text.peer_address(upstream)
+        if address != old_address:
+            del self.names[old_address]
+            self._retired.add(old_address)
+            self._retired.discard(address)
+            self.names[address] = name
+            self.addresses[name] = address
+        self._states[name] = State.IDLE  # the core took the old session down already
+        self._established_at[name] = None
+        self._details[name] = "reset: its configuration changed"
+        if before == after:
+            self._send([text.format_teardown(old_address, CeaseSubcode.OTHER_CONFIGURATION_CHANGE)])
+        elif self._proc is not None and self._proc.returncode is None:
+            self._proc.send_signal(signal.SIGUSR1)  # by its PID: reload the configuration
+            log.info("ExaBGP told to reload its configuration (%s changed)", name)
 
     def status(self) -> list[UpstreamStatus]:
         """Each upstream's state as ExaBGP last reported it, with the engine's counters."""
@@ -403,6 +443,8 @@ class ExaBGPEngine(Engine):
             log.info("ExaBGP is shutting down")
             return
         name = self.names.get(message.peer)
+        if name is None and message.peer in self._retired:
+            return  # the session before a reset (reset_upstream)
         if name is None:
             log.warning("ExaBGP reported an unknown neighbor %s", message.peer)
             return

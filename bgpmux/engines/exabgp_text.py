@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Config, Upstream
+from ..transport.gtsm import GTSM_TTL
 from ..wire.attributes import AsPathSegment, PathAttributes
 from ..wire.constants import IPV4_UNICAST, IPV6_UNICAST, AttrFlag, Family, Origin, SegmentType
 from ..wire.prefix import Prefix, prefix_from_text, prefix_to_str
@@ -44,16 +45,23 @@ _OPT_TRANS_PARTIAL = AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE | AttrFlag.PARTIAL
 
 
 def peer_address(upstream: Upstream) -> str:
-    """The upstream's address as text: how ExaBGP names the neighbor."""
-    return str(upstream.address)
+    """The upstream's (resolved) address as text: how ExaBGP names the neighbor."""
+    return str(upstream.ip)
 
 
 def local_address(config: Config, upstream: Upstream) -> str | None:
-    """The session's source: the node address of the upstream's address family (None for an
-    IPv6 upstream when the node has no IPv6 address)."""
-    if upstream.address.version == 6:
-        return str(config.node.address_v6) if config.node.address_v6 is not None else None
-    return str(config.node.address)
+    """The session's source: the node address of the upstream's address family (None when
+    the node has no address of that family)."""
+    address = config.node.address_of(upstream.ip.version)
+    return str(address) if address is not None else None
+
+
+def families(config: Config) -> list[str]:
+    """The families every session carries, whatever its transport: those the node has a
+    next hop (an address) for."""
+    node = config.node
+    pairs = ((IPV4_UNICAST, node.address), (IPV6_UNICAST, node.address_v6))
+    return [_FAMILY_WORDS[family] for family, address in pairs if address is not None]
 
 
 def _quoted(text: str) -> str:
@@ -66,9 +74,6 @@ def exabgp_config(config: Config, process: Sequence[str]) -> str:
     """The ExaBGP configuration: one API process (``process``: argv) and one neighbor per
     upstream. Reads the upstreams' password files: raises OSError when one cannot be read,
     ValueError when a password holds characters ExaBGP cannot take."""
-    families = ["ipv4 unicast"]
-    if config.node.address_v6 is not None:
-        families.append("ipv6 unicast")
     lines = [
         f"process {PROCESS_NAME} {{",
         f"    run {' '.join(process)};",
@@ -99,8 +104,10 @@ def exabgp_config(config: Config, process: Sequence[str]) -> str:
         if upstream.password_file is not None:
             password = upstream.password_file.read_text(encoding="utf-8").strip()
             lines.append(f"    md5-password {_quoted(password)};")
+        if upstream.ttl_security:  # GTSM (RFC 5082): send with 255, drop what has less
+            lines += [f"    outgoing-ttl {GTSM_TTL};", f"    incoming-ttl {GTSM_TTL};"]
         lines.append("    family {")
-        lines += [f"        {words};" for words in families]
+        lines += [f"        {words};" for words in families(config)]
         lines.append("    }")
         # No extended message (RFC 8654): with 4096 octets known as the limit, bgpmux sizes
         # each announcement before sending it (ExaBGP drops what does not fit, silently).
@@ -248,6 +255,12 @@ def format_withdraw(
     """``withdraw`` command lines for ``peers`` (addresses), each at most ``limit``
     characters."""
     return _split(f"{_neighbors(peers)} withdraw attributes nlri", family, prefixes, limit)
+
+
+def format_teardown(peer: str, subcode: int) -> str:
+    """The command that ends the session with ``peer`` with Cease/``subcode`` (RFC 4486);
+    ExaBGP dials it again."""
+    return f"neighbor {peer} teardown {subcode}"
 
 
 def format_end_of_rib(peer: str, family: Family) -> str:

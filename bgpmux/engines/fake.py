@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..core.port import Engine, UpstreamStatus
 from ..session.states import State
@@ -11,6 +12,9 @@ from ..wire.attributes import PathAttributes
 from ..wire.constants import Family
 from ..wire.packing import nlri_room, split_too_large
 from ..wire.prefix import Prefix, prefix_to_str
+
+if TYPE_CHECKING:
+    from ..config import Upstream
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class FakeEngine(Engine):
         self.withdraws: list[WithdrawCall] = []
         self.eors: list[EndOfRibCall] = []
         self.started = False
+        self.resets: list[Upstream] = []  # every reset_upstream call
         self.stopped = False
         self.states: dict[str, State] = dict.fromkeys(self.upstreams, State.IDLE)
 
@@ -99,6 +104,10 @@ class FakeEngine(Engine):
         call = EndOfRibCall(upstream, family)
         self.calls.append(call)
         self.eors.append(call)
+
+    def reset_upstream(self, upstream: Upstream) -> None:
+        """Recorded in ``resets``."""
+        self.resets.append(upstream)
 
     def status(self) -> list[UpstreamStatus]:
         """One ``UpstreamStatus`` per entry of ``states``."""

@@ -2,7 +2,7 @@
 
 Each upstream has one ``Session`` (active: it asks to be dialled, and after a failure or a
 session end its connect-retry timer asks again) driven by a ``BGPConnection``. The engine only
-dials when asked, from the node address with TCP-MD5 when configured, and hands the
+dials when asked, from the node address with TCP-MD5 and GTSM when configured, and hands the
 connection over; nothing polls. UPDATEs for the upstream are packed here from the core's
 batches, with the options that session negotiated.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import socket
 from collections.abc import Sequence
@@ -29,10 +28,13 @@ from ..session.events import (
     UpdateReceived,
 )
 from ..transport.connection import BGPConnection
+from ..transport.gtsm import set_gtsm
 from ..transport.md5 import set_md5_key
 from ..transport.profiles import upstream_session_config
 from ..wire.attributes import PathAttributes
 from ..wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
+from ..wire.errors import CeaseSubcode, ErrorCode
+from ..wire.messages import Notification
 from ..wire.packing import Packed, pack_announce, pack_end_of_rib, pack_withdraw
 from ..wire.prefix import Prefix
 
@@ -88,7 +90,14 @@ class NativeEngine(Engine):
     def __init__(self, config: Config, events: UpstreamEvents) -> None:
         self.config = config
         self.events = events
-        self.families = (IPV4_UNICAST, IPV6_UNICAST) if config.node.address_v6 else (IPV4_UNICAST,)
+        node = config.node
+        # Every session carries the families the node has a next hop for, whatever the
+        # session's own transport (IPv4 routes over an IPv6 session too).
+        self.families = tuple(
+            family
+            for family, address in ((IPV4_UNICAST, node.address), (IPV6_UNICAST, node.address_v6))
+            if address is not None
+        )
         self.upstreams: dict[str, _Upstream] = {}
         self._stopping = False
 
@@ -96,10 +105,31 @@ class NativeEngine(Engine):
         """Create every upstream's session and let it ask to be dialled. Raises OSError when
         a password file cannot be read."""
         for cfg in self.config.upstreams:
-            session_config = upstream_session_config(self.config, cfg, self.families)
-            conn = BGPConnection(session_config, self._on_event, peer_logger(cfg.name, "upstream"))
-            self.upstreams[cfg.name] = upstream = _Upstream(cfg, conn)
-            upstream.conn.start()  # asks to be dialled: _on_event starts the dial
+            self._open(cfg)
+
+    def _open(self, cfg: Upstream) -> None:
+        session_config = upstream_session_config(self.config, cfg, self.families)
+        conn = BGPConnection(session_config, self._on_event, peer_logger(cfg.name, "upstream"))
+        self.upstreams[cfg.name] = upstream = _Upstream(cfg, conn)
+        upstream.conn.start()  # asks to be dialled: _on_event starts the dial
+
+    def reset_upstream(self, upstream: Upstream) -> None:
+        """End the session with Cease/Other Configuration Change (RFC 4486 §4) and open a
+        new one to ``upstream`` (its identity changed on reload). The old session's events
+        are no longer passed on. Raises OSError, with the running session untouched, when the
+        new password file cannot be read."""
+        old = self.upstreams[upstream.name]
+        if upstream.password_file is not None:
+            Path(upstream.password_file).read_bytes()
+        if old.dial is not None:
+            old.dial.cancel()
+        old.established_at = None  # the core took it down: no ``down`` for it
+        old.conn.shutdown(
+            Notification(ErrorCode.CEASE, CeaseSubcode.OTHER_CONFIGURATION_CHANGE, b"")
+        )
+        configs = [upstream if u.name == upstream.name else u for u in self.config.upstreams]
+        self.config = self.config.model_copy(update={"upstreams": tuple(configs)})
+        self._open(upstream)
 
     async def stop(self) -> None:
         """Cancel dials, send Cease/Administrative Shutdown on every session and wait up to
@@ -116,22 +146,21 @@ class NativeEngine(Engine):
     # ------------------------------------------------------------------ dialling
 
     def _source_address(self, upstream: Upstream) -> str:
-        node = self.config.node
-        if ipaddress.ip_address(str(upstream.address)).version == 6:
-            return str(node.address_v6)
-        return str(node.address)
+        return str(self.config.node.address_of(upstream.ip.version))
 
     async def _dial(self, upstream: _Upstream) -> None:
         cfg = upstream.config
         loop = asyncio.get_running_loop()
-        address = str(cfg.address)
-        family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+        address = str(cfg.ip)
+        family = socket.AF_INET6 if cfg.ip.version == 6 else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if upstream.key:
                 set_md5_key(sock, address, upstream.key)
+            if cfg.ttl_security:
+                set_gtsm(sock, 6 if family == socket.AF_INET6 else 4)
             sock.bind((self._source_address(cfg), 0))
             await asyncio.wait_for(loop.sock_connect(sock, (address, cfg.port)), CONNECT_TIMEOUT)
             await loop.create_connection(lambda: _Attempt(upstream.conn), sock=sock)
@@ -154,6 +183,8 @@ class NativeEngine(Engine):
     def _on_event(self, conn: BGPConnection, event: object) -> None:
         name = conn.session.config.peer_name
         upstream = self.upstreams[name]
+        if conn is not upstream.conn:
+            return  # a session ended by reset_upstream: the core has taken it down already
         events = self.events
         if isinstance(event, UpdateReceived):
             update = event.update

@@ -22,6 +22,7 @@ from ..wire.messages import Update
 from ..wire.prefix import Prefix
 from .prefix_list import PrefixList, PrefixRule
 from .transforms import ClientExport, RejectReason, Tagger
+from .upstream_import import UpstreamImport, UpstreamImported, UpstreamPolicy
 
 # (family, prefixes, the path they now have from this peer, or None: removed)
 RouteChange = tuple[Family, Sequence[Prefix], Path | None]
@@ -115,7 +116,8 @@ class ClientChannel:
     """One client's side of the Loc-RIB.
 
     ``exportable``: the families bgpmux has a next hop for upstream; announcements of other
-    families are refused (``RejectReason.NO_IPV6_NEXT_HOP``). ``order``: the client's place in
+    families are refused (``RejectReason.NO_IPV6_NEXT_HOP``, or ``NO_IPV4_NEXT_HOP`` on an
+    IPv6-only node). ``order``: the client's place in
     the config, the decision's last tie-breaker.
     """
 
@@ -191,8 +193,11 @@ class ClientChannel:
         path = self._paths.get(self.source, attrs, next_hop)
         if family not in self._exportable:
             out.changes.append((family, self.rib.remove_many(family, prefixes), None))
+            reason = (
+                RejectReason.NO_IPV4_NEXT_HOP if family.afi == 1 else RejectReason.NO_IPV6_NEXT_HOP
+            )
             for prefix in prefixes:
-                self._reject(family, prefix, RejectReason.NO_IPV6_NEXT_HOP, path, out)
+                self._reject(family, prefix, reason, path, out)
             return
         accepted, refused = self.accept.split(family, prefixes)
         if self.policy.max_prefixes_action == "block":
@@ -347,13 +352,20 @@ class ClientChannel:
 
 
 class UpstreamChannel:
-    """One upstream's side of the Loc-RIB that serves the clients: its Adj-RIB-In and the AS
-    loop check. Routes from an eBGP upstream whose AS_PATH holds the node AS are loops (RFC
-    4271 §9.1.2) unless ``allow_node_as``: they are kept out, and remembered so each is
-    reported once."""
+    """One upstream's side of the Loc-RIB that serves the clients: its Adj-RIB-In, the AS
+    loop check and its import policy (``policy``: ``accept`` and ``max_prefixes``, see
+    ``upstream_import``; None: everything). Routes from an eBGP upstream whose AS_PATH holds
+    the node AS are loops (RFC 4271 §9.1.2) unless ``allow_node_as``: they are kept out, and
+    remembered so each is reported once."""
 
     def __init__(
-        self, name: str, order: int, ebgp: bool, allow_node_as: bool, node_asn: int
+        self,
+        name: str,
+        order: int,
+        ebgp: bool,
+        allow_node_as: bool,
+        node_asn: int,
+        policy: UpstreamPolicy | None = None,
     ) -> None:
         self.name = name
         self.source = Source(name, True, -order, order)
@@ -363,6 +375,7 @@ class UpstreamChannel:
         self.rib = AdjRibIn()
         self.looped: set[tuple[Family, Prefix]] = set()
         self.stale_deadline: float | None = None  # graceful restart: when stale routes go
+        self.imports = UpstreamImport(self.rib, policy)
         self._paths = PathInterner()
 
     def is_loop(self, attrs: PathAttributes) -> bool:
@@ -371,24 +384,62 @@ class UpstreamChannel:
 
     def receive(
         self, family: Family, attrs: PathAttributes, next_hop: bytes, prefixes: Sequence[Prefix]
-    ) -> tuple[RouteChange, list[Prefix]]:
-        """Routes announced with one attribute set: (what changed, the prefixes newly dropped
-        as loops)."""
+    ) -> UpstreamImported:
+        """Routes announced with one attribute set: what changed, the prefixes newly dropped
+        as loops or refused by the import policy, and a limit reached."""
+        out = UpstreamImported()
         if self.is_loop(attrs):
-            new = [p for p in prefixes if (family, p) not in self.looped]
-            self.looped.update((family, p) for p in new)
-            return (family, self.rib.remove_many(family, prefixes), None), new
+            out.looped = [p for p in prefixes if (family, p) not in self.looped]
+            self.looped.update((family, p) for p in out.looped)
+            out.changes.append((family, self.rib.remove_many(family, prefixes), None))
+            self.imports.forget(family, prefixes)
+            return out
         if self.looped:
             self.looped.difference_update((family, p) for p in prefixes)
         path = self._paths.get(self.source, attrs, next_hop)
-        self.rib.set_many(family, prefixes, path)
-        return (family, prefixes, path), []
+        accepted = self.imports.judge(family, prefixes, path, out)
+        self.rib.set_many(family, accepted, path)
+        out.changes.append((family, accepted, path))
+        return out
 
     def withdraw(self, family: Family, prefixes: Sequence[Prefix]) -> RouteChange:
         """The upstream withdrew ``prefixes``: (family, those it held, None)."""
         if self.looped:
             self.looped.difference_update((family, p) for p in prefixes)
-        return family, self.rib.remove_many(family, prefixes), None
+        removed = self.rib.remove_many(family, prefixes)
+        self.imports.forget(family, prefixes)
+        return family, removed, None
+
+    def reconfigure(self, policy: UpstreamPolicy) -> UpstreamImported:
+        """A new import policy: every route the upstream sent, accepted or refused, is judged
+        again (stale routes stay stale; those now refused go). Prefixes dropped at the old
+        limit are not known any more: they come back when the upstream sends them again.
+        The returned changes carry no path: each prefix must be decided again."""
+        imports = self.imports
+        routes = list(self.rib.items())
+        refused = [(f, p, path) for (f, p), (_reason, path) in imports.rejected.items()]
+        imports.configure(policy)
+        self.rib.clear()
+        imports.rejected = {}
+        imports.at_limit = False
+        groups: dict[tuple[Family, Path, bool], list[Prefix]] = {}
+        for family, prefix, path, stale in routes:
+            groups.setdefault((family, path, stale), []).append(prefix)
+        for family, prefix, path in refused:
+            groups.setdefault((family, path, False), []).append(prefix)
+        touched: dict[Family, list[Prefix]] = {}
+        for family, prefix, _path, _stale in routes:
+            touched.setdefault(family, []).append(prefix)
+        out = UpstreamImported()
+        for (family, path, stale), prefixes in groups.items():
+            accepted = imports.judge(family, prefixes, path, out)
+            if stale:  # still waiting for the upstream to send them again
+                self.rib.stale.setdefault(family, {}).update(dict.fromkeys(accepted, path))
+            else:
+                self.rib.set_many(family, accepted, path)
+                touched.setdefault(family, []).extend(accepted)  # refused before, maybe
+        out.changes = [(family, list(dict.fromkeys(ps)), None) for family, ps in touched.items()]
+        return out
 
     def keep_stale(
         self, families: Collection[Family] | None, deadline: float
@@ -398,6 +449,7 @@ class UpstreamChannel:
         core's clock), its End-of-RIB or a sweep; those of other families are removed and
         returned."""
         self.stale_deadline = deadline
+        self.imports.rejected.clear()  # judged again when the upstream sends them again
         return self.rib.mark_stale(families)
 
     def end_of_rib(self, family: Family) -> list[tuple[Family, Prefix]]:
@@ -416,4 +468,6 @@ class UpstreamChannel:
         """The session ended for good: every route goes; returned."""
         self.looped.clear()
         self.stale_deadline = None
+        self.imports.rejected.clear()
+        self.imports.at_limit = False
         return self.rib.clear()

@@ -17,6 +17,7 @@ class RejectReason(Enum):
 
     NOT_ACCEPTED = "not_in_accept_list"
     NO_IPV6_NEXT_HOP = "no_ipv6_node_address"
+    NO_IPV4_NEXT_HOP = "no_ipv4_node_address"  # an IPv6-only node
 
 
 class Tagger:

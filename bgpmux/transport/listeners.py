@@ -45,6 +45,7 @@ from ..session.notifications import OUT_OF_RESOURCES
 from ..wire.errors import CeaseSubcode, ErrorCode
 from ..wire.messages import Notification, encode_notification
 from .connection import BGPConnection
+from .md5 import md5_keys, md5_listening_socket
 from .profiles import CLIENT_OPEN_HOLD_TIME, TAKEOVER_OPEN_HOLD_TIME, client_session_config
 
 log = logging.getLogger("bgpmux.transport")
@@ -116,26 +117,29 @@ class ClientServer:
         self.holds: dict[str, IdleHold] = {}  # clients held down after passing max_prefixes
         self.hold_notifications: dict[str, Notification] = {}  # what each was cut off with
         self.pending: dict[BGPConnection, str] = {}  # connections not yet up -> their listen
-        self.node_addresses = {str(config.node.address)}
-        if config.node.address_v6 is not None:
-            self.node_addresses.add(str(config.node.address_v6))
+        self.node_addresses = {
+            str(a) for a in (config.node.address, config.node.address_v6) if a is not None
+        }
         self.throttle = Throttle()
 
     async def start(self) -> None:
-        """Bind one listener per distinct ``listen`` endpoint; raises OSError when one cannot
-        be bound."""
+        """Bind one listener per distinct ``listen`` endpoint, with the TCP-MD5 keys of its
+        clients; raises OSError when one cannot be bound or a password file read."""
         loop = asyncio.get_running_loop()
         for listen, clients in self.by_listen.items():
-            endpoint = clients[0].listen
-            host, port = str(endpoint.host), endpoint.port
-            server = await loop.create_server(
-                functools.partial(_Accepting, self, listen, clients),
-                host,
-                port,
-                reuse_address=True,
-            )
+            protocol = functools.partial(_Accepting, self, listen, clients)
+            keys = md5_keys(clients)
+            if keys:
+                sock = md5_listening_socket(clients[0].listen, keys)
+                server = await loop.create_server(protocol, sock=sock)
+            else:
+                endpoint = clients[0].listen
+                host, port = str(endpoint.host), endpoint.port
+                server = await loop.create_server(protocol, host, port, reuse_address=True)
             self.servers.append(server)
-            log.info("listening on %s for %s", listen, ", ".join(c.name for c in clients))
+            signed = f" (TCP-MD5 from {', '.join(keys)})" if keys else ""
+            names = ", ".join(c.name for c in clients)
+            log.info("listening on %s for %s%s", listen, names, signed)
 
     async def stop(self, message: str = "bgpmux shutting down") -> None:
         """Stop listening and end every session with Cease/Administrative Shutdown carrying

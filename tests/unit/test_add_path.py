@@ -355,9 +355,9 @@ def test_add_path_change_needs_a_new_session() -> None:
 
     running = parse_config(_config(), env={})
     new = parse_config(_config(add_path_plain=False), env={})
-    pending, policies = reload.diff(running, new)
-    assert pending == ["clients[1] (plain): add_path"]
-    assert [c.name for c in policies] == ["calico"]
+    plan = reload.plan(running, new)
+    assert plan.pending == ["clients[1] (plain): add_path"]
+    assert [c.name for c in plan.policies] == ["calico"]
 
 
 def test_one_upstream_add_path_client_gets_its_path_under_id_1(setup) -> None:

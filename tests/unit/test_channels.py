@@ -139,10 +139,11 @@ def test_upstream_loops_are_kept_out_and_reported_once() -> None:
     ch = UpstreamChannel("tor", 0, ebgp=True, allow_node_as=False, node_asn=NODE_AS)
     looped = PathAttributes(as_path=((2, (65000, NODE_AS)),))
     prefix = p("10.244.1.0/26")
-    (_f, removed, path), new = ch.receive(IPV4_UNICAST, looped, b"\x0a\x00\x00\x01", [prefix])
-    assert (list(removed), path, new) == ([], None, [prefix])
-    _change, new = ch.receive(IPV4_UNICAST, looped, b"\x0a\x00\x00\x01", [prefix])
-    assert new == []
+    out = ch.receive(IPV4_UNICAST, looped, b"\x0a\x00\x00\x01", [prefix])
+    [(_f, removed, path)] = out.changes
+    assert (list(removed), path, out.looped) == ([], None, [prefix])
+    assert ch.receive(IPV4_UNICAST, looped, b"\x0a\x00\x00\x01", [prefix]).looped == []
     fine = PathAttributes(as_path=((2, (65000,)),))
-    (_f, prefixes, path), _new = ch.receive(IPV4_UNICAST, fine, b"\x0a\x00\x00\x01", [prefix])
+    out = ch.receive(IPV4_UNICAST, fine, b"\x0a\x00\x00\x01", [prefix])
+    [(_f, prefixes, path)] = out.changes
     assert path is not None and list(prefixes) == [prefix] and not ch.looped

@@ -33,7 +33,10 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_check_config_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check-config", "-c", str(write(tmp_path, GOOD))]) == 0
     out, err = capsys.readouterr()
-    assert out == "OK: 1 upstream, 2 clients, engine exabgp\n"
+    assert out == (
+        "OK: 1 upstream, 2 clients, engine exabgp\n"
+        "  upstream tor: applies, at 10.0.0.1 (no node_cidrs: every node)\n"
+    )
     assert err == ""
 
 
@@ -111,7 +114,7 @@ def test_run_hands_the_config_to_the_daemon(
     paths: list[Path] = []
     fake = types.ModuleType("bgpmux.daemon")
 
-    def run(config: Config, config_path: Path) -> int:
+    def run(config: Config, config_path: Path, placement: object) -> int:
         seen.append(config)
         paths.append(Path(config_path))
         return 7

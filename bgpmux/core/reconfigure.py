@@ -1,0 +1,78 @@
+"""Applying a reloaded configuration to the core (``Reconfigure``): client and upstream import
+policies live, and a reset of every upstream whose session identity changed (``reload.plan``
+says which)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from ..config import Upstream
+from . import reload
+from .events import Reconfigure, UpstreamDown
+from .upstream_policy import apply_upstream_policies
+
+if TYPE_CHECKING:
+    from .routing import Core
+
+log = logging.getLogger("bgpmux.core")
+
+
+def reconfigure(core: Core, event: Reconfigure, now: float) -> list[str]:
+    """Apply ``event.config`` (as this node runs it, ``bgpmux.placement``) to ``core``;
+    returns what needs a restart, in words.
+
+    Policy fields apply at once, every route a peer sent judged again (a lower client
+    max_prefixes may close its session). An upstream whose session identity changed is reset
+    with its new settings. The rest (node, engine, metrics, api, a client's identity, peers
+    added, removed or reordered, an upstream's other fields) is returned, not applied;
+    ``core.config`` becomes what runs."""
+    plan = reload.plan(core.config, event.config)
+    for new in plan.policies:
+        client = core.clients[new.name]
+        if new != client.channel.policy:
+            core._apply_policy(client, new)
+    pending = plan.pending
+    reset: dict[str, Upstream] = {}
+    for upstream in plan.resets:
+        fields = plan.reset_fields[upstream.name]
+        try:
+            reset_upstream(core, upstream, fields, now)
+        except (NotImplementedError, OSError, ValueError) as e:
+            index = [u.name for u in core.config.upstreams].index(upstream.name)
+            pending.append(f"upstreams[{index}] ({upstream.name}): {', '.join(fields)} ({e})")
+        else:
+            reset[upstream.name] = upstream
+    apply_upstream_policies(core, plan.upstream_policies)
+    # What runs now: each upstream with the fields applied (policy; identity where reset).
+    applied: dict[str, frozenset[str]] = {
+        u.name: reload.UPSTREAM_POLICY_FIELDS for u in plan.upstream_policies
+    }
+    for name in reset:
+        applied[name] = applied.get(name, frozenset()) | reload.UPSTREAM_IDENTITY
+    declared = {u.name: u for u in event.config.upstreams}
+    upstreams = tuple(
+        u.model_copy(update={f: getattr(declared[u.name], f) for f in applied.get(u.name, ())})
+        for u in core.config.upstreams
+    )
+    policies = {c.name: c for c in plan.policies}
+    clients = tuple(policies.get(c.name, c) for c in core.config.clients)
+    core.config = core.config.model_copy(update={"upstreams": upstreams, "clients": clients})
+    return pending
+
+
+def reset_upstream(core: Core, new: Upstream, fields: list[str], now: float) -> None:
+    """A changed session identity (``fields``): the engine ends the session and dials
+    ``new``; the upstream's routes are withdrawn now (a new session, not a graceful restart).
+    Raises NotImplementedError when the engine cannot reset one session, OSError or
+    ValueError when it cannot use the new settings (nothing changed then)."""
+    core.engine.reset_upstream(new)
+    log.warning(
+        "session identity changed (%s): session reset, now %s port %d",
+        ", ".join(fields),
+        new.address,
+        new.port,
+        extra={"peer": new.name},
+    )
+    core.upstreams[new.name].channel.ebgp = new.asn != core.node_asn
+    core.handle(UpstreamDown(new.name), now)
