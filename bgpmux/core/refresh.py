@@ -57,7 +57,7 @@ class Refresher:
         for family in families:
             enhanced = wrap and link.send_route_refresh(family, BORR)
             if receives:
-                core.exporter.to_clients([client], family, core.for_clients.table(family))
+                core.client_export.send_table(client, core.for_clients, [family])
             if enhanced:
                 link.send_route_refresh(family, EORR)
             log.info(

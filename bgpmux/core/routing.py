@@ -23,15 +23,15 @@ from ..config import Client, Config
 from ..policy.channels import ClientChannel, CutOff, LimitReached, UpstreamChannel
 from ..rib.adj_rib_in import AdjRibIn
 from ..rib.decision import explain
-from ..rib.loc_rib import Changes, LocRib
+from ..rib.loc_rib import Changes, LocRib, merge_changes
 from ..rib.paths import Path
 from ..session.states import DownReason
 from ..wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
 from ..wire.errors import CeaseSubcode, ErrorCode
 from ..wire.messages import Notification
-from ..wire.packing import pack_withdraw
 from ..wire.prefix import Prefix, PrefixText, prefix_to_str
 from . import upstream_restart
+from .add_path import ClientExport
 from .events import (
     ClientDown,
     ClientEstablished,
@@ -104,6 +104,7 @@ class Core:
         self.for_upstreams = LocRib([c.channel.rib for c in self._client_list], True)
         self.for_clients = LocRib([u.channel.rib for u in self._upstream_list])
         self.exporter = Exporter(engine, node.asn, self.next_hops, self.clients)
+        self.client_export = ClientExport(self.exporter, self._upstream_list)
         self.sync = SyncState(self, now + node.initial_sync_timeout)
         self.refresh = Refresher(self)
         self._pending_up: dict[Family, Changes] = {}
@@ -148,6 +149,7 @@ class Core:
         channel = client.channel
         client.link = event.link
         client.established_at = now
+        self.client_export.clients_changed(self._client_list)
         if channel.rib.stale_count():
             if not event.graceful_restart:  # came back without graceful restart: stale goes
                 self._drop(channel, channel.sweep_stale())
@@ -207,6 +209,7 @@ class Core:
             client.flaps += 1
         client.link = None
         client.established_at = None
+        self.client_export.clients_changed(self._client_list)
         channel.awaiting_eor.clear()
         if event.stale_time and channel.rib.count():
             dropped = channel.keep_stale(event.stale_families, now + event.stale_time)
@@ -276,7 +279,9 @@ class Core:
         changes = loc_rib.decide(family, prefixes, changed, path)
         if changes:
             pending = self._pending_up if loc_rib is self.for_upstreams else self._pending_down
-            _merge(pending, family, changes)
+            merge_changes(pending, family, changes)
+        if self.client_export.multipath and loc_rib is self.for_clients:
+            self.client_export.note(family, prefixes, changed, path)
         for conflict in loc_rib.take_conflicts():
             best, losers = conflict.best, conflict.losers
             log.warning(
@@ -309,12 +314,11 @@ class Core:
             self._decide(self.for_upstreams, family, prefixes)
         link = client.link
         if link is not None and new.receive_upstream_routes != was_receiving:
+            self.client_export.clients_changed(self._client_list)
             if new.receive_upstream_routes:
                 self._send_full_table(client, end_of_rib=False)
             else:
-                for family in link.families:
-                    withdrawn = list(self.for_clients.table(family))
-                    link.send(pack_withdraw(family, withdrawn, link.options.max_message_len))
+                self.client_export.withdraw_table(link, self.for_clients)
 
     # ------------------------------------------------------------------ upstreams
 
@@ -420,11 +424,9 @@ class Core:
             if upstream_groups:
                 for family, changes in pending_up.items():
                     self.exporter.to_upstreams(upstream_groups, family, changes)
-        if self._pending_down:
+        if self._pending_down or self.client_export.multipath:
             pending_down, self._pending_down = self._pending_down, {}
-            receivers = [c for c in self._client_list if c.receives_upstream_routes]
-            for family, changes in pending_down.items():
-                self.exporter.to_clients(receivers, family, changes)
+            self.client_export.flush(self._client_list, pending_down)
         batch, self._batch = self._batch, _Batch()
         if batch.suppressed:
             log.warning("... and %d more such log lines in this batch", batch.suppressed)
@@ -455,8 +457,7 @@ class Core:
         if link is None:
             return
         if client.channel.policy.receive_upstream_routes:
-            for family in link.families:
-                self.exporter.to_clients([client], family, self.for_clients.table(family))
+            self.client_export.send_table(client, self.for_clients)
         if end_of_rib:
             self.sync.end_of_rib_to(client)
 
@@ -467,11 +468,3 @@ class Core:
             return
         batch.log_lines += 1
         log.log(level, msg, *args, extra={"peer": peer})
-
-
-def _merge(pending: dict[Family, Changes], family: Family, changes: Changes) -> None:
-    table = pending.get(family)
-    if table is None:
-        pending[family] = changes  # ``decide`` returns a new dict each time: ours to keep
-    else:
-        table.update(changes)

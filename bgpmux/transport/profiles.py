@@ -22,9 +22,10 @@ def client_session_config(
 ) -> SessionConfig:
     """Passive, iBGP or eBGP as the client's AS says, both unicast families, graceful restart,
     route refresh and extended messages (so one oversized route costs that route, not the
-    session: it is refused at export, RFC 8654), and a router id that differs from the
-    client's (``Config.client_router_id``). ``open_hold_time``: seconds to wait for the
-    client's OPEN."""
+    session: it is refused at export, RFC 8654), ADD-PATH send when ``client.add_path``
+    (every upstream's path to a client that can receive several, RFC 7911), and a router id
+    that differs from the client's (``Config.client_router_id``). ``open_hold_time``: seconds
+    to wait for the client's OPEN."""
     return SessionConfig(
         local_asn=config.node.asn,
         router_id=str(config.client_router_id(client)),
@@ -36,6 +37,7 @@ def client_session_config(
         graceful_restart_time=CLIENT_RESTART_TIME,
         route_refresh=True,
         extended_message=True,
+        add_path_send=client.add_path,
         open_hold_time=open_hold_time,
     )
 

@@ -43,12 +43,12 @@ from .prefix import Prefix, decode_prefixes
 
 @dataclass(frozen=True, slots=True)
 class CodecOptions:
-    """What a session negotiated that the codec needs to decode and to encode its messages:
-    4-octet AS numbers (RFC 6793) and the maximum message length in octets (4096, or 65535
-    with extended messages, RFC 8654)."""
+    """What a session negotiated that the codec needs: 4-octet AS numbers (RFC 6793), the longest
+    message (4096 octets; 65535, RFC 8654), the families we send path ids in (RFC 7911)."""
 
     asn4: bool = True
     max_message_len: int = MAX_MESSAGE_LEN
+    add_path_send: frozenset[Family] = frozenset()
 
 
 DEFAULT_OPTIONS = CodecOptions()
