@@ -4,11 +4,11 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-APT_PACKAGES := bird2 frr gobgpd iproute2 iptables prometheus tcpdump procps
+APT_PACKAGES := bird2 frr gobgpd iproute2 iptables prometheus tcpdump procps iputils-ping
 STAMP_APT := $(VENV)/.apt-installed
 STAMP_PIP := $(VENV)/.pip-installed
 
-.PHONY: all deps test lint unit interop demo bench fuzz soak clean
+.PHONY: all deps test lint unit interop demo bench fuzz soak hitless clean
 
 all: test
 
@@ -66,6 +66,12 @@ bench: deps
 # for a short trial. Writes bench/results/soak-latest.{md,json}; fails on RSS or fd growth.
 soak: deps
 	$(BIN)/python -m bench.soak $(SOAK_ARGS)
+
+# Pings every 20 ms through a rack while bgpmux restarts 10 times per engine (SIGTERM and SIGKILL
+# alternately; a few minutes). Writes bench/results/hitless-latest.{md,json}; fails on any lost
+# ping. HITLESS_ARGS, e.g. "--engines native --restarts 4", "--baseline bird", "--report-only".
+hitless: deps
+	$(BIN)/python -m bench.hitless $(HITLESS_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

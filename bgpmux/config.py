@@ -205,6 +205,10 @@ class Client(_Model):
     # Cease/Out of Resources (RFC 4486).
     output_limit_mib: int = Field(default=64, ge=1, le=4096)
     receive_upstream_routes: bool = False
+    # Offer ADD-PATH send (RFC 7911): a client that can receive several paths per prefix gets
+    # every upstream's path (ECMP across dual ToRs); off, or without the client's receive
+    # capability, it gets the best path only. Part of the session's identity (a capability).
+    add_path: bool = True
     priority: int = Field(default=100, ge=0, le=65535)
     keep_client_as_path: bool = False
     hold_time: HoldTime = 90

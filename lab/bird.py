@@ -96,7 +96,8 @@ class Bird(Daemon):
             if any(a.next_hop and a.family == family for a in self.announce):
                 channel.append("next hop keep;")
             if neighbor.add_path:
-                channel.append("add paths on;")
+                mode = "on" if neighbor.add_path is True else neighbor.add_path
+                channel.append(f"add paths {mode};")
             if family in self.next_hop_address:
                 channel.append(f"next hop address {self.next_hop_address[family]};")
             lines.append(f"{family} {{ {' '.join(channel)} }};")
@@ -116,6 +117,13 @@ class Bird(Daemon):
 
     def routes_of(self, family: str) -> dict[str, Route]:
         return self.routes("master4" if family == "ipv4" else "master6")
+
+    def paths(self, prefix: str) -> list[Route]:
+        """Every path BIRD holds for ``prefix`` (several with ADD-PATH), primary first; none
+        when it has no route for it."""
+        table = "master6" if ":" in prefix else "master4"
+        text = self.birdc_cmd(f"show route all table {table}")
+        return parse_show_route_paths(text).get(prefix, [])
 
     def protocol_info(self, name: str) -> str:
         return self.birdc_cmd(f"show protocols all {name}")
@@ -194,6 +202,37 @@ def parse_show_route_all(text: str) -> dict[str, Route]:
         last_key = key
         _apply_attribute(current, key, value.strip())
     return routes
+
+
+def parse_show_route_paths(text: str) -> dict[str, list[Route]]:
+    """Parse `birdc show route all` keeping every path: per prefix, its routes in BIRD's order
+    (the primary one first)."""
+    paths: dict[str, list[Route]] = {}
+    prefix: str | None = None
+    current: Route | None = None
+    last_key: str | None = None
+    for raw in text.splitlines():
+        if not raw.strip() or raw.startswith(("BIRD ", "Table ", "Access ")):
+            continue
+        head = _ROUTE_HEAD.match(raw)
+        if head and (head.group("prefix") or not raw.startswith("\t")):
+            prefix = head.group("prefix") or prefix
+            if prefix is None:
+                continue
+            current = Route(next_hop=None)
+            paths.setdefault(prefix, []).append(current)
+            last_key = None
+            continue
+        if current is None:
+            continue
+        if raw.startswith("\t\t") and last_key is not None:
+            _apply_attribute(current, last_key, raw.strip())
+            continue
+        key, sep, value = raw.strip().partition(":")
+        if sep:
+            last_key = key
+            _apply_attribute(current, key, value.strip())
+    return paths
 
 
 def _apply_attribute(route: Route, key: str, value: str) -> None:

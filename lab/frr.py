@@ -27,8 +27,13 @@ class Frr(Daemon):
         listen_port: int | None = 179,
         listen_address: str | None = None,
         connect_retry: int = 2,
+        route_map_in: dict[str, str] | None = None,
+        extra_config: list[str] | None = None,
     ) -> None:
         super().__init__(host, name, asn, router_id, neighbors, announce)
+        # neighbor address -> the route-map applied to what it sends (its inbound policy)
+        self.route_map_in = dict(route_map_in or {})
+        self.extra_config = list(extra_config or [])  # global lines, before `router bgp`
         self.listen_port = listen_port  # None: do not listen at all (`-p 0`)
         self.listen_address = listen_address
         self.connect_retry = connect_retry
@@ -62,6 +67,7 @@ class Frr(Daemon):
             "log stdout informational",
             "!",
         ]
+        lines += [*self.extra_config, "!"] if self.extra_config else []
         route_maps: dict[str, str] = {}
         for index, announce in enumerate(self.announce, start=1):
             body = _route_map_body(announce)
@@ -95,6 +101,9 @@ class Frr(Daemon):
                 lines.append(f"  network {announce.prefix}{suffix}")
             for neighbor in peers:
                 lines.append(f"  neighbor {neighbor.address} activate")
+                if neighbor.address in self.route_map_in:
+                    name = self.route_map_in[neighbor.address]
+                    lines.append(f"  neighbor {neighbor.address} route-map {name} in")
                 if neighbor.add_path:
                     lines.append(f"  neighbor {neighbor.address} addpath-tx-all-paths")
             lines.append(" exit-address-family")
@@ -105,6 +114,14 @@ class Frr(Daemon):
     def vtysh_cmd(self, command: str, timeout: float = 10) -> str:
         argv = [self.vtysh, "--vty_socket", str(self.vty_dir), "-d", "bgpd", "-c", command]
         return self.host.run(argv, timeout=timeout).stdout
+
+    def configure(self, *lines: str) -> str:
+        """Apply configuration ``lines`` to the running bgpd (`vtysh -c "configure terminal"
+        -c line ...`); returns vtysh's output. Raises RuntimeError when vtysh fails."""
+        argv = [self.vtysh, "--vty_socket", str(self.vty_dir), "-d", "bgpd"]
+        for line in ("configure terminal", *lines):
+            argv += ["-c", line]
+        return self.host.run(argv).stdout
 
     def vtysh_json(self, command: str) -> Any:
         return json.loads(self.vtysh_cmd(command) or "{}")
@@ -125,6 +142,13 @@ class Frr(Daemon):
 
     def neighbors_info(self) -> dict[str, Any]:
         info: dict[str, Any] = self.vtysh_json("show bgp neighbors json")
+        return info
+
+    def neighbor_info(self, address: str) -> dict[str, Any]:
+        """`show bgp neighbors <address> json` for one neighbor (uptime, counters, capabilities)."""
+        info: dict[str, Any] = self.vtysh_json(f"show bgp neighbors {address} json").get(
+            address, {}
+        )
         return info
 
     def neighbor_state(self, address: str) -> str:

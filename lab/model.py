@@ -27,7 +27,9 @@ class Neighbor:
     password: str | None = None
     hold_time: int | None = None
     graceful_restart: int | None = None
-    add_path: bool = False
+    # ADD-PATH (RFC 7911): True offers send and receive where the daemon can; BIRD also takes
+    # its own mode here ("rx": receive only, as Calico takes ECMP; "tx": send only).
+    add_path: bool | str = False
     families: tuple[str, ...] = ()
     ttl_security: bool = False  # GTSM (RFC 5082) for a directly connected peer
 

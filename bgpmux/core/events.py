@@ -46,9 +46,13 @@ class ClientUpdate:
 
 @dataclass(frozen=True, slots=True)
 class ClientRouteRefresh:
-    """The client asked for our routes again (RFC 2918)."""
+    """A ROUTE-REFRESH from the client, for ``family`` (None: every family it negotiated).
+    ``subtype`` 0 asks for our routes again (RFC 2918); 1 (BoRR) and 2 (EoRR) frame the
+    client's own re-advertisement (RFC 7313 §4)."""
 
     client: str
+    family: Family | None = None
+    subtype: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +123,12 @@ class UpstreamEndOfRib:
 
 @dataclass(frozen=True, slots=True)
 class UpstreamRouteRefresh:
-    """``upstream`` asked for our routes of ``family`` again (RFC 2918)."""
+    """A ROUTE-REFRESH from ``upstream`` for ``family``: ``subtype`` 0 asks for our routes
+    again (RFC 2918); 1 (BoRR) and 2 (EoRR) frame its own re-advertisement (RFC 7313 §4)."""
 
     upstream: str
     family: Family
+    subtype: int = 0
 
 
 # ---------------------------------------------------------------------------- requests

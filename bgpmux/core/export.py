@@ -3,6 +3,10 @@ engine, and upstream routes to the clients as packed UPDATEs.
 
 Every transform here runs once per distinct attribute set, never once per prefix.
 
+A client that negotiated ADD-PATH receive for a family (RFC 7911) gets every upstream's path
+for each prefix, not only the best: each upstream's Adj-RIB-In changes go to it as they are,
+under that upstream's path identifier (``path_id``).
+
 Every message is sized against the receiving session's maximum (RFC 8654) before it is sent: a
 route whose attributes leave no room for its prefix is withdrawn from that peer instead, counted
 in ``too_large`` and logged once (until it fits again, is withdrawn or the session ends).
@@ -14,7 +18,7 @@ import logging
 from collections.abc import Mapping, Sequence
 
 from ..policy.transforms import UpstreamExport
-from ..rib.paths import Path
+from ..rib.paths import Path, Source
 from ..wire.attributes import PathAttributes
 from ..wire.constants import Family
 from ..wire.packing import pack_announce, pack_withdraw
@@ -23,6 +27,14 @@ from .peers import ClientPeer, group_by_path
 from .port import Engine
 
 log = logging.getLogger("bgpmux.export")
+
+
+def path_id(source: Source) -> int:
+    """The ADD-PATH path identifier (RFC 7911 §3) of an upstream's paths: its position in
+    ``upstreams`` plus one. Stable while the configuration is, so after a bgpmux restart a
+    client that kept our routes (graceful restart) has each path replaced by the same
+    upstream's; no two upstreams share one; 0 stays unused."""
+    return source.order + 1
 
 
 class Exporter:
@@ -145,15 +157,20 @@ class Exporter:
         return by_attrs
 
     def to_clients(
-        self, clients: Sequence[ClientPeer], family: Family, changes: Mapping[Prefix, Path | None]
+        self,
+        clients: Sequence[ClientPeer],
+        family: Family,
+        changes: Mapping[Prefix, Path | None],
+        path_id: int | None = None,
     ) -> None:
         """Changed upstream routes (prefix -> path, None: withdraw), or a whole table, to
-        ``clients``."""
+        ``clients``: the best paths (``path_id`` None), or one upstream's paths under its
+        ``path_id`` to clients that negotiated ADD-PATH for ``family``."""
         if not clients:
             return
         by_path, withdrawn = group_by_path(changes)
         for client in clients:
-            self.to_client(client, family, by_path, withdrawn)
+            self.to_client(client, family, by_path, withdrawn, path_id)
 
     def to_client(
         self,
@@ -161,27 +178,31 @@ class Exporter:
         family: Family,
         by_path: Mapping[Path, list[Prefix]],
         withdrawn: list[Prefix],
+        path_id: int | None = None,
     ) -> None:
-        """Upstream routes to one client, packed with the options its session negotiated;
-        nothing when it is down or did not negotiate ``family``."""
+        """Upstream routes to one client, packed with the options its session negotiated
+        (with ``path_id`` on every NLRI when not None, RFC 7911 §3); nothing when it is down
+        or did not negotiate ``family``. Routes withheld as too large are recorded per
+        prefix, whatever their path identifier."""
         link = client.link
         if link is None or family not in link.families:
             return
         options = link.options
         name = client.name
         messages: list[bytes] = []
+        max_len = options.max_message_len
         if withdrawn:
-            messages += pack_withdraw(family, withdrawn, options.max_message_len)
+            messages += pack_withdraw(family, withdrawn, max_len, path_id)
             if self.too_large:
                 self._fits([name], family, withdrawn)
         for path, prefixes in by_path.items():
             attrs = client.channel.export(path.attributes)
             packed, too_large = pack_announce(
-                family, attrs, path.next_hop, prefixes, options.asn4, options.max_message_len
+                family, attrs, path.next_hop, prefixes, options.asn4, max_len, path_id
             )
             messages += packed
             if too_large:
-                messages += pack_withdraw(family, too_large, options.max_message_len)
+                messages += pack_withdraw(family, too_large, max_len, path_id)
             if too_large or self.too_large:
                 self._sent(name, "client", family, prefixes, too_large)
         if messages:

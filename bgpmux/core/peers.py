@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..policy.channels import ClientChannel, UpstreamChannel
-from ..rib.loc_rib import Changes
 from ..rib.paths import Path
 from ..session.states import DownReason
 from ..wire.constants import Family
@@ -33,6 +32,11 @@ class ClientLink(Protocol):
 
     def shutdown(self, notification: Notification, reason: DownReason) -> None:
         """End the session with ``notification``; ``reason`` is recorded as why it ended."""
+
+    def send_route_refresh(self, family: Family, subtype: int = 0) -> bool:
+        """Queue a ROUTE-REFRESH of ``subtype`` (1 BoRR, 2 EoRR: RFC 7313 §4) for ``family``
+        behind what was sent before; False, with nothing sent, where the session did not
+        negotiate it."""
 
 
 @dataclass(eq=False)
@@ -106,12 +110,3 @@ def by_family(routes: Iterable[tuple[Family, Prefix]]) -> dict[Family, list[Pref
     for family, prefix in routes:
         grouped[family].append(prefix)
     return grouped
-
-
-def merge_changes(pending: dict[Family, Changes], family: Family, changes: Changes) -> None:
-    """Add ``changes`` of ``family`` to ``pending``, the later change of a prefix winning."""
-    table = pending.get(family)
-    if table is None:
-        pending[family] = changes  # ``decide`` returns a new dict each time: ours to keep
-    else:
-        table.update(changes)

@@ -79,8 +79,10 @@ class UpstreamEvents(Protocol):
     def end_of_rib(self, upstream: str, family: Family) -> None:
         """The upstream's table of ``family`` is complete (RFC 4724 §2)."""
 
-    def route_refresh(self, upstream: str, family: Family) -> None:
-        """The upstream asked for our routes of ``family`` again (RFC 2918)."""
+    def route_refresh(self, upstream: str, family: Family, subtype: int = 0) -> None:
+        """A ROUTE-REFRESH from the upstream for ``family``: subtype 0 asks for our routes
+        again (RFC 2918), 1 and 2 (BoRR, EoRR) frame its own re-advertisement (RFC 7313 §4).
+        An engine whose speaker answers subtype 0 itself does not report it."""
 
     def congested(self) -> bool:
         """True while the core is behind: stop reading the upstream until ``when_drained``."""
@@ -146,6 +148,13 @@ class Engine(abc.ABC):
     def end_of_rib(self, upstream: str, family: Family) -> None:
         """Queue End-of-RIB for ``family`` to ``upstream`` (RFC 4724 §2). Like ``announce``
         and ``withdraw``, it must send nothing for a family the session did not negotiate."""
+
+    def send_route_refresh(self, upstream: str, family: Family, subtype: int) -> bool:
+        """Queue a BoRR (1) or EoRR (2) for ``family`` to ``upstream`` (RFC 7313 §4), behind
+        what was queued before. Returns False, with nothing sent, where the session did not
+        negotiate enhanced route refresh and ``family``, or is not Established; the default,
+        for an engine that cannot send them, always does."""
+        return False
 
     def reset_upstream(self, upstream: Upstream) -> None:
         """End the session of the upstream named ``upstream.name`` and open a new one with

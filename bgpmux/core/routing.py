@@ -23,15 +23,15 @@ from ..config import Client, Config
 from ..policy.channels import ClientChannel, CutOff, LimitReached, UpstreamChannel
 from ..rib.adj_rib_in import AdjRibIn
 from ..rib.decision import explain
-from ..rib.loc_rib import Changes, LocRib
+from ..rib.loc_rib import Changes, LocRib, merge_changes
 from ..rib.paths import Path
 from ..session.states import DownReason
 from ..wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
 from ..wire.errors import CeaseSubcode, ErrorCode
 from ..wire.messages import Notification
-from ..wire.packing import pack_withdraw
 from ..wire.prefix import Prefix, PrefixText, prefix_to_str
 from . import upstream_restart
+from .add_path import ClientExport
 from .events import (
     ClientDown,
     ClientEstablished,
@@ -49,9 +49,10 @@ from .events import (
     UpstreamWithdrawn,
 )
 from .export import Exporter
-from .peers import ClientPeer, UpstreamPeer, by_family, merge_changes
+from .peers import ClientPeer, UpstreamPeer, by_family
 from .port import Engine
 from .reconfigure import reconfigure
+from .refresh import Refresher
 from .sync import SyncState
 from .upstream_policy import upstream_channel, upstream_imported
 from .views import peer_counts, routes_view
@@ -103,7 +104,9 @@ class Core:
         self.for_upstreams = LocRib([c.channel.rib for c in self._client_list], True)
         self.for_clients = LocRib([u.channel.rib for u in self._upstream_list])
         self.exporter = Exporter(engine, node.asn, self.next_hops, self.clients)
+        self.client_export = ClientExport(self.exporter, self._upstream_list)
         self.sync = SyncState(self, now + node.initial_sync_timeout)
+        self.refresh = Refresher(self)
         self._pending_up: dict[Family, Changes] = {}
         self._pending_down: dict[Family, Changes] = {}
         self.propagation_observer: Callable[[float], None] | None = None
@@ -111,14 +114,14 @@ class Core:
         self._handlers: dict[type, Callable[[Any, float], object]] = {
             ClientEstablished: self._client_established,
             ClientUpdate: self._client_update,
-            ClientRouteRefresh: self._client_route_refresh,
+            ClientRouteRefresh: self.refresh.client,
             ClientDown: self._client_down,
             UpstreamEstablished: self._upstream_established,
             UpstreamDown: self._upstream_down,
             UpstreamRoutes: self._upstream_routes,
             UpstreamWithdrawn: self._upstream_withdrawn,
             UpstreamEndOfRib: self._upstream_end_of_rib,
-            UpstreamRouteRefresh: self._upstream_route_refresh,
+            UpstreamRouteRefresh: self.refresh.upstream,
             Reconfigure: lambda event, now: reconfigure(self, event, now),
             RoutesQuery: lambda query, _now: routes_view(self, query),
             PeersQuery: lambda _query, _now: peer_counts(self),
@@ -147,6 +150,7 @@ class Core:
         client.link = event.link
         client.established_at = now
         client.first_update_at = client.last_update_at = None
+        self.client_export.clients_changed(self._client_list)
         if channel.rib.stale_count():
             if not event.graceful_restart:  # came back without graceful restart: stale goes
                 self._drop(channel, channel.sweep_stale())
@@ -155,9 +159,6 @@ class Core:
         # Every client's table counts as sent at its End-of-RIB (or a quiet moment: sync.py).
         channel.awaiting_eor = set(event.link.families)
         self._send_full_table(client, end_of_rib=True)
-
-    def _client_route_refresh(self, event: ClientRouteRefresh, now: float) -> None:
-        self._send_full_table(self.clients[event.client], end_of_rib=False)
 
     def _client_update(self, event: ClientUpdate, now: float) -> None:
         client = self.clients[event.client]
@@ -212,6 +213,7 @@ class Core:
         client.link = None
         client.established_at = None
         client.first_update_at = client.last_update_at = None
+        self.client_export.clients_changed(self._client_list)
         channel.awaiting_eor.clear()
         if event.stale_time and channel.rib.count():
             dropped = channel.keep_stale(event.stale_families, now + event.stale_time)
@@ -282,6 +284,8 @@ class Core:
         if changes:
             pending = self._pending_up if loc_rib is self.for_upstreams else self._pending_down
             merge_changes(pending, family, changes)
+        if self.client_export.multipath and loc_rib is self.for_clients:
+            self.client_export.note(family, prefixes, changed, path)
         for conflict in loc_rib.take_conflicts():
             best, losers = conflict.best, conflict.losers
             log.warning(
@@ -314,12 +318,11 @@ class Core:
             self._decide(self.for_upstreams, family, prefixes)
         link = client.link
         if link is not None and new.receive_upstream_routes != was_receiving:
+            self.client_export.clients_changed(self._client_list)
             if new.receive_upstream_routes:
                 self._send_full_table(client, end_of_rib=False)
             else:
-                for family in link.families:
-                    withdrawn = list(self.for_clients.table(family))
-                    link.send(pack_withdraw(family, withdrawn, link.options.max_message_len))
+                self.client_export.withdraw_table(link, self.for_clients)
 
     # ------------------------------------------------------------------ upstreams
 
@@ -335,18 +338,14 @@ class Core:
         log.info("upstream session established", extra={"peer": upstream.name})
         self._drop(upstream.channel, upstream_restart.session_up(upstream.channel, event, now))
         for family in upstream.families:
-            self.exporter.table_to_upstream(
-                upstream.name, upstream.channel.ebgp, family, self.for_upstreams.table(family)
-            )
+            self.table_to_upstream(upstream, family)
         self.sync.maybe_send_eor(now)
 
-    def _upstream_route_refresh(self, event: UpstreamRouteRefresh, now: float) -> None:
-        upstream = self.upstreams[event.upstream]
-        if upstream.up and event.family in upstream.families:
-            table = self.for_upstreams.table(event.family)
-            self.exporter.table_to_upstream(
-                upstream.name, upstream.channel.ebgp, event.family, table
-            )
+    def table_to_upstream(self, upstream: UpstreamPeer, family: Family) -> None:
+        """Everything exported to ``upstream`` for ``family``: at Established, and as the
+        answer to its ROUTE-REFRESH (``refresh``)."""
+        table = self.for_upstreams.table(family)
+        self.exporter.table_to_upstream(upstream.name, upstream.channel.ebgp, family, table)
 
     def _upstream_end_of_rib(self, event: UpstreamEndOfRib, now: float) -> None:
         upstream = self.upstreams[event.upstream]
@@ -401,9 +400,9 @@ class Core:
     def get_timer(self) -> float | None:
         """The earliest time ``handle_timer`` must run (seconds, runner's clock), or None."""
         deadlines = [t for c in self._channels if (t := c.stale_deadline) is not None]
-        sync = self.sync.deadline()
-        if sync is not None:
-            deadlines.append(sync)
+        for extra in (self.sync.deadline(), self.refresh.deadline(self._channels)):
+            if extra is not None:
+                deadlines.append(extra)
         return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float) -> None:
@@ -419,6 +418,7 @@ class Core:
                         extra={"peer": channel.name},
                     )
                     self._drop(channel, swept)
+        self.refresh.handle_timer(self._channels, now)
         self.sync.maybe_send_eor(now)
         self.sync.check_upstreams(now)
 
@@ -432,11 +432,9 @@ class Core:
                 upstream_groups = self._upstream_groups(family)
                 if upstream_groups:
                     self.exporter.to_upstreams(upstream_groups, family, changes)
-        if self._pending_down:
+        if self._pending_down or self.client_export.multipath:
             pending_down, self._pending_down = self._pending_down, {}
-            receivers = [c for c in self._client_list if c.receives_upstream_routes]
-            for family, changes in pending_down.items():
-                self.exporter.to_clients(receivers, family, changes)
+            self.client_export.flush(self._client_list, pending_down)
         batch, self._batch = self._batch, _Batch()
         if batch.suppressed:
             log.warning("... and %d more such log lines in this batch", batch.suppressed)
@@ -468,8 +466,7 @@ class Core:
         if link is None:
             return
         if client.channel.policy.receive_upstream_routes:
-            for family in link.families:
-                self.exporter.to_clients([client], family, self.for_clients.table(family))
+            self.client_export.send_table(client, self.for_clients)
         if end_of_rib:
             self.sync.end_of_rib_to(client)
 

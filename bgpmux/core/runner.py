@@ -113,9 +113,9 @@ class CoreRunner:
         """Submit ``UpstreamEndOfRib``."""
         self.submit(UpstreamEndOfRib(upstream, family))
 
-    def route_refresh(self, upstream: str, family: Family) -> None:
+    def route_refresh(self, upstream: str, family: Family, subtype: int = 0) -> None:
         """Submit ``UpstreamRouteRefresh``."""
-        self.submit(UpstreamRouteRefresh(upstream, family))
+        self.submit(UpstreamRouteRefresh(upstream, family, subtype))
 
     # ------------------------------------------------------------------ the task
 

@@ -40,7 +40,9 @@ def session_down(channel: UpstreamChannel, event: UpstreamDown, now: float) -> R
     gracefully, else remove them. Returns the routes removed (to decide again)."""
     if not event.stale_time or not channel.rib.count():
         return channel.clear()
-    dropped = channel.sweep_stale()  # a restart during the last one's recovery
+    # A restart during the last one's recovery: what is still stale from it goes. Routes a BoRR
+    # marked stale (RFC 7313) are not from a restart: they are kept like the live ones.
+    dropped = channel.sweep_stale() if channel.stale_deadline is not None else []
     dropped += channel.keep_stale(event.stale_families, now + event.stale_time)
     kept = channel.rib.stale_count()
     if not kept:

@@ -5,9 +5,10 @@ Layout::
     bgpmux ──unix socket (workdir/api.sock)── exabgp_relay ──stdin/stdout── ExaBGP ──BGP── ToR
 
 bgpmux listens on the socket; ExaBGP runs the relay as its one API process. Commands go down as
-``announce attributes … nlri …`` lines (``exabgp_text``), JSON comes back. ExaBGP keeps no state
-bgpmux cares about: when it (or the relay) ends, every upstream is reported down, ExaBGP is
-started again with backoff, and the core re-sends its table as each upstream comes back up.
+``announce attributes … nlri …`` lines (``exabgp_text``), JSON comes back. ExaBGP answers a
+ROUTE-REFRESH from its Adj-RIB-Out (``exabgp_rib_out``). When it (or the relay) ends, every
+upstream is reported down, ExaBGP is started again with backoff, and the core re-sends its
+table as each upstream comes back up.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from ..wire.packing import nlri_room, split_too_large
 from ..wire.prefix import Prefix
 from . import exabgp_text as text
 from .exabgp_graceful import GracefulSessions, down_reason
+from .exabgp_rib_out import RibOutMirror
+from .process import exit_reason, write_private
 
 if TYPE_CHECKING:
     from ..config import Config, Upstream
@@ -80,6 +83,7 @@ class ExaBGPEngine(Engine):
         self._families: dict[str, tuple[Family, ...] | None] = dict.fromkeys(self.addresses)
         self._graceful = GracefulSessions(config.upstreams, text.session_families(config))
         self._queue: deque[str] = deque()
+        self.rib_out = RibOutMirror()
         self._wakeup = asyncio.Event()
         self._log_tail: deque[str] = deque(maxlen=LOG_TAIL)
         self._proc: asyncio.subprocess.Process | None = None
@@ -127,8 +131,8 @@ class ExaBGPEngine(Engine):
     def write_config(self) -> Path:
         """Write ExaBGP's configuration (read again each start: a new password is picked up)."""
         self.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _write_private(self.config_path, text.exabgp_config(self.config, self.relay_command()))
-        _write_private(self.env_path, text.exabgp_env_file(text.exabgp_env(self.config)))
+        write_private(self.config_path, text.exabgp_config(self.config, self.relay_command()))
+        write_private(self.env_path, text.exabgp_env_file(text.exabgp_env(self.config)))
         return self.config_path
 
     # ------------------------------------------------------------------ Engine
@@ -179,6 +183,7 @@ class ExaBGPEngine(Engine):
         fit, too_large = split_too_large(prefixes, room)
         if fit:
             self._send(text.format_announce(peers, family, attributes, next_hop, fit))
+            self.rib_out.announced(upstreams, family, fit)
         return dict.fromkeys(upstreams, too_large) if too_large else {}
 
     def withdraw(
@@ -188,13 +193,15 @@ class ExaBGPEngine(Engine):
         peers = [self.addresses[name] for name in upstreams]
         if peers and prefixes:
             self._send(text.format_withdraw(peers, family, prefixes))
+            self.rib_out.withdrawn(upstreams, family, prefixes)
 
     def end_of_rib(self, upstream: str, family: Family) -> None:
-        """Queue an ``announce eor`` command (RFC 4724 §2), unless the session did not
-        negotiate ``family`` (as ExaBGP reported it): ExaBGP would send that End-of-RIB all
-        the same (it filters UPDATEs by family, not End-of-RIB), and GoBGP resets the session."""
-        if family in (self._families[upstream] or (family,)):  # None: not known, sent
-            self._send([text.format_end_of_rib(self.addresses[upstream], family)])
+        """Queue an ``announce eor`` command (RFC 4724 §2), after ``rib_out``'s withdrawals;
+        none for a family the peer's OPEN did not list: ExaBGP would send it all the same (it
+        filters UPDATEs by family, not End-of-RIB), and GoBGP resets the session on it."""
+        families = self._families[upstream]  # None: no OPEN seen, not known
+        if families is None or family in families:
+            self._send(self.rib_out.end_of_rib(upstream, self.addresses[upstream], family))
 
     def reset_upstream(self, upstream: Upstream) -> None:
         """Make ExaBGP end the session and dial ``upstream`` with its new settings: where its
@@ -336,7 +343,7 @@ class ExaBGPEngine(Engine):
                 first, timeout=CONNECT_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
             )
             if exited in done:
-                return f"{text.exit_reason(proc.returncode)} before its API process connected"
+                return f"{exit_reason(proc.returncode)} before its API process connected"
             if not connected.done():
                 return f"its API process did not connect within {CONNECT_TIMEOUT:.0f}s"
             reader, writer = connected.result()
@@ -351,7 +358,7 @@ class ExaBGPEngine(Engine):
                 # the relay sees ExaBGP die first: give its exit status a moment to arrive
                 await asyncio.wait({exited}, timeout=1.0)
             if exited.done():
-                return text.exit_reason(proc.returncode)
+                return exit_reason(proc.returncode)
             for task in done:
                 if task.exception() is not None:
                     return f"API connection failed: {task.exception()!r}"
@@ -381,6 +388,7 @@ class ExaBGPEngine(Engine):
             await proc.wait()
 
     def _all_down(self) -> None:
+        self.rib_out.clear()
         for name in self.addresses:
             was_up = self._states[name] is State.ESTABLISHED
             self._states[name] = State.IDLE
@@ -455,14 +463,13 @@ class ExaBGPEngine(Engine):
         if name is None:
             log.warning("ExaBGP reported an unknown neighbor %s", message.peer)
             return
-        if isinstance(message, text.Negotiated):
-            self._families[name] = message.families
-            return
         if isinstance(message, text.OpenReceived):  # comes before "up"
+            self._families[name] = message.families  # what it can carry (we send only ours)
             return self._graceful.opened(name, message.graceful_restart)
         if isinstance(message, text.StateChange):
             was_up = self._states[name] is State.ESTABLISHED
             if message.state == "up":
+                self.rib_out.session_up(name)
                 self._states[name] = State.ESTABLISHED
                 self._established_at[name] = now
                 self._details[name] = ""
@@ -476,12 +483,14 @@ class ExaBGPEngine(Engine):
                     events.down(name, *self._graceful.ended(name, down_reason(message.reason)))
             elif message.state == "connected":
                 self._states[name] = State.OPEN_SENT
-                self._families[name] = None  # a new session: its "negotiated" is to come
             return
         if self._states[name] is not State.ESTABLISHED:
             return
         if isinstance(message, text.EndOfRib):
             events.end_of_rib(name, message.family)
+            return
+        if isinstance(message, text.RouteRefreshReceived):  # BoRR, EoRR: ExaBGP answers requests
+            events.route_refresh(name, message.family, message.subtype)
             return
         for family, prefixes in message.withdrawn:
             self._received[name] += len(prefixes)
@@ -489,11 +498,3 @@ class ExaBGPEngine(Engine):
         for family, attrs, next_hop, prefixes in message.announced:
             self._received[name] += len(prefixes)
             events.routes(name, family, attrs, next_hop, prefixes)
-
-
-def _write_private(path: Path, content: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold a password
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(content)
-    tmp.replace(path)

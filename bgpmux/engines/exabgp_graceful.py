@@ -1,8 +1,8 @@
 """What ExaBGP 5.0 tells its API process about graceful restart (RFC 4724), pure: the
-capability in a neighbor's OPEN (``receive { open; }``) and why a session ended (the ``reason``
-of its ``down`` message), and the engine's graceful-restart state built from them. The
-``exabgp`` engine needs them to act as a graceful-restart helper towards the upstreams, which
-ExaBGP itself is not.
+capability in a neighbor's OPEN (``receive { open; }``; its families too) and why a session
+ended (the ``reason`` of its ``down`` message), and the engine's graceful-restart state built
+from them. The ``exabgp`` engine needs them to act as a graceful-restart helper towards the
+upstreams, which ExaBGP itself is not.
 """
 
 from __future__ import annotations
@@ -40,6 +40,15 @@ def graceful_restart(capability: dict[str, Any]) -> GracefulRestart:
         restarting=bool({"restart", "forwarding"} & set(flags)),
         families=tuple(families),
     )
+
+
+def multiprotocol_families(capabilities: dict[str, Any]) -> tuple[Family, ...]:
+    """The families a neighbor's OPEN can carry, from ExaBGP's JSON of its capabilities (the
+    multiprotocol one, code 1: ``{"families": ["ipv4/unicast", ...]}``); IPv4 unicast when it
+    lists none (RFC 4760 §8). The session carries those of them that bgpmux offered too."""
+    words = capabilities.get("1", {}).get("families", [])
+    found = [FAMILY_BY_WORDS.get(str(w).replace("/", " ")) for w in words]
+    return tuple(f for f in found if f is not None) if words else (IPV4_UNICAST,)
 
 
 def down_reason(reason: str) -> DownReason:

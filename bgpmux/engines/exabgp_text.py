@@ -10,6 +10,12 @@ Facts about ExaBGP 5.0.15 this file relies on (read in its source and checked ag
   sends an empty path over iBGP and ``[ local-as ]`` over eBGP.
 - ``attribute [ 0xCODE 0xFLAGS 0xDATA ]`` sends an attribute as given (extended length is added
   by ExaBGP when the value needs it).
+- With ``capability { route-refresh enable; }`` ExaBGP offers route refresh and enhanced route
+  refresh (RFC 2918, 7313), keeps an Adj-RIB-Out (``adj-rib-out`` is forced on) and answers
+  every ROUTE-REFRESH from it itself, in BoRR/EoRR where enhanced refresh was negotiated; it
+  also re-announces that Adj-RIB-Out on each new session. ``receive { refresh; }`` reports each
+  ROUTE-REFRESH as ``{"type": "refresh", ... "route-refresh": {"afi", "safi", "subtype":
+  "query" | "begin" | "end"}}``.
 - With ``exabgp.api.compact=true`` a received prefix is a plain string, otherwise an object with
   an ``nlri`` key; both are accepted. The AS path is ``{"0": {"element": "as-sequence",
   "value": [...]}, ...}``. Unknown attributes arrive as ``"attribute-0xCC-0xFF": "0xHEX"``.
@@ -19,7 +25,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +43,7 @@ from ..wire.constants import (
     SegmentType,
 )
 from ..wire.prefix import Prefix, prefix_from_text, prefix_to_str
-from .exabgp_graceful import graceful_restart
+from .exabgp_graceful import graceful_restart, multiprotocol_families
 
 # ExaBGP refuses a command line over 1 MiB; stay well below it.
 MAX_LINE = 500 * 1024
@@ -114,6 +119,7 @@ def exabgp_config(config: Config, process: Sequence[str]) -> str:
             "    passive false;",  # we dial: a Calico node's BIRD owns *:179
             "    manual-eor true;",  # bgpmux sends End-of-RIB once the table is out
             "    group-updates true;",
+            "    adj-rib-out true;",  # what ExaBGP answers a ROUTE-REFRESH from
         ]
         if upstream.port != 179:
             lines.append(f"    connect {upstream.port};")
@@ -127,7 +133,11 @@ def exabgp_config(config: Config, process: Sequence[str]) -> str:
         lines.append("    }")
         # No extended message (RFC 8654): with 4096 octets known as the limit, bgpmux sizes
         # each announcement before sending it (ExaBGP drops what does not fit, silently).
-        lines += ["    capability {", "        extended-message disable;"]
+        lines += [
+            "    capability {",
+            "        extended-message disable;",
+            "        route-refresh enable;",
+        ]
         if upstream.graceful_restart > 0:
             lines.append(f"        graceful-restart {upstream.graceful_restart};")
         lines.append("    }")
@@ -135,11 +145,11 @@ def exabgp_config(config: Config, process: Sequence[str]) -> str:
             "    api {",
             f"        processes [ {PROCESS_NAME} ];",
             "        neighbor-changes;",
-            "        negotiated;",  # the families the session carries, before it is up
             "        receive {",
             "            parsed;",
             "            update;",
             "            open;",  # the upstream's graceful-restart capability (RFC 4724 §3)
+            "            refresh;",
             "        }",
             "    }",
             "}",
@@ -319,12 +329,13 @@ class EndOfRib:
 
 
 @dataclass(frozen=True)
-class Negotiated:
-    """A neighbor's OPENs were accepted: the families both sides agreed on (RFC 4760 §8) that
-    bgpmux knows. ExaBGP writes it before the session is up."""
+class RouteRefreshReceived:
+    """A neighbor sent a BoRR (``subtype`` 1) or an EoRR (2) for ``family`` (RFC 7313 §3); a
+    request (0) ExaBGP answers itself, and ``parse_message`` drops it."""
 
     peer: str
-    families: tuple[Family, ...]
+    family: Family
+    subtype: int
 
 
 @dataclass(frozen=True)
@@ -334,13 +345,16 @@ class Shutdown:
 
 @dataclass(frozen=True)
 class OpenReceived:
-    """A neighbor's OPEN: its graceful-restart capability (None: it sent none)."""
+    """A neighbor's OPEN: its graceful-restart capability (None: it sent none) and the
+    families it can carry (RFC 4760 §8)."""
 
     peer: str
     graceful_restart: GracefulRestart | None
+    families: tuple[Family, ...] = (IPV4_UNICAST,)
 
 
-Message = StateChange | RoutesReceived | EndOfRib | Negotiated | Shutdown | OpenReceived
+Message = StateChange | RoutesReceived | EndOfRib | RouteRefreshReceived | Shutdown | OpenReceived
+_SUBTYPES = {"query": 0, "begin": 1, "end": 2}
 
 
 def parse_message(line: str | bytes) -> Message | None:
@@ -360,17 +374,19 @@ def parse_message(line: str | bytes) -> Message | None:
     peer = str(neighbor["address"]["peer"])
     if kind == "state":
         return StateChange(peer, str(neighbor.get("state", "")), str(neighbor.get("reason", "")))
-    if kind == "negotiated":  # {"negotiated": {"families": ["ipv4 unicast", ...], ...}}
-        words = neighbor["negotiated"]["families"]
-        if not isinstance(words, list):
-            raise TypeError("negotiated families is not a list")
-        found = (_FAMILY_BY_WORDS.get(str(w)) for w in words)
-        return Negotiated(peer, tuple(f for f in found if f is not None))
     if kind == "open" and neighbor.get("direction") == "receive":
         # keyed by capability code ("64"), each with a "name" ("graceful restart")
         capabilities = neighbor["open"].get("capabilities", {})
         graceful = capabilities.get(str(int(CapabilityCode.GRACEFUL_RESTART)))
-        return OpenReceived(peer, graceful_restart(graceful) if graceful is not None else None)
+        restart = graceful_restart(graceful) if graceful is not None else None
+        return OpenReceived(peer, restart, multiprotocol_families(capabilities))
+    if kind == "refresh":
+        refresh = neighbor["route-refresh"]
+        family = _FAMILY_BY_WORDS.get(f"{refresh.get('afi')} {refresh.get('safi')}")
+        subtype = _SUBTYPES.get(str(refresh.get("subtype")))
+        if family is None or not subtype:  # a request (0): ExaBGP answers it from its Adj-RIB-Out
+            return None
+        return RouteRefreshReceived(peer, family, subtype)
     if kind == "update":
         message = neighbor.get("message", {})
         if "eor" in message:  # End-of-RIB: {"message": {"eor": {"afi": .., "safi": ..}}}
@@ -476,13 +492,3 @@ def parse_attributes(attribute: dict[str, Any]) -> PathAttributes:
         large_communities=large,
         other=tuple(sorted(other, key=lambda item: item[1])),
     )
-
-
-def exit_reason(code: int | None) -> str:
-    """ExaBGP's exit status in words: "exit code 1", "killed by SIGKILL"."""
-    if code is not None and code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"

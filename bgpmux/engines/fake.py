@@ -45,7 +45,16 @@ class EndOfRibCall:
     family: Family
 
 
-Call = AnnounceCall | WithdrawCall | EndOfRibCall
+@dataclass(frozen=True)
+class RouteRefreshCall:
+    """One ``send_route_refresh`` call that sent (``enhanced`` upstreams only)."""
+
+    upstream: str
+    family: Family
+    subtype: int
+
+
+Call = AnnounceCall | WithdrawCall | EndOfRibCall | RouteRefreshCall
 
 
 class FakeEngine(Engine):
@@ -61,6 +70,7 @@ class FakeEngine(Engine):
         self.announces: list[AnnounceCall] = []
         self.withdraws: list[WithdrawCall] = []
         self.eors: list[EndOfRibCall] = []
+        self.enhanced: set[str] = set()  # upstreams that negotiated enhanced route refresh
         self.started = False
         self.resets: list[Upstream] = []  # every reset_upstream call
         self.stopped = False
@@ -105,6 +115,13 @@ class FakeEngine(Engine):
         self.calls.append(call)
         self.eors.append(call)
 
+    def send_route_refresh(self, upstream: str, family: Family, subtype: int) -> bool:
+        """Record a BoRR/EoRR for an upstream in ``enhanced``; False for the others."""
+        if upstream not in self.enhanced:
+            return False
+        self.calls.append(RouteRefreshCall(upstream, family, subtype))
+        return True
+
     def reset_upstream(self, upstream: Upstream) -> None:
         """Recorded in ``resets``."""
         self.resets.append(upstream)
@@ -129,7 +146,7 @@ class FakeEngine(Engine):
         """
         out: dict[str, tuple[PathAttributes, bytes]] = {}
         for call in self.calls:
-            if isinstance(call, EndOfRibCall) or call.family != family:
+            if isinstance(call, EndOfRibCall | RouteRefreshCall) or call.family != family:
                 continue
             if upstream is not None and upstream not in call.upstreams:
                 continue

@@ -91,8 +91,9 @@ class NativeEngine(Engine):
     """bgpmux's own sessions to the upstreams, reporting to ``events``. A session that ends
     without a NOTIFICATION (or on our hold timer) after graceful restart was negotiated is
     reported with the upstream's restart time, so the core keeps its routes stale (RFC 4724
-    §4.2); any other end is reported without one. An upstream's ROUTE-REFRESH is only
-    logged."""
+    §4.2); any other end is reported without one. Every ROUTE-REFRESH the session accepts
+    (RFC 2918, RFC 7313) goes to the core, which answers a request through ``announce`` framed
+    by ``send_route_refresh``."""
 
     name = "native"
 
@@ -257,7 +258,10 @@ class NativeEngine(Engine):
                 stale_time = stale_time_after(ended, event.reason, event.notification)
                 events.down(name, stale_time, graceful_families(ended) if stale_time else None)
         elif isinstance(event, RouteRefreshReceived):
-            conn.log.debug("ROUTE-REFRESH for %s received", event.message.family)
+            message = event.message
+            conn.log.debug("ROUTE-REFRESH for %s received (subtype %d)", message.family,
+                           message.subtype)  # fmt: skip
+            events.route_refresh(name, message.family, message.subtype)
 
     # ------------------------------------------------------------------ the core's calls
 
@@ -311,6 +315,11 @@ class NativeEngine(Engine):
         state = self.upstreams[upstream]
         if state.ready and family in state.conn.families:
             state.conn.send([pack_end_of_rib(family)])
+
+    def send_route_refresh(self, upstream: str, family: Family, subtype: int) -> bool:
+        """Send a BoRR or EoRR (RFC 7313 §4) if the session is Established and negotiated
+        enhanced route refresh and ``family``; False, with nothing sent, otherwise."""
+        return self.upstreams[upstream].conn.send_route_refresh(family, subtype)
 
     def status(self) -> list[UpstreamStatus]:
         """Each configured upstream's session state, when it was established, its last error."""

@@ -20,6 +20,7 @@ from ..wire.attributes import PathAttributes
 from ..wire.constants import IPV4_UNICAST, Family
 from ..wire.messages import Update
 from ..wire.prefix import Prefix
+from .enhanced_refresh import EnhancedRefresh
 from .prefix_list import PrefixList, PrefixRule
 from .transforms import ClientExport, RejectReason, Tagger
 from .upstream_import import UpstreamImport, UpstreamImported, UpstreamPolicy
@@ -112,7 +113,7 @@ class Imported:
     limit_reached: LimitReached | None = None
 
 
-class ClientChannel:
+class ClientChannel(EnhancedRefresh):
     """One client's side of the Loc-RIB.
 
     ``exportable``: the families bgpmux has a next hop for upstream; announcements of other
@@ -133,6 +134,7 @@ class ClientChannel:
         self.rejected: dict[tuple[Family, Prefix], tuple[RejectReason, Path | None]] = {}
         self.stale_deadline: float | None = None  # graceful restart: when stale routes go
         self.awaiting_eor: set[Family] = set()  # graceful restart: families not yet re-sent
+        self.refreshing: dict[Family, float] = {}  # enhanced route refresh: family -> deadline
         self.cutoffs = 0
         self.limit_hits = 0  # times the limit was reached (every action)
         self.blocked = 0  # announced prefixes dropped by the ``block`` action
@@ -288,6 +290,7 @@ class ClientChannel:
         all) stay, stale, until ``deadline`` (seconds, the core's clock); those of other
         families are removed and returned."""
         self.awaiting_eor.clear()
+        self.refreshing.clear()
         dropped = self.rib.mark_stale(families)
         self.stale_deadline = deadline
         return dropped
@@ -301,6 +304,7 @@ class ClientChannel:
     def clear(self) -> list[tuple[Family, Prefix]]:
         """The session ended for good: every route goes, and the refusals are forgotten."""
         self.awaiting_eor.clear()
+        self.refreshing.clear()
         self.rejected.clear()
         self.stale_deadline = None
         self.at_limit = False
@@ -351,7 +355,7 @@ class ClientChannel:
         return out
 
 
-class UpstreamChannel:
+class UpstreamChannel(EnhancedRefresh):
     """One upstream's side of the Loc-RIB that serves the clients: its Adj-RIB-In, the AS
     loop check and its import policy (``policy``: ``accept`` and ``max_prefixes``, see
     ``upstream_import``; None: everything). Routes from an eBGP upstream whose AS_PATH holds
@@ -375,6 +379,7 @@ class UpstreamChannel:
         self.rib = AdjRibIn()
         self.looped: set[tuple[Family, Prefix]] = set()
         self.stale_deadline: float | None = None  # graceful restart: when stale routes go
+        self.refreshing: dict[Family, float] = {}  # enhanced route refresh: family -> deadline
         self.imports = UpstreamImport(self.rib, policy)
         self._paths = PathInterner()
 
@@ -449,6 +454,7 @@ class UpstreamChannel:
         core's clock), its End-of-RIB or a sweep; those of other families are removed and
         returned."""
         self.stale_deadline = deadline
+        self.refreshing.clear()
         self.imports.rejected.clear()  # judged again when the upstream sends them again
         return self.rib.mark_stale(families)
 
@@ -467,6 +473,7 @@ class UpstreamChannel:
     def clear(self) -> list[tuple[Family, Prefix]]:
         """The session ended for good: every route goes; returned."""
         self.looped.clear()
+        self.refreshing.clear()
         self.stale_deadline = None
         self.imports.rejected.clear()
         self.imports.at_limit = False

@@ -8,7 +8,7 @@ or when the restart timer ends is swept.
 from __future__ import annotations
 
 import sys
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 
 from ..wire.constants import Family
 from ..wire.prefix import Prefix
@@ -41,6 +41,20 @@ class AdjRibIn:
         if path is None and self.stale:
             path = self.stale.get(family, {}).get(prefix)
         return path
+
+    def getter(self, family: Family) -> Callable[[Prefix], Path | None]:
+        """``get`` for one family, for many lookups in a row while the RIB does not change."""
+        live_get = self.live.get(family, {}).get
+        stale = self.stale.get(family) if self.stale else None
+        if not stale:
+            return live_get
+        stale_get = stale.get
+
+        def get(prefix: Prefix) -> Path | None:
+            path = live_get(prefix)
+            return stale_get(prefix) if path is None else path
+
+        return get
 
     def table(self, family: Family) -> dict[Prefix, Path]:
         """The live table of ``family`` (created empty if missing); changed in place."""
@@ -95,6 +109,18 @@ class AdjRibIn:
                 self.stale[family] = table
         self.live = {}
         return dropped
+
+    def mark_family_stale(self, family: Family) -> None:
+        """The live routes of ``family`` become stale (RFC 7313 §4: a BoRR); other families
+        and routes already stale are left as they are."""
+        table = self.live.pop(family, None)
+        if not table:
+            return
+        stale = self.stale.get(family)
+        if stale:
+            stale.update(table)
+        else:
+            self.stale[family] = table
 
     def sweep(self, family: Family | None = None) -> list[tuple[Family, Prefix]]:
         """Drop the stale routes (of one family, or all); returns what was dropped."""

@@ -95,10 +95,17 @@ class LocRib:
             return changes
         changes = {}
         best: Path | None
+        getters = [r.getter(family) for r in holders]
+        # Paths are interned: the same few candidate sets recur for many prefixes (two ToRs
+        # sending one table), so each set is ranked once per call.
+        chosen: dict[tuple[Path, ...], Path | None] = {}
         for prefix in prefixes:
-            candidates = [p for r in holders if (p := r.get(family, prefix)) is not None]
+            candidates = [p for get in getters if (p := get(prefix)) is not None]
             if len(candidates) > 1:
-                best = best_path(candidates)
+                key = tuple(candidates)
+                best = chosen.get(key)
+                if best is None:
+                    best = chosen[key] = best_path(candidates)
                 if conflicts is not None and best is not None:
                     self._note_conflict(family, prefix, candidates, best)
             else:
@@ -134,3 +141,13 @@ class LocRib:
         self.conflicts_total += 1
         losers = tuple(p for p in candidates if p is not best)
         self._new_conflicts.append(Conflict(family, prefix, best, losers))
+
+
+def merge_changes(pending: dict[Family, Changes], family: Family, changes: Changes) -> None:
+    """Add ``changes`` (as ``LocRib.decide`` returns them: a new dict each time, which
+    ``pending`` may keep) to those of ``family`` waiting in ``pending``; later ones win."""
+    table = pending.get(family)
+    if table is None:
+        pending[family] = changes
+    else:
+        table.update(changes)

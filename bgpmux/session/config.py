@@ -5,7 +5,15 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from bgpmux.wire import IPV4_UNICAST, IPV6_UNICAST, Capabilities, Family, GracefulRestart, Open
+from bgpmux.wire import (
+    ADD_PATH_SEND,
+    IPV4_UNICAST,
+    IPV6_UNICAST,
+    Capabilities,
+    Family,
+    GracefulRestart,
+    Open,
+)
 
 from .timers import OPEN_SENT_HOLD_TIME
 
@@ -38,6 +46,9 @@ class SessionConfig:
     graceful_notification: bool = False
     route_refresh: bool = True
     extended_message: bool = False
+    # ADD-PATH send for every family (RFC 7911 §4): the peer may take several paths per
+    # prefix. Never receive: bgpmux takes one path per prefix from each peer.
+    add_path_send: bool = False
     forbid_same_router_id: bool = True
     # RFC 4271 §8 suggests 4 minutes for the hold timer in OpenSent; a listener may ask for less.
     open_hold_time: float = OPEN_SENT_HOLD_TIME
@@ -72,8 +83,8 @@ class SessionConfig:
 def local_open(config: SessionConfig) -> Open:
     """Our OPEN: 4-octet AS, one multiprotocol capability per family, route refresh (plain and
     enhanced), graceful restart (F bit set for every family, or no family at all when
-    ``graceful_restart_helper_only``; the N bit of RFC 8538 when ``graceful_notification``)
-    and extended message when configured. Never ADD-PATH."""
+    ``graceful_restart_helper_only``; the N bit of RFC 8538 when ``graceful_notification``),
+    extended message and ADD-PATH send (never receive) when configured."""
     gr = None
     if config.graceful_restart_time is not None:
         gr = GracefulRestart(
@@ -91,6 +102,7 @@ def local_open(config: SessionConfig) -> Open:
         four_octet_as=config.local_asn,
         graceful_restart=gr,
         extended_message=config.extended_message,
+        add_path=tuple((f, ADD_PATH_SEND) for f in config.families) if config.add_path_send else (),
     )
     return Open(
         asn=config.local_asn,

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bgpmux.wire import IPV4_UNICAST, CodecOptions, Family, GracefulRestart, Open
+from bgpmux.wire import (
+    ADD_PATH_RECEIVE,
+    ADD_PATH_SEND,
+    IPV4_UNICAST,
+    CodecOptions,
+    Family,
+    GracefulRestart,
+    Open,
+)
 from bgpmux.wire.constants import MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN
 
 
@@ -25,8 +33,11 @@ class Negotiated:
     extended_message: bool
     # The peer's graceful-restart capability, only when we offered graceful restart too.
     peer_graceful_restart: GracefulRestart | None
-    # We never send ADD-PATH, so path identifiers are never used; this is only for the logs.
+    # Whether the peer's OPEN carried ADD-PATH at all (for the logs).
     peer_offered_add_path: bool
+    # Families whose NLRI we send with path identifiers: we offered ADD-PATH send and the peer
+    # receive (RFC 7911 §4), both negotiated. We never offer receive, so we get none.
+    add_path_send: tuple[Family, ...]
     options: CodecOptions
 
     @property
@@ -43,9 +54,20 @@ def _families(open_: Open) -> tuple[Family, ...]:
     return open_.capabilities.multiprotocol or (IPV4_UNICAST,)
 
 
+def _add_path_send(local: Open, peer: Open, families: tuple[Family, ...]) -> tuple[Family, ...]:
+    """RFC 7911 §4: a family's NLRI carry path identifiers from us when our capability has the
+    send bit and the peer's the receive bit for it (a family listed twice: the last counts)."""
+    ours = {f: bits for f, bits in local.capabilities.add_path if bits & ADD_PATH_SEND}
+    if not ours:
+        return ()
+    theirs = dict(peer.capabilities.add_path)
+    return tuple(f for f in families if f in ours and theirs.get(f, 0) & ADD_PATH_RECEIVE)
+
+
 def negotiate(local: Open, peer: Open) -> Negotiated:
     """Combine our OPEN with the peer's (hold time RFC 4271 §4.2, 4-octet AS RFC 6793 §3,
-    extended message RFC 8654). Never raises: the session checks the peer's OPEN first."""
+    extended message RFC 8654, ADD-PATH RFC 7911 §4). Never raises: the session checks the
+    peer's OPEN first."""
     lc, pc = local.capabilities, peer.capabilities
     hold = min(local.hold_time, peer.hold_time)
     keepalive = max(hold // 3, 1) if hold > 0 else 0
@@ -54,6 +76,7 @@ def negotiate(local: Open, peer: Open) -> Negotiated:
     asn4 = lc.four_octet_as is not None and pc.four_octet_as is not None
     extended = lc.extended_message and pc.extended_message
     max_len = MAX_EXTENDED_MESSAGE_LEN if extended else MAX_MESSAGE_LEN
+    add_path = _add_path_send(local, peer, families)
     return Negotiated(
         peer_open=peer,
         local_open=local,
@@ -66,5 +89,6 @@ def negotiate(local: Open, peer: Open) -> Negotiated:
         extended_message=extended,
         peer_graceful_restart=pc.graceful_restart if lc.graceful_restart is not None else None,
         peer_offered_add_path=bool(pc.add_path),
-        options=CodecOptions(asn4=asn4, max_message_len=max_len),
+        add_path_send=add_path,
+        options=CodecOptions(asn4, max_len, frozenset(add_path)),
     )

@@ -274,16 +274,25 @@ class Session:
 
     def send_route_refresh(self, family: Family, now: float, subtype: int = 0) -> None:
         """Send a ROUTE-REFRESH for ``family``: subtype 0 asks the peer to re-send it (RFC 2918),
-        1 and 2 mark the start and end of our own re-advertisement (RFC 7313). Raises
-        RuntimeError outside ESTABLISHED, or if the family or subtype was not negotiated."""
+        1 and 2 (BoRR, EoRR) mark the start and end of our own re-advertisement (RFC 7313 §4).
+        Raises RuntimeError unless ``refresh_negotiated(family, subtype)``."""
+        if not self.refresh_negotiated(family, subtype):
+            raise RuntimeError(
+                f"route refresh subtype {subtype} for {family} in {self._state.value}: "
+                "not Established or not negotiated"
+            )
+        self._send(MessageType.ROUTE_REFRESH, encode_message(RouteRefresh(family, subtype)))
+
+    def refresh_negotiated(self, family: Family, subtype: int = 0) -> bool:
+        """Whether a ROUTE-REFRESH of ``subtype`` for ``family`` may be sent now: ESTABLISHED,
+        route refresh (RFC 2918 §2) and the family negotiated by both sides, and for BoRR and
+        EoRR (1, 2) enhanced route refresh too (RFC 7313 §3)."""
         neg = self._negotiated
         if self._state is not State.ESTABLISHED or neg is None:
-            raise RuntimeError(f"send_route_refresh() in {self._state.value}")
+            return False
         if not neg.route_refresh or family not in neg.families:
-            raise RuntimeError(f"route refresh for {family} was not negotiated")
-        if subtype not in (0, 1, 2) or (subtype and not neg.enhanced_route_refresh):
-            raise RuntimeError(f"route refresh subtype {subtype} was not negotiated")
-        self._send(MessageType.ROUTE_REFRESH, encode_message(RouteRefresh(family, subtype)))
+            return False
+        return subtype == 0 or (subtype in (1, 2) and neg.enhanced_route_refresh)
 
     # ------------------------------------------------------------------------- receiving
 
@@ -389,7 +398,9 @@ class Session:
         return None
 
     def _accepts_refresh(self, msg: RouteRefresh) -> bool:
-        # RFC 2918 §4 / RFC 7313 §5: ignore what we did not advertise, and unknown subtypes.
+        # What we advertised decides (RFC 2918 §4: the peer may ask once it has our capability,
+        # whether or not it advertised its own): a family we did not advertise is ignored, and
+        # so is an unknown subtype, or a BoRR/EoRR without our enhanced capability (RFC 7313 §5).
         caps = self._local_open.capabilities
         if not caps.route_refresh or msg.family not in self.config.families:
             return False

@@ -148,6 +148,16 @@ class BGPConnection(asyncio.Protocol):
         self.session.send_updates(messages, self.loop.time())
         self._pump()
 
+    def send_route_refresh(self, family: Family, subtype: int = 0) -> bool:
+        """Send a ROUTE-REFRESH of ``subtype`` (0 request, 1 BoRR, 2 EoRR; RFC 2918, 7313) for
+        ``family``, behind what was sent before; False, with nothing sent, when the session
+        is not Established or did not negotiate it (``Session.refresh_negotiated``)."""
+        if self.closed or not self.session.refresh_negotiated(family, subtype):
+            return False
+        self.session.send_route_refresh(family, self.loop.time(), subtype)
+        self._pump()
+        return True
+
     def shutdown(
         self, notification: Notification | None, reason: DownReason = DownReason.ADMIN_SHUTDOWN
     ) -> None:

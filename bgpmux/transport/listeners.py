@@ -31,7 +31,7 @@ from ..config import Client, Config
 from ..core.events import ClientDown, ClientEstablished, ClientRouteRefresh, ClientUpdate
 from ..core.runner import CoreRunner
 from ..logs import Throttle, peer_logger
-from ..session import DownReason, SessionStats, State, cease_shutdown
+from ..session import DownReason, Negotiated, SessionStats, State, cease_shutdown
 from ..session.events import (
     RouteRefreshReceived,
     SessionDown,
@@ -363,7 +363,7 @@ class ClientServer:
                 negotiated.hold_time,
                 ", ".join(str(f) for f in negotiated.families),
                 ", graceful restart" if gr else "",
-                ", ADD-PATH declined" if negotiated.peer_offered_add_path else "",
+                add_path_note(negotiated),
             )
             runner.submit(ClientEstablished(name, conn, gr))
         elif isinstance(event, SessionDown):
@@ -383,7 +383,8 @@ class ClientServer:
             if was_up:
                 self._client_gone(name, conn, event.reason, event.notification)
         elif isinstance(event, RouteRefreshReceived):
-            runner.submit(ClientRouteRefresh(name))
+            message = event.message
+            runner.submit(ClientRouteRefresh(name, message.family, message.subtype))
         elif isinstance(event, StateChanged):
             conn.log.debug("state %s -> %s", event.old.name, event.new.name)
 
@@ -400,6 +401,14 @@ class ClientServer:
             "until a reload" if math.isinf(seconds) else f"for {seconds:.0f} s",
             extra={"peer": name},
         )
+
+
+def add_path_note(negotiated: Negotiated) -> str:
+    """What the log says of ADD-PATH (RFC 7911): the families the client gets every
+    upstream's path for, or that its offer was declined (it gets the best path)."""
+    if negotiated.add_path_send:
+        return ", ADD-PATH send " + ", ".join(str(f) for f in negotiated.add_path_send)
+    return ", ADD-PATH declined" if negotiated.peer_offered_add_path else ""
 
 
 def add_stats(total: SessionStats, more: SessionStats) -> None:

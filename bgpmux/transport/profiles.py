@@ -23,9 +23,10 @@ def client_session_config(
 ) -> SessionConfig:
     """Passive, iBGP or eBGP as the client's AS says, both unicast families, graceful restart,
     route refresh and extended messages (so one oversized route costs that route, not the
-    session: it is refused at export, RFC 8654), and a router id that differs from the
-    client's (``Config.client_router_id``). ``open_hold_time``: seconds to wait for the
-    client's OPEN.
+    session: it is refused at export, RFC 8654), ADD-PATH send when ``client.add_path``
+    (every upstream's path to a client that can receive several, RFC 7911), and a router id
+    that differs from the client's (``Config.client_router_id``). ``open_hold_time``: seconds
+    to wait for the client's OPEN.
 
     Graceful restart (RFC 4724 §3, with RFC 8538's N bit): a client that receives upstream
     routes gets every family with its forwarding bit, so it keeps those routes while bgpmux
@@ -46,6 +47,7 @@ def client_session_config(
         graceful_notification=True,
         route_refresh=True,
         extended_message=True,
+        add_path_send=client.add_path,
         open_hold_time=open_hold_time,
     )
 

@@ -43,12 +43,12 @@ from .prefix import Prefix, decode_prefixes
 
 @dataclass(frozen=True, slots=True)
 class CodecOptions:
-    """What a session negotiated that the codec needs to decode and to encode its messages:
-    4-octet AS numbers (RFC 6793) and the maximum message length in octets (4096, or 65535
-    with extended messages, RFC 8654)."""
+    """What a session negotiated that the codec needs: 4-octet AS numbers (RFC 6793), the longest
+    message (4096 octets; 65535, RFC 8654), the families we send path ids in (RFC 7911)."""
 
     asn4: bool = True
     max_message_len: int = MAX_MESSAGE_LEN
+    add_path_send: frozenset[Family] = frozenset()
 
 
 DEFAULT_OPTIONS = CodecOptions()
@@ -468,9 +468,10 @@ def decode_notification(body: bytes) -> Notification:
 
 def decode_route_refresh(body: bytes) -> RouteRefresh:
     """A ROUTE-REFRESH body (RFC 2918 §3). A length other than 4 octets raises ``BGPError``:
-    ROUTE-REFRESH Message Error/Invalid Message Length with the body as data (RFC 7313)."""
+    ROUTE-REFRESH Message Error/Invalid Message Length, the whole message as data (RFC 7313 §5)."""
     if len(body) != 4:
-        raise BGPError(ErrorCode.ROUTE_REFRESH, 1, body, "ROUTE-REFRESH length is not 4")
+        whole = _frame(MessageType.ROUTE_REFRESH, body)
+        raise BGPError(ErrorCode.ROUTE_REFRESH, 1, whole, "ROUTE-REFRESH length is not 4")
     afi, subtype, safi = struct.unpack("!HBB", body)
     return RouteRefresh(Family(afi, safi), subtype)
 

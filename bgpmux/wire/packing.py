@@ -55,6 +55,38 @@ def _chunks(prefixes: Sequence[Prefix], room: int, too_large: list[Prefix]) -> l
     return out
 
 
+def _chunks_with_id(
+    prefixes: Sequence[Prefix], room: int, too_large: list[Prefix], path_id: bytes
+) -> list[bytes]:
+    """``_chunks`` for ADD-PATH NLRI (RFC 7911 §3): every prefix is preceded by ``path_id``
+    (4 octets), which counts against ``room``."""
+    out: list[bytes] = []
+    run: list[Prefix] = []
+    used = 0
+    extra = len(path_id)
+    for prefix in prefixes:
+        size = len(prefix) + extra
+        if size > room:
+            too_large.append(prefix)
+            continue
+        if used + size > room:
+            out.append(path_id + path_id.join(run))
+            run, used = [], 0
+        run.append(prefix)
+        used += size
+    if run:
+        out.append(path_id + path_id.join(run))
+    return out
+
+
+def _nlri_runs(
+    prefixes: Sequence[Prefix], room: int, too_large: list[Prefix], path_id: int | None
+) -> list[bytes]:
+    if path_id is None:
+        return _chunks(prefixes, room, too_large)
+    return _chunks_with_id(prefixes, room, too_large, struct.pack("!I", path_id))
+
+
 def _announce_layout(
     family: Family, attributes: PathAttributes, next_hop: bytes, asn4: bool, max_len: int
 ) -> tuple[bytes, bytes, int]:
@@ -100,23 +132,26 @@ def pack_announce(
     prefixes: Sequence[Prefix],
     asn4: bool = True,
     max_len: int = 4096,
+    path_id: int | None = None,
 ) -> Packed:
     """UPDATE messages announcing ``prefixes`` with one attribute set and next hop, none over
     ``max_len`` octets (4096, or 65535 with extended message, RFC 8654). IPv4 unicast with a
     4-octet next hop uses NEXT_HOP and the NLRI field; anything else MP_REACH_NLRI (RFC 4760 §3).
-    ``asn4``: AS numbers in 4 octets (RFC 6793)."""
+    ``asn4``: AS numbers in 4 octets (RFC 6793). ``path_id``: the path identifier (0 to
+    2**32-1) every NLRI carries, for a session that negotiated ADD-PATH send for ``family``
+    (RFC 7911 §3); None for one without."""
     too_large: list[Prefix] = []
     if not prefixes:
         return Packed([], too_large)
     attrs, mp_fixed, room = _announce_layout(family, attributes, next_hop, asn4, max_len)
-    if room < 1:  # not even a default route (one octet) fits beside these attributes
+    if room < (1 if path_id is None else 5):  # not even a default route fits beside these
         return Packed([], list(prefixes))
     if not mp_fixed:
         head = _EMPTY + struct.pack("!H", len(attrs)) + attrs
-        messages = [_frame(head + nlri) for nlri in _chunks(prefixes, room, too_large)]
-        return Packed(messages, too_large)
+        runs = _nlri_runs(prefixes, room, too_large, path_id)
+        return Packed([_frame(head + nlri) for nlri in runs], too_large)
     out = []
-    for nlri in _chunks(prefixes, room, too_large):
+    for nlri in _nlri_runs(prefixes, room, too_large, path_id):
         value = mp_fixed + nlri
         mp = struct.pack(
             "!BBH", AttrFlag.OPTIONAL | AttrFlag.EXTENDED_LENGTH, AttrType.MP_REACH_NLRI, len(value)
@@ -126,19 +161,22 @@ def pack_announce(
     return Packed(out, too_large)
 
 
-def pack_withdraw(family: Family, prefixes: Sequence[Prefix], max_len: int = 4096) -> list[bytes]:
+def pack_withdraw(
+    family: Family, prefixes: Sequence[Prefix], max_len: int = 4096, path_id: int | None = None
+) -> list[bytes]:
     """UPDATE messages withdrawing ``prefixes``, none over ``max_len`` octets (RFC 4760 §4 for
-    families other than IPv4 unicast). A prefix too long for one message is dropped silently."""
+    families other than IPv4 unicast). A prefix too long for one message is dropped silently.
+    ``path_id``: as for ``pack_announce``, the path withdrawn (RFC 7911 §3)."""
     if not prefixes:
         return []
     if family == IPV4_UNICAST:
         room = max_len - HEADER_LEN - 4
-        chunks = _chunks(prefixes, room, [])
+        chunks = _nlri_runs(prefixes, room, [], path_id)
         return [_frame(struct.pack("!H", len(w)) + w + _EMPTY) for w in chunks]
     fixed = struct.pack("!HB", family.afi, family.safi)
     room = max_len - HEADER_LEN - 4 - 4 - len(fixed)
     out = []
-    for nlri in _chunks(prefixes, room, []):
+    for nlri in _nlri_runs(prefixes, room, [], path_id):
         value = fixed + nlri
         mp = struct.pack(
             "!BBH",

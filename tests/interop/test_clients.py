@@ -250,13 +250,12 @@ def test_client_established(lab: Lab, name: str) -> None:
     assert session["role"] == "client"
     assert session["state"] == "ESTABLISHED"
     assert lab.mux.metric("bgpmux_session_up", peer=name, role="client") == 1.0
-    # What was negotiated, as bgpmux logs it: both families; a declined ADD-PATH for the two
-    # daemons that offer it; graceful restart only for BIRD, whose capability lists families
-    # (FRR's default one lists none: it is only a helper, so its routes go when it does).
-    offers = {
-        "calico": ", graceful restart, ADD-PATH declined",
-        "metallb": ", ADD-PATH declined",
-    }.get(name, "")
+    # What was negotiated, as bgpmux logs it: both families; ADD-PATH send (every upstream's
+    # path) for the two daemons that offer to receive several paths; graceful restart only for
+    # BIRD, whose capability lists families (FRR's default one lists none: it is only a
+    # helper, so its routes go when it does).
+    add_path = ", ADD-PATH send ipv4-unicast, ipv6-unicast"
+    offers = {"calico": ", graceful restart" + add_path, "metallb": add_path}.get(name, "")
     established = f"session established (hold 9s, families ipv4-unicast, ipv6-unicast{offers})"
     lines = [line for line in text_of(lab.mux.log_path).splitlines() if f"[peer={name}]" in line]
     assert any(line.endswith(established) for line in lines), "\n".join(lines[-10:])
@@ -265,7 +264,7 @@ def test_client_established(lab: Lab, name: str) -> None:
 @pytest.mark.interop
 def test_frr_capabilities_negotiated(lab: Lab) -> None:
     """FRR's view: both families, 4-octet AS and graceful restart in both directions; ADD-PATH
-    receive offered by FRR and not returned by bgpmux."""
+    receive offered by FRR, send offered by bgpmux (never receive)."""
     metallb = lab.daemons["metallb"]
     assert isinstance(metallb, Frr)
     caps = metallb.neighbors_info()[LOOPBACK]["neighborCapabilities"]
@@ -274,7 +273,7 @@ def test_frr_capabilities_negotiated(lab: Lab) -> None:
     assert caps["routeRefresh"].startswith("advertisedAndReceived")
     for family in ("ipv4Unicast", "ipv6Unicast"):
         assert caps["multiprotocolExtensions"][family] == {"advertisedAndReceived": True}
-        assert caps["addPath"][family] == {"rxAdvertised": True}, caps["addPath"]
+        assert caps["addPath"][family] == {"rxAdvertised": True, "txReceived": True}, caps
 
 
 @pytest.mark.interop
@@ -322,15 +321,17 @@ def tor_routes(lab: Lab) -> dict[str, Route]:
 
 
 @pytest.mark.interop
-def test_calico_capabilities_graceful_restart_and_add_path_declined(lab: Lab) -> None:
+def test_calico_capabilities_graceful_restart_and_add_path(lab: Lab) -> None:
     calico = lab.daemons["calico"]
     assert isinstance(calico, Bird)
     info = calico.protocol_info(calico.protocol_name(LOOPBACK))
     local_caps = _block(info, "Local capabilities")
     neighbor_caps = _block(info, "Neighbor capabilities")
-    # BIRD offered ADD-PATH; bgpmux's OPEN does not carry it, so it is not in use.
+    # BIRD offered ADD-PATH (`add paths on`: both ways); bgpmux answers with send only: it
+    # sends every upstream's path and never takes several from a client (RFC 7911 §4).
     assert "ADD-PATH" in local_caps, info
-    assert "ADD-PATH" not in neighbor_caps, info
+    at = neighbor_caps.index("ADD-PATH")
+    assert neighbor_caps[at + 1 : at + 3] == ["RX:", "TX: ipv4 ipv6"], info
     assert "Graceful restart" in neighbor_caps, info
     assert "4-octet AS numbers" in neighbor_caps, info
     assert "Route refresh" in neighbor_caps, info
@@ -339,7 +340,7 @@ def test_calico_capabilities_graceful_restart_and_add_path_declined(lab: Lab) ->
     assert "internal" in session.split(), info  # iBGP, as Calico peers with bgpmux
     log = text_of(lab.mux.log_path)
     assert any(
-        "[peer=calico]" in line and "ADD-PATH declined" in line and "graceful restart" in line
+        "[peer=calico]" in line and "ADD-PATH send" in line and "graceful restart" in line
         for line in log.splitlines()
     ), log[-3000:]
 

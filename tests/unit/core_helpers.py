@@ -6,7 +6,15 @@ from __future__ import annotations
 import ipaddress
 
 from bgpmux.session import DownReason
-from bgpmux.wire import IPV4_UNICAST, IPV6_UNICAST, CodecOptions, Framer, PathAttributes, Update
+from bgpmux.wire import (
+    IPV4_UNICAST,
+    IPV6_UNICAST,
+    CodecOptions,
+    Family,
+    Framer,
+    PathAttributes,
+    Update,
+)
 from bgpmux.wire.messages import MpReach, MpUnreach, Notification, decode_body
 from bgpmux.wire.prefix import prefix_from_str, prefix_to_str
 
@@ -32,9 +40,18 @@ class FakeLink:
         self.sent: list[bytes] = []
         self.shutdowns: list[Notification] = []
         self.down_reasons: list[DownReason] = []
+        self.enhanced = False  # whether the session negotiated enhanced route refresh
+        self.order: list[object] = []  # "UPDATE" per message sent, (family, subtype) per refresh
 
     def send(self, messages: list[bytes]) -> None:
         self.sent.extend(messages)
+        self.order += ["UPDATE"] * len(messages)
+
+    def send_route_refresh(self, family: Family, subtype: int = 0) -> bool:
+        if family not in self.families or (subtype and not self.enhanced):
+            return False
+        self.order.append((family, subtype))
+        return True
 
     def shutdown(self, notification: Notification, reason: DownReason) -> None:
         self.shutdowns.append(notification)

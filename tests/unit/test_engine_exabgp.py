@@ -74,11 +74,13 @@ def test_config_one_active_neighbor_with_manual_eor_and_gr() -> None:
         "hold-time 90;",
         "passive false;",
         "manual-eor true;",
+        "adj-rib-out true;",
         "family {\n        ipv4 unicast;\n    }",
-        "capability {\n        extended-message disable;\n        graceful-restart 120;\n    }",
-        "api {\n        processes [ bgpmux ];\n        neighbor-changes;\n        negotiated;\n"
+        "capability {\n        extended-message disable;\n        route-refresh enable;\n"
+        "        graceful-restart 120;\n    }",
+        "api {\n        processes [ bgpmux ];\n        neighbor-changes;\n"
         "        receive {\n            parsed;\n            update;\n"
-        "            open;\n        }\n    }",
+        "            open;\n            refresh;\n        }\n    }",
     ):
         assert f"    {line}" in block, line
     assert "connect" not in block and "md5" not in block and "ipv6" not in block
@@ -231,12 +233,6 @@ HEAD = (
 )
 CONNECTED = HEAD % "state" + '"state": "connected" } }'
 UP = HEAD % "state" + '"state": "up" } }'
-# shaped as ExaBGP's JSON encoder writes it (reactor/api/response/json.py, negotiated())
-NEGOTIATED_V4 = HEAD % "negotiated" + (
-    '"negotiated": { "message_size": 4096, "hold_time": 90, "asn4": true, "multisession": false,'
-    ' "operational": false, "refresh": "normal", "families": [ "ipv4 unicast" ],'
-    ' "nexthop": [ ], "add_path": { "send": [ ], "receive": [ ] } }  } }'
-)
 # shaped as ExaBGP's JSON encoder writes it (reactor/api/response/json.py, down())
 DOWN = HEAD % "state" + '"state": "down", "reason": "peer reset, message [closing] error[]" } }'
 UPDATE_FULL = HEAD % "update" + (
@@ -407,7 +403,7 @@ def test_engine_turns_messages_into_upstream_events(tmp_path: Path) -> None:
             engine._handle(message, now)
     names = [name for name, _args in events.posts]
     assert names == ["established", "routes", "withdrawn", "end_of_rib"]  # nothing before up
-    # no OPEN seen: no graceful restart; no "negotiated" message: families unknown
+    # no OPEN seen: no graceful restart, families unknown
     assert events.posts[0][1] == ("tor-a", frozenset(), None)
     _name, (upstream, family, _attrs, nh, prefixes) = events.posts[1]
     assert (upstream, family, nh, prefixes) == ("tor-a", IPV4_UNICAST, bytes([10, 0, 0, 1]),
@@ -511,25 +507,26 @@ def test_ipv6_route_listed_under_global_and_link_local_next_hops_keeps_the_globa
     ]
 
 
-def test_negotiated_families_reach_the_core_and_bound_end_of_rib(tmp_path: Path) -> None:
+def test_the_peers_families_reach_the_core_and_bound_end_of_rib(tmp_path: Path) -> None:
     """An IPv4-only upstream (issue 9): ExaBGP sends an End-of-RIB for any family it is told,
-    so the engine never asks for one the session did not negotiate."""
+    so the engine never asks for one the peer's OPEN did not list."""
     events = RecordingEvents()
     engine = ExaBGPEngine(config(v6='address_v6: "2001:db8:ff::2"'), events, tmp_path)
-    for line in (CONNECTED, NEGOTIATED_V4, UP):
+    for line in (CONNECTED, OPEN_GR, UP):  # OPEN_GR: multiprotocol ipv4/unicast only
         message = text.parse_message(line)
         assert message is not None
         engine._handle(message, 1.0)
-    assert text.parse_message(NEGOTIATED_V4) == text.Negotiated("10.0.0.1", (IPV4_UNICAST,))
-    assert events.posts == [("established", ("tor-a", frozenset(), (IPV4_UNICAST,)))]
+    [(name, (upstream, _stale_kept, families))] = events.posts
+    assert (name, upstream, families) == ("established", "tor-a", (IPV4_UNICAST,))
     engine.end_of_rib("tor-a", IPV6_UNICAST)
     assert list(engine._queue) == []
     engine.end_of_rib("tor-a", IPV4_UNICAST)
     assert list(engine._queue) == ["neighbor 10.0.0.1 announce eor ipv4 unicast"]
-    engine._handle(text.StateChange("10.0.0.1", "down", "reset"), 2.0)
-    engine._handle(text.StateChange("10.0.0.1", "connected"), 3.0)
-    engine._handle(text.StateChange("10.0.0.1", "up"), 3.0)
-    assert events.posts[-1] == ("established", ("tor-a", frozenset(), None))
+
+
+def test_an_open_without_multiprotocol_carries_ipv4_only() -> None:
+    message = text.parse_message(OPEN_NO_GR)
+    assert isinstance(message, text.OpenReceived) and message.families == (IPV4_UNICAST,)
 
 
 # ------------------------------------------------------------------------ graceful restart
@@ -601,7 +598,7 @@ def test_engine_reports_the_restart_time_of_a_graceful_upstream(
     engine = ExaBGPEngine(config(), events, tmp_path)
     feed(engine, CONNECTED, OPEN_GR, UP, down(reason))
     assert events.posts == [
-        ("established", ("tor-a", frozenset({IPV4_UNICAST}), None)),
+        ("established", ("tor-a", frozenset({IPV4_UNICAST}), (IPV4_UNICAST,))),
         ("down", ("tor-a", *stale)),
     ]
 
@@ -628,6 +625,6 @@ def test_engine_without_graceful_restart_offered_keeps_nothing(tmp_path: Path) -
     engine = ExaBGPEngine(cfg, events, tmp_path)
     feed(engine, CONNECTED, OPEN_GR, UP, down("closing connection"))
     assert events.posts == [
-        ("established", ("tor-a", frozenset(), None)),
+        ("established", ("tor-a", frozenset(), (IPV4_UNICAST,))),
         ("down", ("tor-a", None, None)),
     ]

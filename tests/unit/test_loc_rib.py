@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bgpmux.rib.adj_rib_in import AdjRibIn
+from bgpmux.rib.decision import best_path
 from bgpmux.rib.loc_rib import LocRib
 from bgpmux.rib.paths import Path, Source
 from bgpmux.wire import IPV4_UNICAST, PathAttributes
@@ -85,3 +86,40 @@ def test_bulk_decisions_match_deciding_every_prefix(
             hinted.decide(V4, rib.remove_many(V4, ps), rib, None)
         plain.decide(V4, prefixes(40))
         assert hinted.table(V4) == plain.table(V4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from([0, 1, 2]),
+            st.integers(0, 20),
+            st.integers(1, 10),
+            st.sampled_from(["announce", "withdraw", "stale"]),
+            st.integers(0, 2),
+        ),
+        max_size=12,
+    )
+)
+def test_decisions_equal_the_best_of_every_candidate_stale_or_live(
+    steps: list[tuple[int, int, int, str, int]],
+) -> None:
+    """Three sources (dual ToR and more), stale routes among them, few distinct paths shared by
+    many prefixes: every decision equals ``best_path`` over ``AdjRibIn.get`` of each source."""
+    sources = [Source(f"tor-{i}", True, -i, i) for i in range(3)]
+    ribs = [AdjRibIn() for _ in sources]
+    loc = LocRib(ribs)
+    for which, start, count, action, med in steps:
+        rib, ps = ribs[which], prefixes(count, start)
+        if action == "announce":
+            new = path(sources[which], med)
+            rib.set_many(V4, ps, new)
+            loc.decide(V4, ps, rib, new)
+        elif action == "withdraw":
+            loc.decide(V4, rib.remove_many(V4, ps), rib, None)
+        else:
+            rib.mark_stale()
+            loc.decide(V4, prefixes(40))
+        for prefix in prefixes(40):
+            expected = best_path([p for r in ribs if (p := r.get(V4, prefix)) is not None])
+            assert loc.table(V4).get(prefix) is expected
