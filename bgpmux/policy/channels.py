@@ -22,6 +22,7 @@ from ..wire.messages import Update
 from ..wire.prefix import Prefix
 from .enhanced_refresh import EnhancedRefresh
 from .prefix_list import PrefixList, PrefixRule
+from .room import keep_within
 from .transforms import ClientExport, RejectReason, Tagger
 from .upstream_import import UpstreamImport, UpstreamImported, UpstreamPolicy
 
@@ -251,23 +252,9 @@ class ClientChannel(EnhancedRefresh):
         """The ``block`` action: of the prefixes not yet held (accepted or refused), only as
         many as fit under the limit are kept; the rest are dropped and counted."""
         room = self.policy.max_prefixes - self._held()
-        if len(accepted) + len(refused) <= room:  # held prefixes take no room: an upper bound
-            return accepted, refused
-        rib, rejected = self.rib, self.rejected
-        dropped = 0
-
-        def fits(prefix: Prefix) -> bool:
-            nonlocal room, dropped
-            if rib.get(family, prefix) is not None or (family, prefix) in rejected:
-                return True
-            if room > 0:
-                room -= 1
-                return True
-            dropped += 1
-            return False
-
-        kept_accepted = [p for p in accepted if fits(p)]
-        kept_refused = [p for p in refused if fits(p)]
+        kept_accepted, kept_refused, dropped = keep_within(
+            room, self.rib, self.rejected, family, accepted, refused
+        )
         if dropped:
             self.blocked += dropped
             self._reach_limit(family, out)

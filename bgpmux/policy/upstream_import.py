@@ -19,6 +19,7 @@ from ..rib.paths import Path
 from ..wire.constants import Family
 from ..wire.prefix import Prefix
 from .prefix_list import PrefixList, PrefixRule
+from .room import keep_within
 from .transforms import RejectReason
 
 
@@ -109,27 +110,13 @@ class UpstreamImport:
         self, family: Family, accepted: list[Prefix], refused: list[Prefix], out: UpstreamImported
     ) -> tuple[list[Prefix], list[Prefix]]:
         assert self.max_prefixes is not None
-        room = self.max_prefixes - self.held()
-        if len(accepted) + len(refused) <= room:  # held prefixes take no room: an upper bound
-            return accepted, refused
-        rib, rejected = self.rib, self.rejected
-        dropped = 0
-
-        def fits(prefix: Prefix) -> bool:
-            nonlocal room, dropped
-            if rib.get(family, prefix) is not None or (family, prefix) in rejected:
-                return True
-            if room > 0:
-                room -= 1
-                return True
-            dropped += 1
-            return False
-
-        kept = [p for p in accepted if fits(p)], [p for p in refused if fits(p)]
+        kept_accepted, kept_refused, dropped = keep_within(
+            self.max_prefixes - self.held(), self.rib, self.rejected, family, accepted, refused
+        )
         if dropped:
             self.blocked += dropped
             if not self.at_limit:
                 self.at_limit = True
                 self.limit_hits += 1
                 out.limit_reached = self.max_prefixes
-        return kept
+        return kept_accepted, kept_refused
