@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-APT_PACKAGES := bird2 frr gobgpd iproute2 iptables prometheus tcpdump procps iputils-ping
+APT_PACKAGES := bird2 frr gobgpd iproute2 iptables iputils-ping prometheus tcpdump procps python3-venv curl
 STAMP_APT := $(VENV)/.apt-installed
 STAMP_PIP := $(VENV)/.pip-installed
 
