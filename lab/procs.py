@@ -1,8 +1,11 @@
-"""A process's children and descendants, from /proc (for the tests, the bench and the soak)."""
+"""A process's children and descendants, from /proc, and Ctrl-C-like signal handling (for the
+tests, the bench, the soak and the hitless check)."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
+from types import FrameType
 
 MAX_DESCENDANTS = 32
 
@@ -27,3 +30,14 @@ def descendants(pid: int, limit: int = MAX_DESCENDANTS) -> list[int]:
         out.append(child)
         todo += children(child)
     return out
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def clean_up_on_signals() -> None:
+    """SIGTERM and SIGINT (even one inherited as ignored) raise KeyboardInterrupt in the main
+    thread, so that a long run tears its namespaces and daemons down as on Ctrl-C."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import sys
 import time
 from pathlib import Path
-from types import FrameType
 from typing import Any
+
+from lab.procs import clean_up_on_signals
 
 from ..cli import RESULTS
 from . import report
@@ -74,10 +74,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if os.geteuid() != 0:
@@ -86,8 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("ping") is None:
         print("ping not found: apt-get install iputils-ping (make deps does)", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _terminate)  # cleaned up like Ctrl-C
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
+    clean_up_on_signals()
     opts = Options(
         restarts=args.restarts,
         settle_timeout=args.settle_timeout,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import time
 from pathlib import Path
-from types import FrameType
 from typing import Any
+
+from lab.procs import clean_up_on_signals
 
 from ..cli import RESULTS
 from . import report
@@ -56,16 +56,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if os.geteuid() != 0:
         print("python -m bench.soak needs root (it creates network namespaces)", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _terminate)  # cleaned up like Ctrl-C
+    clean_up_on_signals()
     phase = args.minutes * 60 / len(args.engine_list)
     warmup = min(args.warmup * 60, WARMUP_SHARE * phase)
     opts = Options(
