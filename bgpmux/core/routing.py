@@ -26,7 +26,7 @@ from ..rib.decision import explain
 from ..rib.loc_rib import Changes, LocRib, merge_changes
 from ..rib.paths import Path
 from ..session.states import DownReason
-from ..wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
+from ..wire.constants import Family
 from ..wire.errors import CeaseSubcode, ErrorCode
 from ..wire.messages import Notification
 from ..wire.prefix import Prefix, PrefixText, prefix_to_str
@@ -81,11 +81,7 @@ class Core:
         self.node_asn = node.asn
         # A family is carried only where the node has an address for its next hop: an
         # IPv6-only node carries IPv6 routes only.
-        self.next_hops: dict[Family, bytes] = {}
-        if node.address is not None:
-            self.next_hops[IPV4_UNICAST] = node.address.packed
-        if node.address_v6 is not None:
-            self.next_hops[IPV6_UNICAST] = node.address_v6.packed
+        self.next_hops = {family: address.packed for family, address in node.next_hops().items()}
         self.families = tuple(self.next_hops)
         self.clients: dict[str, ClientPeer] = {
             cfg.name: ClientPeer(ClientChannel(cfg, order, node.asn, self.families))

@@ -75,9 +75,7 @@ def local_address(config: Config, upstream: Upstream) -> str | None:
 def session_families(config: Config) -> tuple[Family, ...]:
     """The families every session carries, whatever its transport: those the node has a
     next hop (an address) for."""
-    node = config.node
-    pairs = ((IPV4_UNICAST, node.address), (IPV6_UNICAST, node.address_v6))
-    return tuple(family for family, address in pairs if address is not None)
+    return tuple(config.node.next_hops())
 
 
 def families(config: Config) -> list[str]:
