@@ -65,6 +65,12 @@ class UpstreamImport:
         self.accept = PrefixList(accept) if accept is not None else None
         self.max_prefixes = policy.max_prefixes if policy is not None else None
 
+    def reset(self) -> None:
+        """Nothing is refused and the limit is not reached (the routes are gone, or are to be
+        judged again); the counters stay."""
+        self.rejected.clear()
+        self.at_limit = False
+
     def held(self) -> int:
         """Prefixes held from the upstream: in the Adj-RIB-In (stale too) or refused."""
         return self.rib.count() + len(self.rejected)
