@@ -145,7 +145,7 @@ class Core:
         channel = client.channel
         client.link = event.link
         client.established_at = now
-        client.first_update_at = client.last_update_at = None
+        client.last_update_at = None
         self.client_export.clients_changed(self._client_list)
         if channel.rib.stale_count():
             if not event.graceful_restart:  # came back without graceful restart: stale goes
@@ -208,7 +208,7 @@ class Core:
             client.flaps += 1
         client.link = None
         client.established_at = None
-        client.first_update_at = client.last_update_at = None
+        client.last_update_at = None
         self.client_export.clients_changed(self._client_list)
         channel.awaiting_eor.clear()
         if event.stale_time and channel.rib.count():
