@@ -30,7 +30,6 @@ from ..session.events import (
 from ..session.graceful import (
     graceful_families,
     restart_note,
-    shutdown_notification,
     stale_kept_on_return,
     stale_time_after,
 )
@@ -146,15 +145,7 @@ class NativeEngine(Engine):
         for upstream in self.upstreams.values():
             if upstream.dial is not None:
                 upstream.dial.cancel()
-            session = upstream.conn.session
-            notification = (
-                shutdown_notification(session.negotiated, cease)
-                if session.state is State.ESTABLISHED
-                else cease
-            )
-            if notification is None:
-                upstream.conn.log.info("closing without a NOTIFICATION (graceful restart)")
-            upstream.conn.shutdown(notification)
+            upstream.conn.shutdown_for_restart(cease)
         waits = [u.conn.wait_closed() for u in self.upstreams.values()]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*waits), STOP_TIMEOUT)
