@@ -39,6 +39,7 @@ from ..wire.constants import (
     CapabilityCode,
     Family,
     Origin,
+    RefreshSubtype,
     SegmentType,
 )
 from ..wire.prefix import Prefix, prefix_from_text, prefix_to_str
@@ -350,7 +351,11 @@ class OpenReceived:
 
 
 Message = StateChange | RoutesReceived | EndOfRib | RouteRefreshReceived | Shutdown | OpenReceived
-_SUBTYPES = {"query": 0, "begin": 1, "end": 2}
+_SUBTYPES = {
+    "query": RefreshSubtype.REQUEST,
+    "begin": RefreshSubtype.BORR,
+    "end": RefreshSubtype.EORR,
+}
 
 
 def parse_message(line: str | bytes) -> Message | None:
