@@ -25,6 +25,7 @@ from ..rib.adj_rib_in import AdjRibIn
 from ..rib.decision import explain
 from ..rib.loc_rib import Changes, LocRib, merge_changes
 from ..rib.paths import Path
+from ..session.graceful import STALE_PATH_TIME
 from ..session.states import DownReason
 from ..wire.constants import Family
 from ..wire.errors import CeaseSubcode, ErrorCode
@@ -59,7 +60,6 @@ from .views import peer_counts, routes_view
 
 log = logging.getLogger("bgpmux.core")
 
-STALE_PATH_TIME = 360.0  # seconds stale routes may wait for End-of-RIB once a client is back
 LOG_LINES_PER_BATCH = 10  # per-prefix log lines per batch; the rest are summarised
 
 
