@@ -55,7 +55,6 @@ class UpstreamImport:
         self.rib = rib
         self.rejected: dict[tuple[Family, Prefix], tuple[RejectReason, Path]] = {}
         self.blocked = 0  # new prefixes dropped at the limit, since start
-        self.limit_hits = 0  # times the limit was reached
         self.at_limit = False  # reached and not yet back under it
         self.configure(policy)
 
@@ -123,6 +122,5 @@ class UpstreamImport:
             self.blocked += dropped
             if not self.at_limit:
                 self.at_limit = True
-                self.limit_hits += 1
                 out.limit_reached = self.max_prefixes
         return kept_accepted, kept_refused
