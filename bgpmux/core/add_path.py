@@ -62,7 +62,8 @@ class ClientExport:
             merge_changes(pending, self._ids[changed], dict.fromkeys(prefixes, path))
         else:
             for rib, pid in self._ribs:
-                merge_changes(pending, pid, {p: rib.get(family, p) for p in prefixes})
+                get = rib.getter(family)
+                merge_changes(pending, pid, {p: get(p) for p in prefixes})
 
     def flush(self, clients: Sequence[ClientPeer], best: dict[Family, Changes]) -> None:
         """The best-path changes ``best`` to the clients that take one path per prefix, the
