@@ -71,15 +71,10 @@ def local_address(config: Config, upstream: Upstream) -> str | None:
     return str(address) if address is not None else None
 
 
-def session_families(config: Config) -> tuple[Family, ...]:
-    """The families every session carries, whatever its transport: those the node has a
-    next hop (an address) for."""
-    return tuple(config.node.next_hops())
-
-
 def families(config: Config) -> list[str]:
-    """``session_families`` as ExaBGP's configuration names them."""
-    return [_FAMILY_WORDS[family] for family in session_families(config)]
+    """The families every session carries (``Node.next_hops``) as ExaBGP's configuration
+    names them."""
+    return [_FAMILY_WORDS[family] for family in config.node.next_hops()]
 
 
 def _quoted(text: str) -> str:
