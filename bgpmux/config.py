@@ -44,6 +44,7 @@ from .config_types import (
 from .config_types import Endpoint as Endpoint  # re-exported: the config's value types
 from .config_types import IPAddress as IPAddress
 from .policy.prefix_list import PrefixRule as PrefixRule
+from .wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
 
 _T = TypeVar("_T")
 
@@ -125,6 +126,13 @@ class Node(_Model):
     def address_of(self, version: int) -> IPAddress | None:
         """The node's address of IP ``version`` (4 or 6), None when it has none."""
         return self.address if version == 4 else self.address_v6
+
+    def next_hops(self) -> dict[Family, IPAddress]:
+        """The families every session carries, whatever its transport, each with the node's
+        address that is its next hop: those the node has an address for (IPv6 only on an
+        IPv6-only node)."""
+        pairs = ((IPV4_UNICAST, self.address), (IPV6_UNICAST, self.address_v6))
+        return {family: address for family, address in pairs if address is not None}
 
 
 class GoBGPSettings(_Model):

@@ -5,8 +5,8 @@ named."""
 from __future__ import annotations
 
 from .config import Config, ConfigError
+from .transport.md5 import MD5_KEY_MAX
 
-MD5_KEY_MAX = 80  # octets: Linux's TCP_MD5SIG_MAXKEYLEN
 EXABGP_UNQUOTABLE = "\"'\n;{}"  # ExaBGP's configuration cannot carry these in a password
 
 

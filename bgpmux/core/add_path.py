@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..rib.adj_rib_in import AdjRibIn
-from ..rib.loc_rib import Changes, LocRib
+from ..rib.loc_rib import Changes, LocRib, merge_changes
 from ..rib.paths import Path
 from ..wire.constants import Family
 from ..wire.packing import pack_withdraw
@@ -59,10 +59,11 @@ class ClientExport:
             return
         pending = self._pending.setdefault(family, {})
         if changed is not None:
-            _merge(pending, self._ids[changed], dict.fromkeys(prefixes, path))
+            merge_changes(pending, self._ids[changed], dict.fromkeys(prefixes, path))
         else:
             for rib, pid in self._ribs:
-                _merge(pending, pid, {p: rib.get(family, p) for p in prefixes})
+                get = rib.getter(family)
+                merge_changes(pending, pid, {p: get(p) for p in prefixes})
 
     def flush(self, clients: Sequence[ClientPeer], best: dict[Family, Changes]) -> None:
         """The best-path changes ``best`` to the clients that take one path per prefix, the
@@ -124,11 +125,3 @@ class ClientExport:
 def _multipath(client: ClientPeer) -> frozenset[Family]:
     link = client.link
     return link.options.add_path_send if link is not None else frozenset()
-
-
-def _merge(pending: dict[int, Changes], pid: int, changes: Changes) -> None:
-    delta = pending.get(pid)
-    if delta is None:
-        pending[pid] = changes
-    else:
-        delta.update(changes)

@@ -42,13 +42,12 @@ class ClientLink(Protocol):
 @dataclass(eq=False)
 class ClientPeer:
     """The core's record of one client: its channel, its link while the session is
-    Established, when that began and when its first and last UPDATE of this session came
-    (seconds, runner's clock), and how often it went down."""
+    Established, when that began and when its last UPDATE of this session came (seconds,
+    runner's clock), and how often it went down."""
 
     channel: ClientChannel
     link: ClientLink | None = None
     established_at: float | None = None
-    first_update_at: float | None = None
     last_update_at: float | None = None
     flaps: int = 0
 
@@ -59,8 +58,6 @@ class ClientPeer:
 
     def note_update(self, now: float) -> None:
         """An UPDATE (End-of-RIB included) came from the client at ``now``."""
-        if self.first_update_at is None:
-            self.first_update_at = now
         self.last_update_at = now
 
     @property

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..policy.channels import ClientChannel, UpstreamChannel
 from ..policy.enhanced_refresh import REFRESH_STALE_TIME
-from ..wire.constants import Family
+from ..wire.constants import Family, RefreshSubtype
 from .events import ClientRouteRefresh, UpstreamRouteRefresh
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bgpmux.core")
 
-REQUEST, BORR, EORR = 0, 1, 2  # ROUTE-REFRESH subtypes (RFC 7313 §3)
+REQUEST, BORR, EORR = RefreshSubtype  # ROUTE-REFRESH subtypes (RFC 7313 §3)
 
 
 class Refresher:

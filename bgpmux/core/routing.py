@@ -25,8 +25,9 @@ from ..rib.adj_rib_in import AdjRibIn
 from ..rib.decision import explain
 from ..rib.loc_rib import Changes, LocRib, merge_changes
 from ..rib.paths import Path
+from ..session.graceful import STALE_PATH_TIME
 from ..session.states import DownReason
-from ..wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
+from ..wire.constants import Family
 from ..wire.errors import CeaseSubcode, ErrorCode
 from ..wire.messages import Notification
 from ..wire.prefix import Prefix, PrefixText, prefix_to_str
@@ -59,7 +60,6 @@ from .views import peer_counts, routes_view
 
 log = logging.getLogger("bgpmux.core")
 
-STALE_PATH_TIME = 360.0  # seconds stale routes may wait for End-of-RIB once a client is back
 LOG_LINES_PER_BATCH = 10  # per-prefix log lines per batch; the rest are summarised
 
 
@@ -81,11 +81,7 @@ class Core:
         self.node_asn = node.asn
         # A family is carried only where the node has an address for its next hop: an
         # IPv6-only node carries IPv6 routes only.
-        self.next_hops: dict[Family, bytes] = {}
-        if node.address is not None:
-            self.next_hops[IPV4_UNICAST] = node.address.packed
-        if node.address_v6 is not None:
-            self.next_hops[IPV6_UNICAST] = node.address_v6.packed
+        self.next_hops = {family: address.packed for family, address in node.next_hops().items()}
         self.families = tuple(self.next_hops)
         self.clients: dict[str, ClientPeer] = {
             cfg.name: ClientPeer(ClientChannel(cfg, order, node.asn, self.families))
@@ -149,7 +145,7 @@ class Core:
         channel = client.channel
         client.link = event.link
         client.established_at = now
-        client.first_update_at = client.last_update_at = None
+        client.last_update_at = None
         self.client_export.clients_changed(self._client_list)
         if channel.rib.stale_count():
             if not event.graceful_restart:  # came back without graceful restart: stale goes
@@ -212,7 +208,7 @@ class Core:
             client.flaps += 1
         client.link = None
         client.established_at = None
-        client.first_update_at = client.last_update_at = None
+        client.last_update_at = None
         self.client_export.clients_changed(self._client_list)
         channel.awaiting_eor.clear()
         if event.stale_time and channel.rib.count():

@@ -120,9 +120,8 @@ class SyncState:
     def _quiet_at(self, client: ClientPeer) -> float | None:
         """When a client that sent UPDATEs but no End-of-RIB counts as synced; None before
         its first UPDATE."""
-        if client.first_update_at is None or client.last_update_at is None:
-            return None
-        return client.last_update_at + CLIENT_QUIET_TIME
+        last = client.last_update_at
+        return None if last is None else last + CLIENT_QUIET_TIME
 
     def _synced_at(self, upstream: UpstreamPeer) -> float | None:
         """When an established upstream's table counts as complete: its End-of-RIB for every

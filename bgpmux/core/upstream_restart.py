@@ -20,17 +20,12 @@ from __future__ import annotations
 import logging
 
 from ..policy.channels import UpstreamChannel
+from ..session.graceful import STALE_PATH_TIME
 from ..wire.constants import Family
 from ..wire.prefix import Prefix
 from .events import UpstreamDown, UpstreamEstablished
 
 log = logging.getLogger("bgpmux.core")
-
-# Seconds stale routes may wait for the upstream's End-of-RIB once its session is back: the
-# usual stale-path time (FRR's and Cisco's default), and the figure bgpmux uses for clients.
-# Long enough for a ToR with a full table to send it, short enough that a route it no longer
-# has does not linger for long if its End-of-RIB never comes.
-STALE_PATH_TIME = 360.0
 
 Routes = list[tuple[Family, Prefix]]
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..policy.transforms import RejectReason
 from ..rib.paths import Path
 from ..wire.constants import Family, Origin
 from ..wire.prefix import Prefix, prefix_to_str
@@ -68,23 +70,15 @@ def routes_view(core: Core, query: RoutesQuery) -> dict[str, Any]:
             route_view(f, p, path, stale=stale, best=best.table(f).get(p) is path)
             for f, p, path, stale in channel.rib.items()
         ]
-        rejected = [
-            {"prefix": prefix_to_str(f, p), "family": str(f), "rejected": reason.value}
-            for (f, p), (reason, _path) in channel.rejected.items()
-        ]
-        return {"routes": routes, "rejected": rejected}
+        return {"routes": routes, "rejected": _rejected_view(channel.rejected)}
     if query.upstream is not None:
         upstream = core.upstreams.get(query.upstream)
         if upstream is None:
             return {"error": f"no upstream named {query.upstream!r}"}
         items = upstream.channel.rib.items()
-        refused = upstream.channel.imports.rejected.items()
         return {
             "routes": [route_view(f, p, path, stale=stale) for f, p, path, stale in items],
-            "rejected": [
-                {"prefix": prefix_to_str(f, p), "family": str(f), "rejected": reason.value}
-                for (f, p), (reason, _path) in refused
-            ],
+            "rejected": _rejected_view(upstream.channel.imports.rejected),
         }
     return {
         "routes": [
@@ -93,6 +87,16 @@ def routes_view(core: Core, query: RoutesQuery) -> dict[str, Any]:
             for p, path in table.items()
         ]
     }
+
+
+def _rejected_view(
+    rejected: Mapping[tuple[Family, Prefix], tuple[RejectReason, Path | None]],
+) -> list[dict[str, str]]:
+    """A channel's refused prefixes (client or upstream), each with why."""
+    return [
+        {"prefix": prefix_to_str(f, p), "family": str(f), "rejected": reason.value}
+        for (f, p), (reason, _path) in rejected.items()
+    ]
 
 
 def peer_counts(core: Core) -> dict[str, dict[str, int]]:

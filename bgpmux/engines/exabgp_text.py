@@ -35,22 +35,21 @@ from ..wire.attributes import AsPathSegment, PathAttributes
 from ..wire.capabilities import GracefulRestart
 from ..wire.constants import (
     IPV4_UNICAST,
-    IPV6_UNICAST,
     AttrFlag,
     CapabilityCode,
     Family,
     Origin,
+    RefreshSubtype,
     SegmentType,
 )
 from ..wire.prefix import Prefix, prefix_from_text, prefix_to_str
-from .exabgp_graceful import graceful_restart, multiprotocol_families
+from .exabgp_graceful import FAMILY_BY_WORDS, graceful_restart, multiprotocol_families
 
 # ExaBGP refuses a command line over 1 MiB; stay well below it.
 MAX_LINE = 500 * 1024
 PROCESS_NAME = "bgpmux"
 
-_FAMILY_WORDS = {IPV4_UNICAST: "ipv4 unicast", IPV6_UNICAST: "ipv6 unicast"}
-_FAMILY_BY_WORDS = {words: family for family, words in _FAMILY_WORDS.items()}
+_FAMILY_WORDS = {family: words for words, family in FAMILY_BY_WORDS.items()}
 _ORIGIN_WORDS = {Origin.IGP: "igp", Origin.EGP: "egp", Origin.INCOMPLETE: "incomplete"}
 _ORIGIN_BY_WORDS = {words: int(origin) for origin, words in _ORIGIN_WORDS.items()}
 _EXTENDED_COMMUNITIES = 16
@@ -72,17 +71,10 @@ def local_address(config: Config, upstream: Upstream) -> str | None:
     return str(address) if address is not None else None
 
 
-def session_families(config: Config) -> tuple[Family, ...]:
-    """The families every session carries, whatever its transport: those the node has a
-    next hop (an address) for."""
-    node = config.node
-    pairs = ((IPV4_UNICAST, node.address), (IPV6_UNICAST, node.address_v6))
-    return tuple(family for family, address in pairs if address is not None)
-
-
 def families(config: Config) -> list[str]:
-    """``session_families`` as ExaBGP's configuration names them."""
-    return [_FAMILY_WORDS[family] for family in session_families(config)]
+    """The families every session carries (``Node.next_hops``) as ExaBGP's configuration
+    names them."""
+    return [_FAMILY_WORDS[family] for family in config.node.next_hops()]
 
 
 def _quoted(text: str) -> str:
@@ -354,7 +346,11 @@ class OpenReceived:
 
 
 Message = StateChange | RoutesReceived | EndOfRib | RouteRefreshReceived | Shutdown | OpenReceived
-_SUBTYPES = {"query": 0, "begin": 1, "end": 2}
+_SUBTYPES = {
+    "query": RefreshSubtype.REQUEST,
+    "begin": RefreshSubtype.BORR,
+    "end": RefreshSubtype.EORR,
+}
 
 
 def parse_message(line: str | bytes) -> Message | None:
@@ -382,7 +378,7 @@ def parse_message(line: str | bytes) -> Message | None:
         return OpenReceived(peer, restart, multiprotocol_families(capabilities))
     if kind == "refresh":
         refresh = neighbor["route-refresh"]
-        family = _FAMILY_BY_WORDS.get(f"{refresh.get('afi')} {refresh.get('safi')}")
+        family = FAMILY_BY_WORDS.get(f"{refresh.get('afi')} {refresh.get('safi')}")
         subtype = _SUBTYPES.get(str(refresh.get("subtype")))
         if family is None or not subtype:  # a request (0): ExaBGP answers it from its Adj-RIB-Out
             return None
@@ -391,7 +387,7 @@ def parse_message(line: str | bytes) -> Message | None:
         message = neighbor.get("message", {})
         if "eor" in message:  # End-of-RIB: {"message": {"eor": {"afi": .., "safi": ..}}}
             eor = message["eor"]
-            family = _FAMILY_BY_WORDS.get(f"{eor.get('afi')} {eor.get('safi')}")
+            family = FAMILY_BY_WORDS.get(f"{eor.get('afi')} {eor.get('safi')}")
             return EndOfRib(peer, family) if family is not None else None
         if "update" not in message:
             return None
@@ -413,14 +409,14 @@ def _prefixes(family: Family, items: list[Any]) -> list[Prefix]:
 def _routes(peer: str, update: dict[str, Any]) -> RoutesReceived:
     received = RoutesReceived(peer)
     for words, items in update.get("withdraw", {}).items():
-        family = _FAMILY_BY_WORDS.get(words)
+        family = FAMILY_BY_WORDS.get(words)
         if family is not None:
             received.withdrawn.append((family, _prefixes(family, items)))
     announce = update.get("announce", {})
     if announce:
         attrs = parse_attributes(update.get("attribute", {}))
         for words, by_next_hop in announce.items():
-            family = _FAMILY_BY_WORDS.get(words)
+            family = FAMILY_BY_WORDS.get(words)
             if family is None:
                 continue
             hops = {

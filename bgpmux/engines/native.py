@@ -30,7 +30,6 @@ from ..session.events import (
 from ..session.graceful import (
     graceful_families,
     restart_note,
-    shutdown_notification,
     stale_kept_on_return,
     stale_time_after,
 )
@@ -39,7 +38,7 @@ from ..transport.gtsm import set_gtsm
 from ..transport.md5 import set_md5_key
 from ..transport.profiles import upstream_session_config
 from ..wire.attributes import PathAttributes
-from ..wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
+from ..wire.constants import Family
 from ..wire.errors import CeaseSubcode, ErrorCode
 from ..wire.messages import Notification
 from ..wire.packing import Packed, pack_announce, pack_end_of_rib, pack_withdraw
@@ -100,14 +99,8 @@ class NativeEngine(Engine):
     def __init__(self, config: Config, events: UpstreamEvents) -> None:
         self.config = config
         self.events = events
-        node = config.node
-        # Every session carries the families the node has a next hop for, whatever the
-        # session's own transport (IPv4 routes over an IPv6 session too).
-        self.families = tuple(
-            family
-            for family, address in ((IPV4_UNICAST, node.address), (IPV6_UNICAST, node.address_v6))
-            if address is not None
-        )
+        # IPv4 routes go over an IPv6 session too, and the other way round
+        self.families = tuple(config.node.next_hops())
         self.upstreams: dict[str, _Upstream] = {}
         self._stopping = False
 
@@ -152,15 +145,7 @@ class NativeEngine(Engine):
         for upstream in self.upstreams.values():
             if upstream.dial is not None:
                 upstream.dial.cancel()
-            session = upstream.conn.session
-            notification = (
-                shutdown_notification(session.negotiated, cease)
-                if session.state is State.ESTABLISHED
-                else cease
-            )
-            if notification is None:
-                upstream.conn.log.info("closing without a NOTIFICATION (graceful restart)")
-            upstream.conn.shutdown(notification)
+            upstream.conn.shutdown_for_restart(cease)
         waits = [u.conn.wait_closed() for u in self.upstreams.values()]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*waits), STOP_TIMEOUT)

@@ -412,16 +412,14 @@ class UpstreamChannel(EnhancedRefresh):
         refused = [(f, p, path) for (f, p), (_reason, path) in imports.rejected.items()]
         imports.configure(policy)
         self.rib.clear()
-        imports.rejected = {}
-        imports.at_limit = False
+        imports.reset()
         groups: dict[tuple[Family, Path, bool], list[Prefix]] = {}
+        touched: dict[Family, list[Prefix]] = {}
         for family, prefix, path, stale in routes:
             groups.setdefault((family, path, stale), []).append(prefix)
+            touched.setdefault(family, []).append(prefix)
         for family, prefix, path in refused:
             groups.setdefault((family, path, False), []).append(prefix)
-        touched: dict[Family, list[Prefix]] = {}
-        for family, prefix, _path, _stale in routes:
-            touched.setdefault(family, []).append(prefix)
         out = UpstreamImported()
         for (family, path, stale), prefixes in groups.items():
             accepted = imports.judge(family, prefixes, path, out)
@@ -462,6 +460,5 @@ class UpstreamChannel(EnhancedRefresh):
         self.looped.clear()
         self.refreshing.clear()
         self.stale_deadline = None
-        self.imports.rejected.clear()
-        self.imports.at_limit = False
+        self.imports.reset()
         return self.rib.clear()

@@ -55,7 +55,6 @@ class UpstreamImport:
         self.rib = rib
         self.rejected: dict[tuple[Family, Prefix], tuple[RejectReason, Path]] = {}
         self.blocked = 0  # new prefixes dropped at the limit, since start
-        self.limit_hits = 0  # times the limit was reached
         self.at_limit = False  # reached and not yet back under it
         self.configure(policy)
 
@@ -64,6 +63,12 @@ class UpstreamImport:
         accept = policy.accept if policy is not None else None
         self.accept = PrefixList(accept) if accept is not None else None
         self.max_prefixes = policy.max_prefixes if policy is not None else None
+
+    def reset(self) -> None:
+        """Nothing is refused and the limit is not reached (the routes are gone, or are to be
+        judged again); the counters stay."""
+        self.rejected.clear()
+        self.at_limit = False
 
     def held(self) -> int:
         """Prefixes held from the upstream: in the Adj-RIB-In (stale too) or refused."""
@@ -117,6 +122,5 @@ class UpstreamImport:
             self.blocked += dropped
             if not self.at_limit:
                 self.at_limit = True
-                self.limit_hits += 1
                 out.limit_reached = self.max_prefixes
         return kept_accepted, kept_refused

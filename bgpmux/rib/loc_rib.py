@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ..wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
 from ..wire.prefix import Prefix
@@ -22,6 +23,7 @@ from .paths import Path
 
 # prefix -> its new best path, or None: no path any more (withdraw it)
 Changes = dict[Prefix, Path | None]
+_K = TypeVar("_K")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,11 +145,12 @@ class LocRib:
         self._new_conflicts.append(Conflict(family, prefix, best, losers))
 
 
-def merge_changes(pending: dict[Family, Changes], family: Family, changes: Changes) -> None:
-    """Add ``changes`` (as ``LocRib.decide`` returns them: a new dict each time, which
-    ``pending`` may keep) to those of ``family`` waiting in ``pending``; later ones win."""
-    table = pending.get(family)
+def merge_changes(pending: dict[_K, Changes], key: _K, changes: Changes) -> None:
+    """Add ``changes`` (a new dict, as ``LocRib.decide`` returns each time, which ``pending``
+    may keep) to those waiting in ``pending`` under ``key`` (a family, a path id); later ones
+    win."""
+    table = pending.get(key)
     if table is None:
-        pending[family] = changes
+        pending[key] = changes
     else:
         table.update(changes)

@@ -23,6 +23,12 @@ GRACEFUL_REASONS = frozenset(
     {DownReason.CONNECTION_LOST, DownReason.HOLD_TIMER_EXPIRED, DownReason.PEER_RESTARTED}
 )
 
+# Seconds a peer's stale routes may wait for its End-of-RIB once its session is back, client
+# or upstream: the usual stale-path time (FRR's and Cisco's default). Long enough for a ToR
+# with a full table to send it, short enough that a route the peer no longer has does not
+# linger for long if its End-of-RIB never comes.
+STALE_PATH_TIME = 360.0
+
 
 def graceful_families(negotiated: Negotiated | None) -> frozenset[Family]:
     """The negotiated families the peer can restart gracefully for: those its graceful-restart

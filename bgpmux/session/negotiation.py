@@ -35,10 +35,14 @@ class Negotiated:
     peer_graceful_restart: GracefulRestart | None
     # Whether the peer's OPEN carried ADD-PATH at all (for the logs).
     peer_offered_add_path: bool
-    # Families whose NLRI we send with path identifiers: we offered ADD-PATH send and the peer
-    # receive (RFC 7911 §4), both negotiated. We never offer receive, so we get none.
-    add_path_send: tuple[Family, ...]
     options: CodecOptions
+
+    @property
+    def add_path_send(self) -> tuple[Family, ...]:
+        """The families whose NLRI we send with path identifiers, in ``families``' order: we
+        offered ADD-PATH send and the peer receive (RFC 7911 §4), both negotiated. We never
+        offer receive, so we get none. (The codec's ``options.add_path_send``.)"""
+        return tuple(f for f in self.families if f in self.options.add_path_send)
 
     @property
     def hard_reset(self) -> bool:
@@ -89,6 +93,5 @@ def negotiate(local: Open, peer: Open) -> Negotiated:
         extended_message=extended,
         peer_graceful_restart=pc.graceful_restart if lc.graceful_restart is not None else None,
         peer_offered_add_path=bool(pc.add_path),
-        add_path_send=add_path,
         options=CodecOptions(asn4, max_len, frozenset(add_path)),
     )

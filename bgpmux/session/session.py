@@ -24,6 +24,7 @@ from bgpmux.wire import (
 from bgpmux.wire.constants import (
     MAX_MESSAGE_LEN,
     MessageType,
+    RefreshSubtype,
 )
 from bgpmux.wire.errors import ErrorCode, OpenSubcode
 from bgpmux.wire.messages import (
@@ -63,6 +64,7 @@ _KEEPALIVE = MessageType.KEEPALIVE
 _NOTIFICATION = MessageType.NOTIFICATION
 _NAMES = {int(kind): kind.name for kind in MessageType}
 _KEEPALIVE_BYTES = encode_message(KEEPALIVE)
+_FRAMING = (RefreshSubtype.BORR, RefreshSubtype.EORR)  # need enhanced route refresh
 
 
 class Session:
@@ -292,7 +294,9 @@ class Session:
             return False
         if not neg.route_refresh or family not in neg.families:
             return False
-        return subtype == 0 or (subtype in (1, 2) and neg.enhanced_route_refresh)
+        return subtype == RefreshSubtype.REQUEST or (
+            subtype in _FRAMING and neg.enhanced_route_refresh
+        )
 
     # ------------------------------------------------------------------------- receiving
 
@@ -404,7 +408,9 @@ class Session:
         caps = self._local_open.capabilities
         if not caps.route_refresh or msg.family not in self.config.families:
             return False
-        return msg.subtype == 0 or (msg.subtype in (1, 2) and caps.enhanced_route_refresh)
+        return msg.subtype == RefreshSubtype.REQUEST or (
+            msg.subtype in _FRAMING and caps.enhanced_route_refresh
+        )
 
     def _establish(self) -> None:
         neg = self._negotiated

@@ -22,6 +22,7 @@ from ..session.events import (
     StateChanged,
     UpdateReceived,
 )
+from ..session.graceful import shutdown_notification
 from ..session.notifications import OUT_OF_RESOURCES
 from ..wire.constants import SUPPORTED_FAMILIES, Family
 from ..wire.messages import DEFAULT_OPTIONS, CodecOptions, Notification
@@ -157,6 +158,19 @@ class BGPConnection(asyncio.Protocol):
         self.session.send_route_refresh(family, self.loop.time(), subtype)
         self._pump()
         return True
+
+    def shutdown_for_restart(self, cease: Notification) -> None:
+        """bgpmux is stopping: ``shutdown`` an Established session the way that lets the peer
+        keep our routes when it can (``session.graceful.shutdown_notification``: no
+        NOTIFICATION, or ``cease`` where RFC 8538's N bit was negotiated); any other with
+        ``cease``."""
+        session = self.session
+        notification: Notification | None = cease
+        if session.state is State.ESTABLISHED:
+            notification = shutdown_notification(session.negotiated, cease)
+        if notification is None:
+            self.log.info("closing without a NOTIFICATION (graceful restart)")
+        self.shutdown(notification)
 
     def shutdown(
         self, notification: Notification | None, reason: DownReason = DownReason.ADMIN_SHUTDOWN

@@ -39,7 +39,7 @@ from ..session.events import (
     StateChanged,
     UpdateReceived,
 )
-from ..session.graceful import graceful_families, shutdown_notification, stale_time_after
+from ..session.graceful import graceful_families, stale_time_after
 from ..session.idle_hold import IdleHold
 from ..session.notifications import OUT_OF_RESOURCES
 from ..wire.errors import CeaseSubcode, ErrorCode
@@ -154,14 +154,7 @@ class ClientServer:
         conns = {*self.current.values(), *self.takeovers.values(), *self.pending}
         for conn in conns:
             if not conn.closed:
-                session = conn.session
-                graceful = session.state is State.ESTABLISHED
-                notification = (
-                    shutdown_notification(session.negotiated, cease) if graceful else cease
-                )
-                if notification is None:
-                    conn.log.info("closing without a NOTIFICATION (graceful restart)")
-                conn.shutdown(notification)
+                conn.shutdown_for_restart(cease)
         for _ in range(20):  # give the NOTIFICATIONs a moment to leave
             if all(c.closed for c in conns):
                 break

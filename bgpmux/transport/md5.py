@@ -10,15 +10,15 @@ from collections.abc import Iterable, Mapping
 from ..config import Client, Endpoint
 
 TCP_MD5SIG = 14  # linux/tcp.h
-_KEY_MAX = 80
+MD5_KEY_MAX = 80  # octets: Linux's TCP_MD5SIG_MAXKEYLEN
 
 
 def set_md5_key(sock: socket.socket, peer: str, key: bytes) -> None:
     """Install ``key`` (at most 80 octets) for segments to and from ``peer`` (an IP address)
     on ``sock``, before connect or listen. Raises ValueError for a longer key or a bad
     address, OSError when the kernel refuses it."""
-    if len(key) > _KEY_MAX:
-        raise ValueError(f"TCP-MD5 key longer than {_KEY_MAX} octets")
+    if len(key) > MD5_KEY_MAX:
+        raise ValueError(f"TCP-MD5 key longer than {MD5_KEY_MAX} octets")
     addr = ipaddress.ip_address(peer)
     if addr.version == 4:
         sockaddr = struct.pack("=H", socket.AF_INET) + struct.pack("!H4s", 0, addr.packed)
@@ -26,7 +26,7 @@ def set_md5_key(sock: socket.socket, peer: str, key: bytes) -> None:
         sockaddr = struct.pack("=H", socket.AF_INET6) + struct.pack("!HI16sI", 0, 0, addr.packed, 0)
     # struct tcp_md5sig: sockaddr_storage (128), flags, prefixlen, keylen, ifindex, key[80]
     value = sockaddr.ljust(128, b"\x00") + struct.pack("=BBHI", 0, 0, len(key), 0)
-    value += key.ljust(_KEY_MAX, b"\x00")
+    value += key.ljust(MD5_KEY_MAX, b"\x00")
     sock.setsockopt(socket.IPPROTO_TCP, TCP_MD5SIG, value)
 
 

@@ -120,6 +120,14 @@ class CapabilityCode(IntEnum):
     ROUTE_REFRESH_CISCO = 128
 
 
+class RefreshSubtype(IntEnum):
+    """The ROUTE-REFRESH subtype octet (RFC 7313 §3); others are ignored (§5)."""
+
+    REQUEST = 0  # re-send the family (RFC 2918)
+    BORR = 1  # Beginning of Route Refresh: the sender's routes of the family go stale
+    EORR = 2  # End of Route Refresh: those still stale are swept
+
+
 # Type codes of the well-known attributes (RFC 4271 §5); every other known type is optional.
 # Only a reference: the codec checks flags per type (``attributes._EXPECTED_FLAGS``).
 WELL_KNOWN = {

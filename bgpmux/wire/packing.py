@@ -34,32 +34,12 @@ class Packed(NamedTuple):
     too_large: list[Prefix]
 
 
-def _chunks(prefixes: Sequence[Prefix], room: int, too_large: list[Prefix]) -> list[bytes]:
-    """Join prefixes into runs of at most ``room`` octets; those longer than ``room`` go to
-    ``too_large``. No run is empty."""
-    out: list[bytes] = []
-    run: list[Prefix] = []
-    used = 0
-    for prefix in prefixes:
-        size = len(prefix)
-        if size > room:
-            too_large.append(prefix)
-            continue
-        if used + size > room:
-            out.append(b"".join(run))
-            run, used = [], 0
-        run.append(prefix)
-        used += size
-    if run:
-        out.append(b"".join(run))
-    return out
-
-
-def _chunks_with_id(
-    prefixes: Sequence[Prefix], room: int, too_large: list[Prefix], path_id: bytes
+def _chunks(
+    prefixes: Sequence[Prefix], room: int, too_large: list[Prefix], path_id: bytes = b""
 ) -> list[bytes]:
-    """``_chunks`` for ADD-PATH NLRI (RFC 7911 §3): every prefix is preceded by ``path_id``
-    (4 octets), which counts against ``room``."""
+    """Join prefixes into runs of at most ``room`` octets; those longer than ``room`` go to
+    ``too_large``. No run is empty. ``path_id``: ADD-PATH NLRI (RFC 7911 §3), every prefix
+    preceded by these 4 octets, which count against ``room``; empty for plain NLRI."""
     out: list[bytes] = []
     run: list[Prefix] = []
     used = 0
@@ -82,9 +62,10 @@ def _chunks_with_id(
 def _nlri_runs(
     prefixes: Sequence[Prefix], room: int, too_large: list[Prefix], path_id: int | None
 ) -> list[bytes]:
+    """``_chunks`` with ``path_id`` (None: no ADD-PATH) as its 4 octets."""
     if path_id is None:
         return _chunks(prefixes, room, too_large)
-    return _chunks_with_id(prefixes, room, too_large, struct.pack("!I", path_id))
+    return _chunks(prefixes, room, too_large, struct.pack("!I", path_id))
 
 
 def _announce_layout(
