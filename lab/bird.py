@@ -163,51 +163,14 @@ def parse_bgp_state(protocol_info: str) -> str:
     raise ValueError(f"no 'BGP state' in birdc output:\n{protocol_info}")
 
 
-def parse_show_route_all(text: str) -> dict[str, Route]:
-    """Parse `birdc show route all`; per prefix the primary route (marked `*`), else the first.
+def _route_paths(text: str) -> list[tuple[str, bool, Route]]:
+    """Every path of `birdc show route all`, in BIRD's order: (prefix, primary, route).
 
     Route heads look like `PREFIX  unicast [proto time] * (100) [AS65001i]`; further routes of
     the same prefix repeat the head without the prefix. Attribute lines are tab-indented
     `Name: value`; BIRD wraps long values onto lines indented with two tabs.
     """
-    routes: dict[str, Route] = {}
-    primary: set[str] = set()
-    prefix: str | None = None
-    current: Route | None = None
-    last_key: str | None = None
-    for raw in text.splitlines():
-        if not raw.strip() or raw.startswith(("BIRD ", "Table ")) or raw.startswith("Access "):
-            continue
-        head = _ROUTE_HEAD.match(raw)
-        if head and (head.group("prefix") or not raw.startswith("\t")):
-            prefix = head.group("prefix") or prefix
-            if prefix is None:
-                continue
-            is_primary = head.group("primary") is not None
-            current = Route(next_hop=None)
-            if prefix not in routes or (is_primary and prefix not in primary):
-                routes[prefix] = current
-            if is_primary:
-                primary.add(prefix)
-            last_key = None
-            continue
-        if current is None:
-            continue
-        if raw.startswith("\t\t") and last_key is not None:
-            _apply_attribute(current, last_key, raw.strip())
-            continue
-        key, sep, value = raw.strip().partition(":")
-        if not sep:
-            continue  # "via 10.0.0.1 on eth1" and similar
-        last_key = key
-        _apply_attribute(current, key, value.strip())
-    return routes
-
-
-def parse_show_route_paths(text: str) -> dict[str, list[Route]]:
-    """Parse `birdc show route all` keeping every path: per prefix, its routes in BIRD's order
-    (the primary one first)."""
-    paths: dict[str, list[Route]] = {}
+    out: list[tuple[str, bool, Route]] = []
     prefix: str | None = None
     current: Route | None = None
     last_key: str | None = None
@@ -220,7 +183,7 @@ def parse_show_route_paths(text: str) -> dict[str, list[Route]]:
             if prefix is None:
                 continue
             current = Route(next_hop=None)
-            paths.setdefault(prefix, []).append(current)
+            out.append((prefix, head.group("primary") is not None, current))
             last_key = None
             continue
         if current is None:
@@ -229,9 +192,30 @@ def parse_show_route_paths(text: str) -> dict[str, list[Route]]:
             _apply_attribute(current, last_key, raw.strip())
             continue
         key, sep, value = raw.strip().partition(":")
-        if sep:
+        if sep:  # not "via 10.0.0.1 on eth1" and similar
             last_key = key
             _apply_attribute(current, key, value.strip())
+    return out
+
+
+def parse_show_route_all(text: str) -> dict[str, Route]:
+    """Parse `birdc show route all`; per prefix the primary route (marked `*`), else the first."""
+    routes: dict[str, Route] = {}
+    primary: set[str] = set()
+    for prefix, is_primary, route in _route_paths(text):
+        if prefix not in routes or (is_primary and prefix not in primary):
+            routes[prefix] = route
+        if is_primary:
+            primary.add(prefix)
+    return routes
+
+
+def parse_show_route_paths(text: str) -> dict[str, list[Route]]:
+    """Parse `birdc show route all` keeping every path: per prefix, its routes in BIRD's order
+    (the primary one first)."""
+    paths: dict[str, list[Route]] = {}
+    for prefix, _primary, route in _route_paths(text):
+        paths.setdefault(prefix, []).append(route)
     return paths
 
 
