@@ -17,6 +17,7 @@ from typing import Any
 
 from lab import Bgpmux, Bird, GoBgp, Host, Neighbor, Topology, wait_until
 from lab.daemon import Daemon
+from lab.lifecycle import Lifecycle
 from lab.procs import descendants
 
 from .birdctl import BirdCtl
@@ -83,7 +84,7 @@ def _bgp(
     return f"protocol bgp {name} {{\n{body}\n}}"
 
 
-class Scenario:
+class Scenario(Lifecycle):
     """Context manager: the three namespaces, the daemons, and control-socket clients.
 
     `inj_proto` is the injector's BGP protocol (towards the mux), `tor_proto` the ToR's.
@@ -120,18 +121,6 @@ class Scenario:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def __enter__(self) -> Scenario:
-        try:
-            self._build()
-            self._start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def close(self) -> None:
         for ctl in (self.inj_ctl, self.tor_ctl):
             if ctl is not None:
@@ -164,6 +153,7 @@ class Scenario:
         )
 
     def _start(self) -> None:
+        self._build()
         a = self.addr
         direct = self.mux_kind == "direct"
         tor_text = _bird_config(

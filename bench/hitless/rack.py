@@ -32,6 +32,7 @@ from typing import Any
 
 from lab import Announce, Bgpmux, Bird, Frr, Host, Neighbor, Topology, wait_until
 from lab.daemon import Daemon
+from lab.lifecycle import Lifecycle
 from lab.procs import descendants
 
 TOR_AS, NODE_AS, METALLB_AS = 65000, 64512, 64514
@@ -160,7 +161,7 @@ def bgpmux_config(engine: str) -> dict[str, Any]:
     }
 
 
-class Rack:
+class Rack(Lifecycle):
     """Context manager: the namespaces and the four daemons. ``close`` (also on Ctrl-C and on
     errors) ends every process started here by PID, then any ExaBGP or relay a killed bgpmux
     left behind, and deletes the namespaces."""
@@ -177,17 +178,6 @@ class Rack:
         # every ExaBGP/relay process seen below bgpmux: PID -> its start time (/proc stat), so
         # that a PID the kernel has since reused is never signalled
         self.children: dict[int, str] = {}
-
-    def __enter__(self) -> Rack:
-        try:
-            self._start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     @property
     def daemons(self) -> list[Daemon]:

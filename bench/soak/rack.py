@@ -25,6 +25,7 @@ from typing import Any
 
 from lab import Announce, Bgpmux, Bird, Host, Neighbor, Topology, wait_until
 from lab.daemon import Daemon
+from lab.lifecycle import Lifecycle
 
 from ..birdctl import BirdCtl
 
@@ -150,7 +151,7 @@ class TracedBgpmux(Bgpmux):
         return {**super().env(), "PYTHONPATH": str(REPO)}
 
 
-class Rack:
+class Rack(Lifecycle):
     """Context manager: the namespaces, the four daemons, and control sockets to the BIRDs.
 
     ``close`` (also on Ctrl-C and exceptions) ends every process the topology started, by PID,
@@ -166,17 +167,6 @@ class Rack:
         self.calico: Bird | None = None
         self.metallb: TextBird | None = None
         self.tor_ctl: BirdCtl | None = None
-
-    def __enter__(self) -> Rack:
-        try:
-            self._start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def close(self) -> None:
         if self.tor_ctl is not None:
