@@ -15,7 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..session.facts import SessionFacts
 from ..session.states import State
+from ..session.stats import SessionStats
 from ..wire.attributes import PathAttributes
 from ..wire.constants import Family
 from ..wire.prefix import Prefix
@@ -27,13 +29,18 @@ if TYPE_CHECKING:
 @dataclass
 class UpstreamStatus:
     """A snapshot of one upstream session: ``state`` as RFC 4271 §8 names it, when it was
-    established (the loop's clock, seconds), the last error in words, engine counters."""
+    established (the loop's clock, seconds), the last error in words (``detail``), engine
+    counters (``stats``), the session's identity and negotiated parameters (``facts``) and its
+    message counters (``messages``: by type, NOTIFICATIONs by code and subcode; None where the
+    engine cannot count them)."""
 
     name: str
     state: State
     established_at: float | None = None
     detail: str = ""
     stats: dict[str, int] = field(default_factory=dict)
+    facts: SessionFacts = field(default_factory=SessionFacts)
+    messages: SessionStats | None = None
 
 
 class UpstreamEvents(Protocol):

@@ -24,7 +24,7 @@ import ipaddress
 import logging
 import math
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Client, Config
@@ -39,6 +39,7 @@ from ..session.events import (
     StateChanged,
     UpdateReceived,
 )
+from ..session.facts import SessionFacts
 from ..session.graceful import graceful_families, stale_time_after
 from ..session.idle_hold import IdleHold
 from ..session.notifications import OUT_OF_RESOURCES
@@ -89,13 +90,15 @@ def is_host_address(address: str) -> bool:
 @dataclass
 class ClientSessionInfo:
     """A snapshot of one client's session: ``established_at`` in seconds on the loop's clock,
-    ``stats`` the current session's ``SessionStats`` (None before any connection)."""
+    ``stats`` the current session's ``SessionStats`` (None before any connection), ``facts``
+    its identity and negotiated parameters."""
 
     name: str
     state: State
     peer_ip: str | None
     established_at: float | None
     stats: Any
+    facts: SessionFacts = field(default_factory=SessionFacts)
 
 
 class ClientServer:
