@@ -40,6 +40,7 @@ lint: deps
 	$(BIN)/ruff format --check bgpmux lab tests bench scripts
 	$(BIN)/mypy bgpmux lab
 	$(BIN)/python scripts/check_layers.py
+	$(BIN)/python scripts/gen_stubs.py --check
 
 unit: deps
 	$(BIN)/pytest -q $(PYTEST_PARALLEL) tests/unit tests/integration

@@ -251,10 +251,18 @@ class Metrics(_Model):
     listen: EndpointField | None = None
 
 
+def _check_loopback(endpoint: Endpoint | None) -> Endpoint | None:
+    if endpoint is not None and not endpoint.host.is_loopback:
+        msg = f"{endpoint.host} is not loopback: the API has no authentication (127.0.0.1, ::1)"
+        raise ValueError(msg)
+    return endpoint
+
+
 class Api(_Model):
-    """Where the local API listens: ``unix:/absolute/path``."""
+    """Where the API (gRPC) listens: ``unix:/absolute/path``, and ``listen_tcp`` (loopback)."""
 
     listen: Annotated[str, AfterValidator(_check_unix_listen)] = "unix:/run/bgpmux/api.sock"
+    listen_tcp: Annotated[EndpointField | None, AfterValidator(_check_loopback)] = None
 
     @property
     def path(self) -> Path:
@@ -374,7 +382,8 @@ def _listen_clashes(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
         (("clients", i, "listen"), client.listen) for i, client in enumerate(config.clients)
     ]
     listeners.append((("metrics", "listen"), config.metrics_listen))
-    # DESIGN.md's api.listen_tcp (not in this version) belongs in this list when it lands.
+    if config.api.listen_tcp is not None:
+        listeners.append((("api", "listen_tcp"), config.api.listen_tcp))
     errors: list[tuple[tuple[str | int, ...], str]] = []
     for n, (loc, endpoint) in enumerate(listeners):
         host, port = endpoint

@@ -6,11 +6,12 @@ Cease/Administrative Shutdown."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 from pathlib import Path
 
-from .api import ApiServer
+from .api import ApiServer, ReloadOutcome
 from .config import Config, ConfigError, load_config
 from .core import Core
 from .core.events import Reconfigure
@@ -55,40 +56,41 @@ def log_skipped(placement: Placement, logged: set[str]) -> None:
 _skipped_logged: set[str] = set()
 
 
-def reload(runner: CoreRunner, clients: ClientServer, path: Path) -> None:
-    """SIGHUP: read and check the file again and place it on this node (default gateways
-    resolved again); the log settings apply at once, the rest through a ``Reconfigure``
-    request to the core. A bad file is logged and changes nothing."""
+async def reload(runner: CoreRunner, clients: ClientServer, path: Path) -> ReloadOutcome:
+    """SIGHUP and the API's Reload: read and check the file again and place it on this node
+    (default gateways resolved again); the log settings apply at once, the rest through a
+    ``Reconfigure`` request to the core. A bad file is logged and changes nothing. Returns
+    the outcome: each error with its field path, or the changes that need a restart."""
     try:
         config = load_config(path)
         check_files(config)  # every upstream's, as at start
         placement = place(config, default_gateway)
     except ConfigError as exc:
-        log.error("SIGHUP: %s not reloaded:\n%s", path, exc)
-        return
+        log.error("reload: %s not reloaded:\n%s", path, exc)
+        return ReloadOutcome(errors=list(exc.errors))
     log_skipped(placement, _skipped_logged)
     config = placement.config
     setup_logging(config.log.level, config.log.format)
-    task = asyncio.get_running_loop().create_task(_reconfigure(runner, clients, config, path))
-    _reloads.add(task)  # the loop keeps only a weak reference to a task
-    task.add_done_callback(_reloads.discard)
-
-
-_reloads: set[asyncio.Task[None]] = set()
-
-
-async def _reconfigure(
-    runner: CoreRunner, clients: ClientServer, config: Config, path: Path
-) -> None:
     pending = await runner.request(Reconfigure(config))
     assert isinstance(pending, list)
     clients.reloaded(config)
     if pending:
         log.warning(
-            "SIGHUP: %s reloaded; these changes need a restart: %s", path, "; ".join(pending)
+            "reload: %s reloaded; these changes need a restart: %s", path, "; ".join(pending)
         )
     else:
-        log.info("SIGHUP: %s reloaded", path)
+        log.info("reload: %s reloaded", path)
+    return ReloadOutcome(needs_restart=pending)
+
+
+_reloads: set[asyncio.Task[object]] = set()
+
+
+def on_sighup(api: ApiServer) -> None:
+    """SIGHUP: ``api.reload`` in a task of its own (its outcome goes to the event stream)."""
+    task: asyncio.Task[object] = asyncio.get_running_loop().create_task(api.reload())
+    _reloads.add(task)  # the loop keeps only a weak reference to a task
+    task.add_done_callback(_reloads.discard)
 
 
 def run(config: Config, config_path: Path | None = None, placement: Placement | None = None) -> int:
@@ -114,7 +116,11 @@ async def _main(config: Config, config_path: Path | None) -> int:
     clients = ClientServer(config, runner)
     listen = config.metrics_listen
     metrics = MetricsServer(str(listen.host), listen.port, core, clients, engine)
-    api = ApiServer(config.api.path, runner, clients, engine)
+    reloader = None
+    if config_path is not None:
+        reloader = functools.partial(reload, runner, clients, Path(config_path))
+    tcp = None if config.api.listen_tcp is None else str(config.api.listen_tcp)
+    api = ApiServer(config.api.path, runner, clients, engine, reloader, tcp)
     try:
         await clients.start()
         await metrics.start()
@@ -158,7 +164,7 @@ async def _main(config: Config, config_path: Path | None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if config_path is not None:
-        loop.add_signal_handler(signal.SIGHUP, reload, runner, clients, Path(config_path))
+        loop.add_signal_handler(signal.SIGHUP, on_sighup, api)
     await stop.wait()
     if failed:
         await asyncio.sleep(FATAL_EXIT_DELAY)  # /healthz says why before the process goes

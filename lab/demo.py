@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from bgpmux.show import ROUTE_COLUMNS, format_table, status_table
 from lab import Announce, Bgpmux, Bird, Frr, GoBgp, Neighbor, Topology, wait_until
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "demo.yaml"
@@ -31,6 +32,10 @@ TOR_ROUTES = ("10.244.8.0/26", "10.96.0.0/12")  # another node's pod block, the 
 
 def heading(text: str) -> None:
     print(f"\n\033[1m== {text}\033[0m" if sys.stdout.isatty() else f"\n== {text}")
+
+
+def indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
 
 
 def table(rows: list[list[str]], header: list[str]) -> None:
@@ -94,11 +99,9 @@ def build(topo: Topology) -> tuple[GoBgp, Bgpmux, Bird, Frr]:
 
 def report(tor: GoBgp, mux: Bgpmux, calico: Bird) -> None:
     heading("Sessions (bgpmux status)")
-    sessions = mux.sessions().values()
-    table(
-        [[s["peer"], s["role"], s["state"], str(s.get("prefixes", ""))] for s in sessions],
-        ["PEER", "ROLE", "STATE", "PREFIXES"],
-    )
+    print(indent(status_table(list(mux.sessions().values()))))
+    heading("What bgpmux sends the ToR, as sent (bgpmux routes)")
+    print(indent(format_table(mux.exported(), ("upstream", *ROUTE_COLUMNS))))
     heading("The ToR's table (gobgp global rib): one session from the node carries both clients")
     rows = []
     for family in ("ipv4", "ipv6"):
@@ -133,6 +136,7 @@ def keep_running(topo: Topology, mux: Bgpmux, tor: GoBgp) -> None:
     heading("KEEP=1: the rack stays up until you press Ctrl-C")
     bgpmux = f"ip netns exec {node.netns} {sys.executable} -m bgpmux"
     print(f"  {bgpmux} status --api unix:{mux.api_path}")
+    print(f"  {bgpmux} routes --api unix:{mux.api_path}")
     print(f"  {bgpmux} routes --client calico --api unix:{mux.api_path}")
     print(f"  ip netns exec {tor_host.netns} gobgp -p {tor.api_port} global rib")
     print(f"  ip netns exec {node.netns} curl -s http://{mux.metrics_address}/metrics")

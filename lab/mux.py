@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from bgpmux.cli import api_request
+from bgpmux.api.client import ApiClient
 
 from .daemon import Daemon
 from .netns import Host
@@ -38,11 +38,14 @@ class Bgpmux(Daemon):
 
     # ------------------------------------------------------------------ queries
 
-    def api(self, request: dict[str, Any]) -> Any:
-        return api_request(self.api_path, request, timeout=30)
+    def client(self) -> ApiClient:
+        """A client of this bgpmux's API (close it, or use it in a ``with``)."""
+        return ApiClient(self.api_path, timeout=30)
 
     def sessions(self) -> dict[str, dict[str, Any]]:
-        return {peer["peer"]: peer for peer in self.api({"cmd": "status"})["peers"]}
+        """Every session by name, as ``bgpmux status -o json`` gives them."""
+        with self.client() as api:
+            return {peer["name"]: peer for peer in api.peers()}
 
     def neighbor_state(self, address: str) -> str:
         """State of the session named ``address`` (a client or upstream name), RFC spelling."""
@@ -58,16 +61,21 @@ class Bgpmux(Daemon):
     def routes(
         self, client: str | None = None, upstream: str | None = None
     ) -> dict[str, dict[str, Any]]:
-        request: dict[str, Any] = {"cmd": "routes"}
-        if client is not None:
-            request["client"] = client
-        if upstream is not None:
-            request["upstream"] = upstream
-        return {route["prefix"]: route for route in self.api(request)["routes"]}
+        """By prefix: what ``client`` sent, or what ``upstream`` sent (refused prefixes left
+        out), or else what goes to the upstreams (as sent; one row per prefix)."""
+        with self.client() as api:
+            rows = api.routes(client=client, received_from=upstream)
+        return {row["prefix"]: row for row in rows if not row["reason"]}
+
+    def exported(self, upstream: str | None = None) -> list[dict[str, Any]]:
+        """What goes to each upstream (or to ``upstream``), one row per upstream and prefix."""
+        with self.client() as api:
+            return api.routes(upstream=upstream)
 
     def rejected(self, client: str) -> dict[str, str]:
-        reply = self.api({"cmd": "routes", "client": client})
-        return {r["prefix"]: r["rejected"] for r in reply.get("rejected", [])}
+        """The prefixes ``client``'s import policy refused, with why."""
+        with self.client() as api:
+            return {r["prefix"]: r["reason"] for r in api.routes(client=client, rejected=True)}
 
     def http(self, path: str) -> tuple[int, str]:
         """GET ``path`` from the metrics listener, from inside the namespace."""

@@ -144,21 +144,22 @@ class Reconfigure:
 
 @dataclass(frozen=True, slots=True)
 class RoutesQuery:
-    """Result: ``{"routes": [route, ...]}`` (plain data, as the API returns it; a route is the
-    dict of ``views.route_view``): a client's Adj-RIB-In with ``client`` (each route marked
-    ``stale`` and ``best``, and ``"rejected": [...]`` added), what an upstream sent with
-    ``upstream``, otherwise the best client path per prefix (what the upstreams are sent,
-    before the export transforms). ``client`` wins when both are given; ``{"error": ...}``
-    for an unknown name."""
+    """Result: ``{"routes": [row, ...]}`` (plain data, as the API returns it; a row is the dict
+    of ``views.route_view``): a client's Adj-RIB-In with ``client`` (each route marked
+    ``stale`` and ``best``, then the prefixes it had refused, ``reason`` set), what an upstream
+    sent with ``received_from`` (then what its import policy refused), otherwise the routes
+    exported to each upstream (only to ``upstream`` when given), attributes as sent.
+    ``client`` wins over ``received_from``; ``{"error": ...}`` for an unknown name."""
 
     client: str | None = None
+    received_from: str | None = None
     upstream: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class PeersQuery:
-    """Result: ``dict[str, dict[str, int]]``, the core's counts per peer name: prefixes,
-    stale, rejected (clients) and advertised (upstreams)."""
+    """Result: ``dict[str, dict[str, Any]]``, the core's counts per peer name (see
+    ``views.peer_counts``)."""
 
 
 Event = (

@@ -141,15 +141,22 @@ class Exporter:
         """``peer``'s session ended: nothing is withheld from it any more."""
         self.too_large.pop(peer, None)
 
+    def as_sent(self, path: Path, ebgp: bool) -> PathAttributes:
+        """A client's path as an eBGP (``ebgp``) or iBGP upstream is sent it: tagged with the
+        client's communities, then ``UpstreamExport`` (the next hop is ``next_hops[family]``).
+        The one place both the engine's announcements and the API's view come from."""
+        channel = self.clients[path.source.name].channel
+        return self._transforms[ebgp](
+            channel.tag(path.attributes), channel.policy.keep_client_as_path
+        )
+
     def _attribute_groups(
         self, by_path: Mapping[Path, list[Prefix]], ebgp: bool
     ) -> dict[PathAttributes, list[Prefix]]:
         """Client paths as the upstreams see them; paths that look alike there share a group."""
-        transform = self._transforms[ebgp]
         by_attrs: dict[PathAttributes, list[Prefix]] = {}
         for path, prefixes in by_path.items():
-            channel = self.clients[path.source.name].channel
-            attrs = transform(channel.tag(path.attributes), channel.policy.keep_client_as_path)
+            attrs = self.as_sent(path, ebgp)
             if attrs in by_attrs:
                 by_attrs[attrs].extend(prefixes)
             else:

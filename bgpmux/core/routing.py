@@ -57,6 +57,7 @@ from .refresh import Refresher
 from .sync import SyncState
 from .upstream_policy import upstream_channel, upstream_imported
 from .views import peer_counts, routes_view
+from .watch import Change, SessionChange, conflict_seen, route_changes
 
 log = logging.getLogger("bgpmux.core")
 
@@ -106,6 +107,8 @@ class Core:
         self._pending_up: dict[Family, Changes] = {}
         self._pending_down: dict[Family, Changes] = {}
         self.propagation_observer: Callable[[float], None] | None = None
+        # Set only while someone watches (the API's event stream): see ``watch``.
+        self.watcher: Callable[[Change], None] | None = None
         self._batch = _Batch()
         self._handlers: dict[type, Callable[[Any, float], object]] = {
             ClientEstablished: self._client_established,
@@ -155,6 +158,8 @@ class Core:
         # Every client's table counts as sent at its End-of-RIB (or a quiet moment: sync.py).
         channel.awaiting_eor = set(event.link.families)
         self._send_full_table(client, end_of_rib=True)
+        if self.watcher is not None:
+            self.watcher(SessionChange(client.name, "client", True))
 
     def _client_update(self, event: ClientUpdate, now: float) -> None:
         client = self.clients[event.client]
@@ -211,6 +216,8 @@ class Core:
         client.last_update_at = None
         self.client_export.clients_changed(self._client_list)
         channel.awaiting_eor.clear()
+        if self.watcher is not None:
+            self.watcher(SessionChange(client.name, "client", False, event.stale_time or 0.0))
         if event.stale_time and channel.rib.count():
             dropped = channel.keep_stale(event.stale_families, now + event.stale_time)
             if dropped:
@@ -284,14 +291,18 @@ class Core:
             self.client_export.note(family, prefixes, changed, path)
         for conflict in loc_rib.take_conflicts():
             best, losers = conflict.best, conflict.losers
+            prefix_text = prefix_to_str(conflict.family, conflict.prefix)
+            why = explain(best, losers[0]).value
             log.warning(
                 "conflict on %s: %s wins over %s (%s)",
-                prefix_to_str(conflict.family, conflict.prefix),
+                prefix_text,
                 best.source.name,
                 ", ".join(p.source.name for p in losers),
-                explain(best, losers[0]).value,
+                why,
                 extra={"peer": best.source.name},
             )
+            if self.watcher is not None:
+                self.watcher(conflict_seen(conflict, prefix_text, why))
 
     # ------------------------------------------------------------------ reload
 
@@ -332,6 +343,8 @@ class Core:
         upstream.families = tuple(f for f in self.families if f in negotiated)
         self.exporter.forget(upstream.name)
         log.info("upstream session established", extra={"peer": upstream.name})
+        if self.watcher is not None:
+            self.watcher(SessionChange(upstream.name, "upstream", True))
         self._drop(upstream.channel, upstream_restart.session_up(upstream.channel, event, now))
         for family in upstream.families:
             self.table_to_upstream(upstream, family)
@@ -358,6 +371,9 @@ class Core:
         if upstream.up:
             upstream.flaps += 1
             log.warning("upstream session down", extra={"peer": upstream.name})
+            if self.watcher is not None:
+                stale_time = event.stale_time or 0.0
+                self.watcher(SessionChange(upstream.name, "upstream", False, stale_time))
         upstream.up = False
         upstream.families = ()
         upstream.eor_sent = False
@@ -422,6 +438,9 @@ class Core:
 
     def flush(self, now: float) -> None:
         """Hand every pending change to the engine and the clients, grouped by attribute set."""
+        if self.watcher is not None:
+            for change in route_changes(self._pending_up, self._pending_down):
+                self.watcher(change)
         if self._pending_up:
             pending_up, self._pending_up = self._pending_up, {}
             for family, changes in pending_up.items():

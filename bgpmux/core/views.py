@@ -1,13 +1,21 @@
-"""Plain-data views of the routing state, for the API and the CLI (JSON-ready dicts)."""
+"""Plain-data views of the routing state, for the API and the CLI (JSON-ready dicts).
+
+A route row has the keys of the API's ``Route`` message (proto/bgpmux/v1/routes.proto):
+upstream, client, prefix, family, next_hop, as_path (flat list of ASNs), med, local_pref,
+communities ("ASN:value"), large_communities ("a:b:c"), origin, stale, best, reason (None or
+"" where they do not apply).
+"""
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..policy.transforms import RejectReason
 from ..rib.paths import Path
+from ..wire.attributes import PathAttributes
 from ..wire.constants import Family, Origin
 from ..wire.prefix import Prefix, prefix_to_str
 
@@ -31,35 +39,53 @@ def community_str(value: int) -> str:
     return f"{value >> 16}:{value & 0xFFFF}"
 
 
-def route_view(family: Family, prefix: Prefix, path: Path, **extra: Any) -> dict[str, Any]:
-    """One route as JSON-ready data: prefix, family, source, next_hop, as_path (flat list of
-    ASNs), origin, then med, local_pref, communities, large_communities when present, then
-    ``extra``."""
-    attrs = path.attributes
+def large_community_str(value: tuple[int, int, int]) -> str:
+    """A large community (RFC 8092) as ``global:local1:local2``."""
+    return ":".join(map(str, value))
+
+
+def route_view(
+    family: Family,
+    prefix: Prefix,
+    next_hop: bytes | None,
+    attrs: PathAttributes | None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One route as a row (see the module's docstring); ``attrs`` None (a refused prefix whose
+    path was not kept): no attributes. ``extra`` sets upstream, client, stale, best, reason."""
     view: dict[str, Any] = {
+        "upstream": None,
+        "client": None,
         "prefix": prefix_to_str(family, prefix),
         "family": str(family),
-        "source": path.source.name,
-        "next_hop": next_hop_str(path.next_hop),
-        "as_path": list(attrs.as_path_flat()),
-        "origin": Origin(attrs.origin).name.lower(),
+        "next_hop": None if next_hop is None else next_hop_str(next_hop),
+        "as_path": [],
+        "med": None,
+        "local_pref": None,
+        "communities": [],
+        "large_communities": [],
+        "origin": None,
+        "stale": False,
+        "best": False,
+        "reason": None,
     }
-    if attrs.med is not None:
+    if attrs is not None:
+        view["as_path"] = list(attrs.as_path_flat())
         view["med"] = attrs.med
-    if attrs.local_pref is not None:
         view["local_pref"] = attrs.local_pref
-    if attrs.communities:
         view["communities"] = [community_str(c) for c in attrs.communities]
-    if attrs.large_communities:
-        view["large_communities"] = [":".join(map(str, lc)) for lc in attrs.large_communities]
+        view["large_communities"] = [large_community_str(c) for c in attrs.large_communities]
+        view["origin"] = Origin(attrs.origin).name.lower()
     view.update(extra)
     return view
 
 
 def routes_view(core: Core, query: RoutesQuery) -> dict[str, Any]:
-    """The answer to a ``RoutesQuery``: a client's Adj-RIB-In (stale and best marked, with the
-    prefixes it refused), what an upstream sent (with the prefixes its import policy refused),
-    or what is exported to the upstreams."""
+    """The answer to a ``RoutesQuery``: ``{"routes": [row, ...]}``, or ``{"error": ...}`` for
+    an unknown name. With ``client``: its Adj-RIB-In (stale and best marked) then the prefixes
+    it had refused (``reason`` set); with ``received_from``: that upstream's Adj-RIB-In then what
+    its import policy refused; otherwise the routes exported to each upstream (``upstream``:
+    only that one), with the attributes as sent."""
     if query.client is not None:
         client = core.clients.get(query.client)
         if client is None:
@@ -67,58 +93,94 @@ def routes_view(core: Core, query: RoutesQuery) -> dict[str, Any]:
         channel = client.channel
         best = core.for_upstreams
         routes = [
-            route_view(f, p, path, stale=stale, best=best.table(f).get(p) is path)
+            route_view(f, p, path.next_hop, path.attributes, client=query.client, stale=stale,
+                       best=best.table(f).get(p) is path)
             for f, p, path, stale in channel.rib.items()
-        ]
-        return {"routes": routes, "rejected": _rejected_view(channel.rejected)}
-    if query.upstream is not None:
-        upstream = core.upstreams.get(query.upstream)
+        ]  # fmt: skip
+        routes += _rejected_view(channel.rejected, client=query.client)
+        return {"routes": routes}
+    if query.received_from is not None:
+        upstream = core.upstreams.get(query.received_from)
         if upstream is None:
-            return {"error": f"no upstream named {query.upstream!r}"}
-        items = upstream.channel.rib.items()
-        return {
-            "routes": [route_view(f, p, path, stale=stale) for f, p, path, stale in items],
-            "rejected": _rejected_view(upstream.channel.imports.rejected),
-        }
-    return {
-        "routes": [
-            route_view(f, p, path)
-            for f, table in core.for_upstreams.best.items()
-            for p, path in table.items()
+            return {"error": f"no upstream named {query.received_from!r}"}
+        name = query.received_from
+        routes = [
+            route_view(f, p, path.next_hop, path.attributes, upstream=name, stale=stale)
+            for f, p, path, stale in upstream.channel.rib.items()
         ]
-    }
+        routes += _rejected_view(upstream.channel.imports.rejected, upstream=name)
+        return {"routes": routes}
+    if query.upstream is not None and query.upstream not in core.upstreams:
+        return {"error": f"no upstream named {query.upstream!r}"}
+    return {"routes": list(_exported(core, query.upstream))}
+
+
+def _exported(core: Core, only: str | None) -> Iterator[dict[str, Any]]:
+    """The rows of what each upstream is sent: the best client path per prefix through the
+    exporter's own transform (``Exporter.as_sent``), next hop the node's address; of the
+    families its session negotiated (every family of the node while it is down), less the
+    routes withheld from it as too large."""
+    exporter = core.exporter
+    for name, upstream in core.upstreams.items():
+        if only is not None and name != only:
+            continue
+        ebgp = upstream.channel.ebgp
+        withheld = exporter.too_large.get(name, set())
+        families = upstream.families if upstream.up else core.families
+        for family in families:
+            next_hop = exporter.next_hops[family]
+            for prefix, path in core.for_upstreams.table(family).items():
+                if (family, prefix) in withheld:
+                    continue
+                yield route_view(family, prefix, next_hop, exporter.as_sent(path, ebgp),
+                                 upstream=name, client=path.source.name)  # fmt: skip
 
 
 def _rejected_view(
-    rejected: Mapping[tuple[Family, Prefix], tuple[RejectReason, Path | None]],
-) -> list[dict[str, str]]:
-    """A channel's refused prefixes (client or upstream), each with why."""
-    return [
-        {"prefix": prefix_to_str(f, p), "family": str(f), "rejected": reason.value}
-        for (f, p), (reason, _path) in rejected.items()
-    ]
+    rejected: Mapping[tuple[Family, Prefix], tuple[RejectReason, Path | None]], **peer: str
+) -> list[dict[str, Any]]:
+    """A channel's refused prefixes (client or upstream), each with why and, where kept, the
+    attributes it came with."""
+    rows = []
+    for (family, prefix), (reason, path) in rejected.items():
+        next_hop, attrs = (None, None) if path is None else (path.next_hop, path.attributes)
+        rows.append(route_view(family, prefix, next_hop, attrs, reason=reason.value, **peer))
+    return rows
 
 
-def peer_counts(core: Core) -> dict[str, dict[str, int]]:
-    """The answer to a ``PeersQuery``, per peer name: clients ``prefixes`` (live and stale),
-    ``stale``, ``rejected``; upstreams ``prefixes`` received and accepted (live and stale),
-    ``stale`` (kept through its graceful restart), ``rejected`` and ``advertised`` (0 while
-    down; routes withheld as too large not counted)."""
-    out: dict[str, dict[str, int]] = {}
+def peer_counts(core: Core) -> dict[str, dict[str, Any]]:
+    """The answer to a ``PeersQuery``, per peer name: ``received`` (accepted plus rejected),
+    ``accepted`` (also as ``prefixes``: live and stale), ``stale``, ``rejected`` and
+    ``rejected_by_reason`` (reason -> count), ``advertised`` (0 while down; to an upstream,
+    routes withheld as too large not counted; to a client, the upstreams' best routes when it
+    receives them) and ``flaps``."""
+    out: dict[str, dict[str, Any]] = {}
+    to_clients = core.for_clients.count()
     for name, client in core.clients.items():
-        rib = client.channel.rib
-        out[name] = {
-            "prefixes": rib.count(),
-            "stale": rib.stale_count(),
-            "rejected": len(client.channel.rejected),
-        }
-    advertised = core.for_upstreams.count()
+        channel = client.channel
+        advertised = 0
+        if client.receives_upstream_routes:
+            advertised = to_clients - len(core.exporter.too_large.get(name, ()))
+        out[name] = _counts(channel.rib.count(), channel.rib.stale_count(), channel.rejected)
+        out[name].update(advertised=advertised, flaps=client.flaps)
+    exported = core.for_upstreams.count()
     for name, upstream in core.upstreams.items():
         withheld = len(core.exporter.too_large.get(name, ()))
-        out[name] = {
-            "prefixes": upstream.channel.rib.count(),
-            "rejected": len(upstream.channel.imports.rejected),
-            "stale": upstream.channel.rib.stale_count(),
-            "advertised": advertised - withheld if upstream.up else 0,
-        }
+        rib = upstream.channel.rib
+        out[name] = _counts(rib.count(), rib.stale_count(), upstream.channel.imports.rejected)
+        out[name].update(advertised=exported - withheld if upstream.up else 0, flaps=upstream.flaps)
     return out
+
+
+def _counts(
+    accepted: int, stale: int, rejected: Mapping[Any, tuple[RejectReason, Path | None]]
+) -> dict[str, Any]:
+    by_reason = Counter(reason.value for reason, _path in rejected.values())
+    return {
+        "prefixes": accepted,
+        "received": accepted + len(rejected),
+        "accepted": accepted,
+        "stale": stale,
+        "rejected": len(rejected),
+        "rejected_by_reason": dict(by_reason),
+    }

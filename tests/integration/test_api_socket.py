@@ -3,8 +3,6 @@ stopping removes only the socket bgpmux bound."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import socket
 import stat
@@ -12,14 +10,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
 from bgpmux.api import ApiPathError, ApiServer
+from bgpmux.v1 import mux_pb2_grpc, routes_pb2
 from tests.environment import unavailable
 
 
 def server_at(path: Path) -> ApiServer:
-    # start/stop and unknown commands touch neither the core, the listeners nor the engine
+    # start/stop and a refused filter touch neither the core, the listeners nor the engine
     nothing: Any = None
     return ApiServer(path, nothing, nothing, nothing)
 
@@ -39,12 +39,17 @@ async def start(servers: list[ApiServer], path: Path) -> ApiServer:
     return server
 
 
-async def ask(path: Path, request: dict[str, Any]) -> Any:
-    reader, writer = await asyncio.open_unix_connection(str(path))
-    writer.write(json.dumps(request).encode() + b"\n")
-    reply = json.loads(await reader.readline())
-    writer.close()
-    return reply
+async def ask(path: Path) -> grpc.StatusCode:
+    """A call the server answers without the core: a contradictory filter."""
+    async with grpc.aio.insecure_channel(f"unix:{path}") as channel:
+        stub = mux_pb2_grpc.MuxStub(channel)
+        request = routes_pb2.ListRoutesRequest(client="a", received_from="b")
+        try:
+            async for _chunk in stub.ListRoutes(request, timeout=10):
+                pass
+        except grpc.aio.AioRpcError as exc:
+            return exc.code()
+    return grpc.StatusCode.OK
 
 
 def stale_socket(path: Path) -> None:
@@ -67,7 +72,7 @@ async def test_missing_directory_is_created_0700_and_socket_is_0600(
         os.umask(old_umask)
     assert mode(path.parent) == 0o700
     assert stat.S_ISSOCK(os.lstat(path).st_mode) and mode(path) == 0o600
-    assert await ask(path, {"cmd": "nope"}) == {"error": "unknown command 'nope'"}
+    assert await ask(path) == grpc.StatusCode.INVALID_ARGUMENT
     await server.stop()
     assert not path.exists()
 
@@ -123,10 +128,9 @@ async def test_path_under_a_file_is_refused(tmp_path: Path, servers: list[ApiSer
 async def test_stale_socket_is_replaced(tmp_path: Path, servers: list[ApiServer]) -> None:
     path = tmp_path / "api.sock"
     stale_socket(path)
-    with pytest.raises(ConnectionRefusedError):
-        await ask(path, {"cmd": "nope"})
+    assert await ask(path) == grpc.StatusCode.UNAVAILABLE
     await start(servers, path)
-    assert await ask(path, {"cmd": "nope"}) == {"error": "unknown command 'nope'"}
+    assert await ask(path) == grpc.StatusCode.INVALID_ARGUMENT
 
 
 @pytest.mark.parametrize("kind", ["a regular file", "a directory", "a symbolic link"])
@@ -160,7 +164,7 @@ async def test_stop_leaves_a_socket_that_replaced_ours(
     second = await start(servers, path)  # a second bgpmux took the path over
     await first.stop()
     assert stat.S_ISSOCK(os.lstat(path).st_mode)
-    assert await ask(path, {"cmd": "nope"}) == {"error": "unknown command 'nope'"}
+    assert await ask(path) == grpc.StatusCode.INVALID_ARGUMENT
     await second.stop()
     assert not path.exists()
 

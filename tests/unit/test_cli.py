@@ -3,16 +3,20 @@ from __future__ import annotations
 import json
 import socket
 import sys
-import threading
 import types
 from collections.abc import Iterator
+from concurrent import futures
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
+import yaml
 
+from bgpmux import show
 from bgpmux.cli import main
 from bgpmux.config import Config
+from bgpmux.v1 import mux_pb2_grpc, peers_pb2, routes_pb2
 
 GOOD = """\
 node: {asn: 64512, router_id: 10.0.0.2, address: 10.0.0.2}
@@ -147,101 +151,205 @@ def test_run_refuses_listen_clashes_before_starting(
 # --- the API client ----------------------------------------------------------------------------
 
 
+class FakeMux(mux_pb2_grpc.MuxServicer):
+    """Records each request; answers with the peers and routes it was given."""
+
+    def __init__(self) -> None:
+        self.requests: list[Any] = []
+        self.peers: list[peers_pb2.Peer] = []
+        self.routes: list[routes_pb2.Route] = []
+
+    def ListPeers(self, request: Any, context: Any) -> peers_pb2.ListPeersResponse:
+        self.requests.append(request)
+        return peers_pb2.ListPeersResponse(peers=self.peers)
+
+    def GetPeer(self, request: Any, context: Any) -> peers_pb2.Peer:
+        self.requests.append(request)
+        for peer in self.peers:
+            if peer.name == request.name:
+                return peer
+        context.abort(grpc.StatusCode.NOT_FOUND, f"no peer named {request.name!r}")
+        raise AssertionError
+
+    def ListRoutes(self, request: Any, context: Any) -> Iterator[Any]:
+        self.requests.append(request)
+        if request.client == "x":
+            context.abort(grpc.StatusCode.NOT_FOUND, "no client named 'x'")
+        yield routes_pb2.ListRoutesResponse(routes=self.routes)
+
+
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[tuple[Path, list[Any], list[Any]]]:
-    """A one-connection-at-a-time fake API: records requests, answers with queued replies."""
+def api(tmp_path: Path) -> Iterator[tuple[Path, FakeMux]]:
     path = tmp_path / "api.sock"
-    requests: list[Any] = []
-    replies: list[Any] = []
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(path))
-    server.listen()
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            with conn, conn.makefile("rwb") as f:
-                requests.append(json.loads(f.readline()))
-                f.write(json.dumps(replies.pop(0)).encode() + b"\n")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield path, requests, replies
-    server.close()
+    fake = FakeMux()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    mux_pb2_grpc.add_MuxServicer_to_server(fake, server)
+    server.add_insecure_port(f"unix:{path}")
+    server.start()
+    yield path, fake
+    server.stop(None)
 
 
-def test_status_table(
-    api: tuple[Path, list[Any], list[Any]], capsys: pytest.CaptureFixture[str]
-) -> None:
-    path, requests, replies = api
-    replies.append(
-        {
-            "peers": [
-                {
-                    "peer": "tor",
-                    "role": "upstream",
-                    "state": "established",
-                    "uptime": 3725,
-                    "prefixes": 3,
-                },
-                {
-                    "peer": "calico",
-                    "role": "client",
-                    "state": "active",
-                    "uptime": None,
-                    "prefixes": 0,
-                },
-            ]
-        }
-    )
+def peer(name: str, role: int, state: int, **fields: Any) -> peers_pb2.Peer:
+    return peers_pb2.Peer(name=name, role=role, state=state, **fields)
+
+
+PEERS = [
+    peer("tor", peers_pb2.ROLE_UPSTREAM, peers_pb2.SESSION_STATE_ESTABLISHED,
+         address="10.0.0.1", asn=65000, since=1_000_000.0, uptime=3725.0,
+         capabilities=["ipv4-unicast", "route-refresh"], hold_time=90, keepalive=30,
+         counts=peers_pb2.PrefixCounts(received=3, accepted=3, advertised=2)),
+    peer("calico", peers_pb2.ROLE_CLIENT, peers_pb2.SESSION_STATE_OPENCONFIRM,
+         address="127.0.0.1", asn=64514, last_error="received Hold Timer Expired",
+         counts=peers_pb2.PrefixCounts(received=3, accepted=2, rejected=1,
+                                       rejected_by_reason={"not_in_accept_list": 1})),
+]  # fmt: skip
+EXPORTED = routes_pb2.Route(
+    upstream="tor", client="calico", prefix="10.244.1.0/26", family="ipv4-unicast",
+    next_hop="10.0.0.2", as_path=[64512], med=10, communities=["64514:10", "64512:77"],
+    large_communities=["64512:1:2"], origin="igp", best=True,
+)  # fmt: skip
+REFUSED = routes_pb2.Route(
+    client="metallb",
+    prefix="10.96.0.0/12",
+    family="ipv4-unicast",
+    next_hop="127.0.0.1",
+    as_path=[64514],
+    reason="not_in_accept_list",
+)
+
+
+def test_status_table(api: tuple[Path, FakeMux], capsys: pytest.CaptureFixture[str]) -> None:
+    path, fake = api
+    fake.peers = PEERS
     assert main(["status", "--api", f"unix:{path}"]) == 0
-    assert requests == [{"cmd": "status"}]
+    since = show.since_text(1_000_000.0)
     assert capsys.readouterr().out.splitlines() == [
-        "PEER    ROLE      STATE        UPTIME    PREFIXES",
-        "tor     upstream  established  1h02m05s  3",
-        "calico  client    active       -         0",
-    ]
+        "NAME    ROLE      ADDRESS    AS     STATE        SINCE" + " " * (len(since) - 5)
+        + "  RECEIVED  ACCEPTED  REJECTED  ADVERTISED",
+        f"tor     upstream  10.0.0.1   65000  ESTABLISHED  {since}  3         3         0"
+        "         2",
+        "calico  client    127.0.0.1  64514  OPENCONFIRM  -" + " " * (len(since) - 1)
+        + "  3         2         1         0",
+    ]  # fmt: skip
 
 
-def test_routes_request_and_error_reply(
-    api: tuple[Path, list[Any], list[Any]], capsys: pytest.CaptureFixture[str]
+def test_status_json_contract(
+    api: tuple[Path, FakeMux], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path, requests, replies = api
-    replies.append({"routes": [{"prefix": "10.244.1.0/26", "next_hop": "10.0.0.2"}]})
-    replies.append({"error": "no client named 'x'"})
-    assert main(["routes", "--client", "calico", "--api", f"unix:{path}"]) == 0
+    path, fake = api
+    fake.peers = PEERS
+    assert main(["status", "-o", "json", "--api", f"unix:{path}"]) == 0
+    peers = json.loads(capsys.readouterr().out)
+    assert [{k: p[k] for k in ("name", "role", "state", "address", "asn")} for p in peers] == [
+        {"name": "tor", "role": "upstream", "state": "ESTABLISHED", "address": "10.0.0.1",
+         "asn": 65000},
+        {"name": "calico", "role": "client", "state": "OPENCONFIRM", "address": "127.0.0.1",
+         "asn": 64514},
+    ]  # fmt: skip
+    assert peers[0]["hold_time"] == 90 and peers[1]["hold_time"] is None
+    assert peers[1]["rejected_by_reason"] == {"not_in_accept_list": 1}
+    assert main(["status", "-o", "yaml", "--api", f"unix:{path}"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out) == peers
+
+
+def test_status_peer_detail(api: tuple[Path, FakeMux], capsys: pytest.CaptureFixture[str]) -> None:
+    path, fake = api
+    fake.peers = PEERS
+    assert main(["status", "calico", "--api", f"unix:{path}"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "calico"
+    assert "  Address:          127.0.0.1, AS 64514" in out
+    assert "  Last error:       received Hold Timer Expired" in out
+    assert ("  Routes:           3 received, 2 accepted, 1 rejected (not_in_accept_list: 1), "
+            "0 stale, 0 advertised") in out  # fmt: skip
+    assert main(["status", "nope", "--api", f"unix:{path}"]) == 1
+    assert capsys.readouterr().err == "bgpmux: no peer named 'nope'\n"
+
+
+def test_routes_as_sent_and_json_contract(
+    api: tuple[Path, FakeMux], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, fake = api
+    fake.routes = [EXPORTED]
+    assert main(["routes", "--upstream", "tor", "--prefix", "10.244.1.0/26",
+                 "--api", f"unix:{path}"]) == 0  # fmt: skip
     assert capsys.readouterr().out.splitlines() == [
-        "PREFIX         NEXT_HOP",
-        "10.244.1.0/26  10.0.0.2",
+        "UPSTREAM  PREFIX         NEXT HOP  AS PATH  MED  COMMUNITIES        LARGE COMMUNITIES",
+        "tor       10.244.1.0/26  10.0.0.2  64512    10   64514:10 64512:77  64512:1:2",
     ]
+    assert fake.requests[-1] == routes_pb2.ListRoutesRequest(upstream="tor", prefix="10.244.1.0/26")
+    assert main(["routes", "-o", "json", "--api", f"unix:{path}"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert {k: row[k] for k in ("upstream", "prefix", "next_hop", "as_path", "med",
+                                 "communities", "large_communities")} == {
+        "upstream": "tor", "prefix": "10.244.1.0/26", "next_hop": "10.0.0.2",
+        "as_path": [64512], "med": 10, "communities": ["64514:10", "64512:77"],
+        "large_communities": ["64512:1:2"],
+    }  # fmt: skip
+
+
+def test_routes_rejected_rows(
+    api: tuple[Path, FakeMux], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, fake = api
+    fake.routes = [REFUSED]
+    assert main(["routes", "--rejected", "--api", f"unix:{path}"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "CLIENT   PREFIX        NEXT HOP   AS PATH  MED  COMMUNITIES  LARGE COMMUNITIES  STATUS",
+        "metallb  10.96.0.0/12  127.0.0.1  64514    -    -            -                  "
+        "rejected: not_in_accept_list",
+    ]
+    assert fake.requests[-1] == routes_pb2.ListRoutesRequest(rejected=True)
+    assert main(["routes", "--client", "metallb", "-o", "json", "--api", f"unix:{path}"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert (row["client"], row["reason"], row["med"], row["communities"]) == (
+        "metallb",
+        "not_in_accept_list",
+        None,
+        [],
+    )
+    assert main(["routes", "--received", "tor", "--rejected", "--api", f"unix:{path}"]) == 0
+    assert fake.requests[-1] == routes_pb2.ListRoutesRequest(received_from="tor", rejected=True)
+    assert "UPSTREAM" in capsys.readouterr().out
+
+
+def test_routes_error_reply(api: tuple[Path, FakeMux], capsys: pytest.CaptureFixture[str]) -> None:
+    path, _fake = api
     assert main(["routes", "--client", "x", "--api", f"unix:{path}"]) == 1
     assert capsys.readouterr().err == "bgpmux: no client named 'x'\n"
-    assert requests == [
-        {"cmd": "routes", "client": "calico", "upstream": None},
-        {"cmd": "routes", "client": "x", "upstream": None},
-    ]
 
 
 def test_api_socket_from_config(
-    tmp_path: Path, api: tuple[Path, list[Any], list[Any]], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, api: tuple[Path, FakeMux], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path, requests, replies = api
-    replies.append({"routes": []})
+    path, fake = api
     config = write(tmp_path, GOOD + f"api: {{listen: 'unix:{path}'}}\n")
-    assert main(["routes", "--upstream", "tor", "-c", str(config)]) == 0
-    assert requests == [{"cmd": "routes", "client": None, "upstream": "tor"}]
-    assert json.loads(capsys.readouterr().out) == {"routes": []}
+    assert main(["routes", "--upstream", "tor", "-o", "json", "-c", str(config)]) == 0
+    assert fake.requests == [routes_pb2.ListRoutesRequest(upstream="tor")]
+    assert json.loads(capsys.readouterr().out) == []
 
 
 def test_status_without_daemon(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sock = tmp_path / "absent.sock"
     assert main(["status", "--api", f"unix:{sock}"]) == 1
     assert capsys.readouterr().err == f"bgpmux: no API socket at {sock}: is bgpmux running?\n"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as stale:
+        stale.bind(str(sock))  # left by a bgpmux that died
+    assert main(["routes", "--api", f"unix:{sock}"]) == 1
+    assert capsys.readouterr().err == (
+        f"bgpmux: nothing is listening on {sock}: is bgpmux running?\n"
+    )
 
 
-def test_routes_client_and_upstream_are_exclusive() -> None:
+def test_routes_filters_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["routes", "--client", "a", "--upstream", "b"])
+    assert main(["routes", "--upstream", "b", "--rejected"]) == 1
+    assert "--rejected shows refused prefixes" in capsys.readouterr().err
+
+
+def test_cells_never_show_python_lists() -> None:
+    assert show.cell(["64514:10", "64512:77"]) == "64514:10 64512:77"
+    assert show.cell([]) == "-" and show.cell(None) == "-" and show.cell(0) == "0"
+    assert show.duration(3725) == "1h02m05s" and show.duration(None) == "-"

@@ -278,13 +278,16 @@ def test_refused_upstream_routes_do_not_reach_clients_and_are_shown(rack) -> Non
     core, calico = rack
     tor_routes(core, 1.0, "0.0.0.0/0", "10.99.0.0/16")
     assert set(calico.table()) == {"0.0.0.0/0"}
-    view = core.handle(RoutesQuery(upstream="tor"), 1.0)
+    view = core.handle(RoutesQuery(received_from="tor"), 1.0)
     assert isinstance(view, dict)
-    assert [r["prefix"] for r in view["routes"]] == ["0.0.0.0/0"]
-    assert view["rejected"] == [
-        {"prefix": "10.99.0.0/16", "family": "ipv4-unicast", "rejected": "not_in_accept_list"}
+    assert [(r["prefix"], r["upstream"], r["reason"]) for r in view["routes"]] == [
+        ("0.0.0.0/0", "tor", None),
+        ("10.99.0.0/16", "tor", "not_in_accept_list"),
     ]
-    assert peer_counts(core)["tor"]["rejected"] == 1
+    assert view["routes"][1]["as_path"] == [65000]  # the refused route's own attributes
+    counts = peer_counts(core)["tor"]
+    assert (counts["received"], counts["accepted"], counts["rejected"]) == (2, 1, 1)
+    assert counts["rejected_by_reason"] == {"not_in_accept_list": 1}
 
 
 def test_reload_widens_an_upstream_accept_list_without_a_reset(rack) -> None:
@@ -311,32 +314,3 @@ def test_reload_policy_and_identity_of_upstreams_are_told_apart() -> None:
     assert gtsm.pending == [] and gtsm.reset_fields == {"tor": ["ttl_security"]}
     password = plan(running, parse(doc(password_file="/k", peer_address="127.0.0.1")))
     assert password.pending == ["clients[0] (calico): password_file, peer_address"]
-
-
-def test_routes_rejected_shows_what_an_import_policy_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from bgpmux import cli
-
-    requests: list[dict[str, Any]] = []
-    reply = {
-        "routes": [{"prefix": "10.99.0.0/16", "next_hop": "10.0.0.1"}],
-        "rejected": [{"prefix": "10.98.0.0/16", "family": "ipv4-unicast",
-                      "rejected": "not_in_accept_list"}],
-    }  # fmt: skip
-
-    def fake_call(args: Any, request: dict[str, Any]) -> Any:
-        requests.append(request)
-        return reply
-
-    monkeypatch.setattr(cli, "_call_api", fake_call)
-    assert cli.main(["routes", "--upstream", "tor", "--rejected"]) == 0
-    assert capsys.readouterr().out.split() == [
-        "PREFIX", "FAMILY", "REJECTED", "10.98.0.0/16", "ipv4-unicast", "not_in_accept_list"
-    ]  # fmt: skip
-    assert requests == [{"cmd": "routes", "client": None, "upstream": "tor"}]
-    reply["rejected"] = []
-    assert cli.main(["routes", "--client", "calico", "--rejected"]) == 0
-    assert capsys.readouterr().out.strip() == "[]"
-    assert cli.main(["routes", "--rejected"]) == 1
-    assert "--rejected needs --client or --upstream" in capsys.readouterr().err
