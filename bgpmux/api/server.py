@@ -110,7 +110,7 @@ class MuxService(mux_pb2_grpc.MuxServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             raise AssertionError from None
         query = RoutesQuery(request.client or None, request.received_from or None,
-                            request.upstream or None)  # fmt: skip
+                            request.upstream or None, request.rejected)  # fmt: skip
         result = await self.runner.request(query)
         assert isinstance(result, dict)
         if "error" in result:

@@ -147,13 +147,15 @@ class RoutesQuery:
     """Result: ``{"routes": [row, ...]}`` (plain data, as the API returns it; a row is the dict
     of ``views.route_view``): a client's Adj-RIB-In with ``client`` (each route marked
     ``stale`` and ``best``, then the prefixes it had refused, ``reason`` set), what an upstream
-    sent with ``received_from`` (then what its import policy refused), otherwise the routes
-    exported to each upstream (only to ``upstream`` when given), attributes as sent.
+    sent with ``received_from`` (then what its import policy refused), every client's refused
+    prefixes with ``rejected`` alone, otherwise the routes exported to each upstream (only to
+    ``upstream`` when given), attributes as sent.
     ``client`` wins over ``received_from``; ``{"error": ...}`` for an unknown name."""
 
     client: str | None = None
     received_from: str | None = None
     upstream: str | None = None
+    rejected: bool = False
 
 
 @dataclass(frozen=True, slots=True)

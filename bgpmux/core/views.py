@@ -84,8 +84,9 @@ def routes_view(core: Core, query: RoutesQuery) -> dict[str, Any]:
     """The answer to a ``RoutesQuery``: ``{"routes": [row, ...]}``, or ``{"error": ...}`` for
     an unknown name. With ``client``: its Adj-RIB-In (stale and best marked) then the prefixes
     it had refused (``reason`` set); with ``received_from``: that upstream's Adj-RIB-In then what
-    its import policy refused; otherwise the routes exported to each upstream (``upstream``:
-    only that one), with the attributes as sent."""
+    its import policy refused; with ``rejected`` (and neither) every client's refused prefixes;
+    otherwise the routes exported to each upstream (``upstream``: only that one), with the
+    attributes as sent."""
     if query.client is not None:
         client = core.clients.get(query.client)
         if client is None:
@@ -110,6 +111,11 @@ def routes_view(core: Core, query: RoutesQuery) -> dict[str, Any]:
         ]
         routes += _rejected_view(upstream.channel.imports.rejected, upstream=name)
         return {"routes": routes}
+    if query.rejected:
+        rows = []
+        for name, client in core.clients.items():
+            rows += _rejected_view(client.channel.rejected, client=name)
+        return {"routes": rows}
     if query.upstream is not None and query.upstream not in core.upstreams:
         return {"error": f"no upstream named {query.upstream!r}"}
     return {"routes": list(_exported(core, query.upstream))}

@@ -148,7 +148,7 @@ class ConfigFieldError(_message.Message):
     FIELD_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     field: _builtins.str
-    """the field's dotted path ("upstreams.0.asn"); empty for the whole file"""
+    """the field's dotted path ("upstreams[0].asn"); empty for the whole file"""
     message: _builtins.str
     def __init__(
         self,

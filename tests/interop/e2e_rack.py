@@ -393,8 +393,10 @@ def noisy_gobgp(node: Host, announce: list[Announce]) -> GoBgp:
     )  # fmt: skip
 
 
-def build_rack(key: RackKey) -> Rack:
-    topo = Topology(tag="e2e")
+def build_rack(key: RackKey, tag: str = "e2e", api: dict[str, Any] | None = None) -> Rack:
+    """The rack of ``key``, its namespaces tagged ``tag``; ``api``: settings added to bgpmux's
+    ``api`` section (its socket stays in bgpmux's scratch directory)."""
+    topo = Topology(tag=tag)
     try:
         tor_host, node = topo.add_host("tor"), topo.add_host("node")
         topo.link(
@@ -410,6 +412,7 @@ def build_rack(key: RackKey) -> Rack:
             logs_of=[tor],
         )
         mux = Bgpmux(node, "bgpmux", mux_config(key.engine))
+        mux.config["api"] = {**mux.config["api"], **(api or {})}
         mux.start()
         wait_until(
             lambda: mux.http("/healthz")[0] == 200,

@@ -207,23 +207,21 @@ def expected_routes(case: ClientCase) -> dict[str, dict[str, Any]]:
     routes = {}
     for announce in case.announce:
         route: dict[str, Any] = {
+            "upstream": None,
+            "client": case.name,
             "prefix": announce.prefix,
             "family": f"{announce.family}-unicast",
-            "source": case.name,
             "next_hop": case.expected_next_hops[announce.prefix],
             "as_path": [] if case.asn == NODE_AS else [case.asn],
+            "med": announce.med,
+            "local_pref": None,
+            "communities": sorted(f"{a}:{b}" for a, b in announce.communities),
+            "large_communities": sorted(f"{a}:{b}:{c}" for a, b, c in announce.large_communities),
             "origin": case.origin,
             "stale": False,
             "best": True,
+            "reason": None,
         }
-        if announce.med is not None:
-            route["med"] = announce.med
-        if announce.communities:
-            route["communities"] = sorted(f"{a}:{b}" for a, b in announce.communities)
-        if announce.large_communities:
-            route["large_communities"] = sorted(
-                f"{a}:{b}:{c}" for a, b, c in announce.large_communities
-            )
         routes[announce.prefix] = route
     return routes
 
@@ -231,8 +229,7 @@ def expected_routes(case: ClientCase) -> dict[str, dict[str, Any]]:
 def normalized(route: dict[str, Any]) -> dict[str, Any]:
     out = dict(route)
     for key in ("communities", "large_communities"):
-        if key in out:
-            out[key] = sorted(out[key])
+        out[key] = sorted(out[key])
     return out
 
 
@@ -299,7 +296,7 @@ def test_client_updates_decoded_exactly(lab: Lab, name: str) -> None:
     # Everything accepted is the best path and reaches the ToR with the node's next hops, the
     # node AS as the AS path, and the communities and MED passed through.
     exported = lab.mux.routes()
-    assert {prefix: exported[prefix]["source"] for prefix in expected} == dict.fromkeys(
+    assert {prefix: exported[prefix]["client"] for prefix in expected} == dict.fromkeys(
         expected, name
     )
     for announce in case.announce:

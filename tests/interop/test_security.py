@@ -143,12 +143,13 @@ def test_md5_clients_gtsm_and_upstream_accept(rack: Rack, engine: str) -> None:
         wait_until(lambda: TOR_ACCEPTED in rack.client_routes(), timeout=20,
                    what="the ToR's route at the client", logs_of=[mux, rack.frr])  # fmt: skip
         assert TOR_REFUSED not in rack.client_routes()
-        reply = mux.api({"cmd": "routes", "upstream": "tor"})
-        assert [r["prefix"] for r in reply["routes"]] == [TOR_ACCEPTED]
-        assert reply["rejected"] == [
-            {"prefix": TOR_REFUSED, "family": "ipv4-unicast", "rejected": "not_in_accept_list"}
+        with mux.client() as api:
+            rows = api.routes(received_from="tor")
+        assert [(r["prefix"], r["family"], r["reason"]) for r in rows] == [
+            (TOR_ACCEPTED, "ipv4-unicast", None),
+            (TOR_REFUSED, "ipv4-unicast", "not_in_accept_list"),
         ]
-        cli = [sys.executable, "-m", "bgpmux", "routes", "--upstream", "tor", "--rejected",
+        cli = [sys.executable, "-m", "bgpmux", "routes", "--received", "tor", "--rejected",
                "--api", f"unix:{mux.api_path}"]  # fmt: skip
         assert "not_in_accept_list" in rack.node.run(cli, timeout=20).stdout
         rejected = mux.metric(
