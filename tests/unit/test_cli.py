@@ -16,7 +16,7 @@ import yaml
 from bgpmux import show
 from bgpmux.cli import main
 from bgpmux.config import Config
-from bgpmux.v1 import mux_pb2_grpc, peers_pb2, routes_pb2
+from bgpmux.v1 import events_pb2, mux_pb2_grpc, peers_pb2, routes_pb2
 
 GOOD = """\
 node: {asn: 64512, router_id: 10.0.0.2, address: 10.0.0.2}
@@ -170,6 +170,18 @@ class FakeMux(mux_pb2_grpc.MuxServicer):
                 return peer
         context.abort(grpc.StatusCode.NOT_FOUND, f"no peer named {request.name!r}")
         raise AssertionError
+
+    def WatchEvents(self, request: Any, context: Any) -> Iterator[Any]:
+        session = events_pb2.SessionEvent(
+            peer="tor", role=peers_pb2.ROLE_UPSTREAM, state=peers_pb2.SESSION_STATE_IDLE
+        )
+        yield events_pb2.Event(time=1.0, session=session)
+        yield events_pb2.Event(time=2.0, lost=4)
+
+    def Reload(self, request: Any, context: Any) -> Any:
+        error = events_pb2.ConfigFieldError(field="upstreams[0].asn", message="not an AS")
+        result = events_pb2.ReloadEvent(ok=False, errors=[error])
+        return events_pb2.ReloadResponse(result=result)
 
     def ListRoutes(self, request: Any, context: Any) -> Iterator[Any]:
         self.requests.append(request)
@@ -353,3 +365,19 @@ def test_cells_never_show_python_lists() -> None:
     assert show.cell(["64514:10", "64512:77"]) == "64514:10 64512:77"
     assert show.cell([]) == "-" and show.cell(None) == "-" and show.cell(0) == "0"
     assert show.duration(3725) == "1h02m05s" and show.duration(None) == "-"
+
+
+def test_events_and_reload(api: tuple[Path, FakeMux], capsys: pytest.CaptureFixture[str]) -> None:
+    path, _fake = api
+    assert main(["events", "--api", f"unix:{path}"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines == [
+        {"time": 1.0, "type": "session", "peer": "tor", "role": "upstream", "state": "IDLE",
+         "stale_time": 0.0},
+        {"time": 2.0, "type": "lost", "lost": 4},
+    ]  # fmt: skip
+    assert main(["reload", "--api", f"unix:{path}"]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "not reloaded:",
+        "  upstreams[0].asn: not an AS",
+    ]
