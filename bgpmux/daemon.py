@@ -20,6 +20,7 @@ from .gateway import default_gateway
 from .logs import setup_logging
 from .metrics import MetricsServer
 from .placement import Placement, place
+from .reloads import ReloadStats
 from .secrets import check_files
 from .transport.listeners import ClientServer
 
@@ -55,21 +56,27 @@ def log_skipped(placement: Placement, logged: set[str]) -> None:
 _skipped_logged: set[str] = set()
 
 
-def reload(runner: CoreRunner, clients: ClientServer, path: Path) -> None:
+def reload(
+    runner: CoreRunner, clients: ClientServer, path: Path, stats: ReloadStats | None = None
+) -> None:
     """SIGHUP: read and check the file again and place it on this node (default gateways
     resolved again); the log settings apply at once, the rest through a ``Reconfigure``
-    request to the core. A bad file is logged and changes nothing."""
+    request to the core. A bad file is logged and changes nothing. ``stats`` counts the
+    reloads that failed (refused, or not applied whole) and when the last one succeeded."""
+    stats = stats if stats is not None else ReloadStats()
     try:
         config = load_config(path)
         check_files(config)  # every upstream's, as at start
         placement = place(config, default_gateway)
     except ConfigError as exc:
         log.error("SIGHUP: %s not reloaded:\n%s", path, exc)
+        stats.failed()
         return
     log_skipped(placement, _skipped_logged)
     config = placement.config
     setup_logging(config.log.level, config.log.format)
-    task = asyncio.get_running_loop().create_task(_reconfigure(runner, clients, config, path))
+    reconfigure = _reconfigure(runner, clients, config, path, stats)
+    task = asyncio.get_running_loop().create_task(reconfigure)
     _reloads.add(task)  # the loop keeps only a weak reference to a task
     task.add_done_callback(_reloads.discard)
 
@@ -78,16 +85,23 @@ _reloads: set[asyncio.Task[None]] = set()
 
 
 async def _reconfigure(
-    runner: CoreRunner, clients: ClientServer, config: Config, path: Path
+    runner: CoreRunner, clients: ClientServer, config: Config, path: Path, stats: ReloadStats
 ) -> None:
-    pending = await runner.request(Reconfigure(config))
+    try:
+        pending = await runner.request(Reconfigure(config))
+    except Exception:  # a bug in applying it: the core keeps running the old configuration
+        log.exception("SIGHUP: %s could not be applied", path)
+        stats.failed()
+        return
     assert isinstance(pending, list)
     clients.reloaded(config)
     if pending:
+        stats.failed()  # the running configuration is not the file's
         log.warning(
             "SIGHUP: %s reloaded; these changes need a restart: %s", path, "; ".join(pending)
         )
     else:
+        stats.succeeded()
         log.info("SIGHUP: %s reloaded", path)
 
 
@@ -113,7 +127,8 @@ async def _main(config: Config, config_path: Path | None) -> int:
     core_task = asyncio.create_task(runner.run(), name="core")
     clients = ClientServer(config, runner)
     listen = config.metrics_listen
-    metrics = MetricsServer(str(listen.host), listen.port, core, clients, engine)
+    reloads = ReloadStats()
+    metrics = MetricsServer(str(listen.host), listen.port, core, clients, engine, reloads)
     api = ApiServer(config.api.path, runner, clients, engine)
     try:
         await clients.start()
@@ -158,7 +173,7 @@ async def _main(config: Config, config_path: Path | None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if config_path is not None:
-        loop.add_signal_handler(signal.SIGHUP, reload, runner, clients, Path(config_path))
+        loop.add_signal_handler(signal.SIGHUP, reload, runner, clients, Path(config_path), reloads)
     await stop.wait()
     if failed:
         await asyncio.sleep(FATAL_EXIT_DELAY)  # /healthz says why before the process goes

@@ -112,13 +112,23 @@ def peer_counts(core: Core) -> dict[str, dict[str, int]]:
             "stale": rib.stale_count(),
             "rejected": len(client.channel.rejected),
         }
-    advertised = core.for_upstreams.count()
     for name, upstream in core.upstreams.items():
-        withheld = len(core.exporter.too_large.get(name, ()))
         out[name] = {
             "prefixes": upstream.channel.rib.count(),
             "rejected": len(upstream.channel.imports.rejected),
             "stale": upstream.channel.rib.stale_count(),
-            "advertised": advertised - withheld if upstream.up else 0,
+            "advertised": sum(advertised(core, name, family) for family in core.families),
         }
     return out
+
+
+def advertised(core: Core, upstream: str, family: Family) -> int:
+    """Prefixes of ``family`` handed to the engine for ``upstream`` and accepted by it: the
+    Loc-RIB's table of the family less the routes the engine refused as too large (RFC 8654),
+    while the session is up and negotiated ``family`` (RFC 4760 §8: the core exports nothing
+    else to it); 0 otherwise. O(1), for every scrape."""
+    peer = core.upstreams[upstream]
+    if not peer.up or family not in peer.families:
+        return 0
+    table = core.for_upstreams.table(family)
+    return len(table) - core.exporter.withheld(upstream, family)

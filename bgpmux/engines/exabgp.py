@@ -15,17 +15,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
 import sys
 import tempfile
+import time
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.port import Engine, SupervisorTask, UpstreamEvents, UpstreamStatus
+from ..session.describe import stale_phrase, with_negotiated
+from ..session.facts import SessionFacts
 from ..session.states import State
 from ..wire.attributes import PathAttributes
 from ..wire.constants import Family
@@ -35,6 +39,7 @@ from ..wire.prefix import Prefix
 from . import exabgp_text as text
 from .exabgp_graceful import GracefulSessions, down_reason
 from .exabgp_rib_out import RibOutMirror
+from .exabgp_session import ExaBGPSession, MessageSeen
 from .process import exit_reason, write_private
 
 if TYPE_CHECKING:
@@ -81,6 +86,8 @@ class ExaBGPEngine(Engine):
         self._established_at: dict[str, float | None] = dict.fromkeys(self.addresses)
         self._received: dict[str, int] = dict.fromkeys(self.addresses, 0)
         self._families: dict[str, tuple[Family, ...] | None] = dict.fromkeys(self.addresses)
+        self._sessions = {name: ExaBGPSession() for name in self.addresses}
+        self._stale_until: dict[str, float] = {}  # the loop's clock: routes kept stale until
         self._graceful = GracefulSessions(config.upstreams, tuple(config.node.next_hops()))
         self._queue: deque[str] = deque()
         self.rib_out = RibOutMirror()
@@ -235,6 +242,7 @@ class ExaBGPEngine(Engine):
         self._states[name] = State.IDLE  # the core took the old session down already
         self._established_at[name] = None
         self._graceful.reset(upstream)
+        self._sessions[name].forget()
         self._details[name] = "reset: its configuration changed"
         if before == after:
             self._send([text.format_teardown(old_address, CeaseSubcode.OTHER_CONFIGURATION_CHANGE)])
@@ -243,22 +251,45 @@ class ExaBGPEngine(Engine):
             log.info("ExaBGP told to reload its configuration (%s changed)", name)
 
     def status(self) -> list[UpstreamStatus]:
-        """Each upstream's state as ExaBGP last reported it, with the engine's counters."""
+        """Each upstream's state as ExaBGP last reported it, with the engine's counters, its
+        ``SessionFacts`` and the message counters ExaBGP reports (``exabgp_session``: no
+        UPDATEs sent)."""
         running = self._proc is not None and self._proc.returncode is None
         return [
             UpstreamStatus(
-                name=name,
-                state=self._states[name],
-                established_at=self._established_at[name],
-                detail=self._details[name] if running else "exabgp is not running",
+                name=upstream.name,
+                state=self._states[upstream.name],
+                established_at=self._established_at[upstream.name],
+                detail=self._details[upstream.name] if running else "exabgp is not running",
                 stats={
-                    "prefix_updates_received": self._received[name],
+                    "prefix_updates_received": self._received[upstream.name],
                     "engine_restarts": self.restarts,
                     **self.counters,
                 },
+                facts=self._facts(upstream),
+                messages=self._sessions[upstream.name].stats.snapshot(),
             )
-            for name in self.addresses
+            for upstream in self.config.upstreams
         ]
+
+    def _facts(self, upstream: Upstream) -> SessionFacts:
+        name = upstream.name
+        session = self._sessions[name]
+        up = self._states[name] is State.ESTABLISHED
+        facts = SessionFacts(
+            address=self.addresses[name],
+            asn=upstream.asn,
+            local_address=text.local_address(self.config, upstream) or "",
+            last_error=session.last_error,
+            last_error_at=session.last_error_at,
+        )
+        facts = with_negotiated(facts, session.negotiated if up else None)
+        stale_until = self._stale_until.get(name)
+        if not up and stale_until is not None:
+            remaining = stale_until - time.monotonic()  # the loop's clock
+            if remaining > 0:
+                facts = dataclasses.replace(facts, graceful_restart=stale_phrase(remaining))
+        return facts
 
     def _send(self, lines: list[str]) -> None:
         if self._stopping:
@@ -389,12 +420,22 @@ class ExaBGPEngine(Engine):
 
     def _all_down(self) -> None:
         self.rib_out.clear()
+        now = time.monotonic()  # the loop's clock
         for name in self.addresses:
             was_up = self._states[name] is State.ESTABLISHED
             self._states[name] = State.IDLE
             self._established_at[name] = None
+            self._sessions[name].forget()
             if was_up:
-                self.events.down(name, *self._graceful.ended(name))  # ExaBGP itself ended
+                stale_time, families = self._graceful.ended(name)  # ExaBGP itself ended
+                self._went_down(name, stale_time, now)
+                self.events.down(name, stale_time, families)
+
+    def _went_down(self, name: str, stale_time: float | None, now: float) -> None:
+        if stale_time:
+            self._stale_until[name] = now + stale_time
+        else:
+            self._stale_until.pop(name, None)
 
     # ------------------------------------------------------------------ I/O
 
@@ -463,7 +504,12 @@ class ExaBGPEngine(Engine):
         if name is None:
             log.warning("ExaBGP reported an unknown neighbor %s", message.peer)
             return
+        session = self._sessions[name]
+        if isinstance(message, MessageSeen):
+            return session.seen(message, time.time())
         if isinstance(message, text.OpenReceived):  # comes before "up"
+            if message.open is not None:
+                session.seen(MessageSeen(message.peer, "OPEN", False, message.open), time.time())
             self._families[name] = message.families  # what it can carry (we send only ours)
             return self._graceful.opened(name, message.graceful_restart)
         if isinstance(message, text.StateChange):
@@ -473,17 +519,26 @@ class ExaBGPEngine(Engine):
                 self._states[name] = State.ESTABLISHED
                 self._established_at[name] = now
                 self._details[name] = ""
+                self._stale_until.pop(name, None)
+                session.up()
                 events.established(name, self._graceful.established(name), self._families[name])
             elif message.state == "down":
                 self._states[name] = State.IDLE
                 self._established_at[name] = None
                 self._details[name] = message.reason
+                session.down(message.reason, time.time())
                 if was_up:
                     log.warning("session down: %s", message.reason, extra={"peer": name})
-                    events.down(name, *self._graceful.ended(name, down_reason(message.reason)))
+                    ended = self._graceful.ended(name, down_reason(message.reason))
+                    self._went_down(name, ended[0], now)
+                    events.down(name, *ended)
             elif message.state == "connected":
                 self._states[name] = State.OPEN_SENT
             return
+        if isinstance(message, (text.EndOfRib, text.RoutesReceived)):
+            session.update_received()
+        elif isinstance(message, text.RouteRefreshReceived):
+            session.seen(MessageSeen(message.peer, "ROUTE_REFRESH", False), time.time())
         if self._states[name] is not State.ESTABLISHED:
             return
         if isinstance(message, text.EndOfRib):
