@@ -18,11 +18,13 @@ keepalive; refresh; }``. What it cannot count, and why:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..session.describe import notification_words
+from ..session.describe import notification_words, stale_phrase, with_negotiated
+from ..session.facts import SessionFacts
 from ..session.negotiation import Negotiated, negotiate
 from ..session.stats import SessionStats
 from ..wire.capabilities import ADD_PATH_RECEIVE, ADD_PATH_SEND, Capabilities
@@ -117,7 +119,8 @@ def parse_seen(peer: str, kind: str, neighbor: dict[str, Any]) -> MessageSeen | 
 class ExaBGPSession:
     """One upstream's session as ExaBGP reports it: message counters over every session since
     start (no UPDATE sent count: see the module docstring), the OPENs of the current one,
-    what they negotiated once it is up, and the last error with its Unix time."""
+    what they negotiated once it is up, the last error with its Unix time, and until when
+    (the loop's clock) its routes are kept stale after it went down."""
 
     def __init__(self) -> None:
         self.stats = SessionStats()
@@ -128,6 +131,7 @@ class ExaBGPSession:
         self.last_error = ""
         self.last_error_at: float | None = None
         self._sent_notification: str = ""  # words of the NOTIFICATION sent on this session
+        self.stale_until: float | None = None
 
     def seen(self, message: MessageSeen, now: float) -> None:
         """Count ``message`` (``now``: Unix time); keep an OPEN, note a sent NOTIFICATION."""
@@ -145,14 +149,17 @@ class ExaBGPSession:
             self._sent_notification = notification_words(message.notification, False)
             self.last_error, self.last_error_at = self._sent_notification, now
 
-    def update_received(self) -> None:
-        """An UPDATE (End-of-RIB included) arrived."""
-        self.stats.messages_received[MessageType.UPDATE.name] += 1
+    def received(self, kind: str) -> None:
+        """A message of ``kind`` (a ``MessageType`` name) arrived that ``seen`` does not get:
+        an UPDATE (End-of-RIB included), a BoRR or EoRR."""
+        counts = self.stats.messages_received
+        counts[kind] = counts.get(kind, 0) + 1
 
     def up(self) -> Negotiated | None:
         """The session is Established: what both OPENs negotiated (None when ExaBGP did not
         report both)."""
         self.stats.established += 1
+        self.stale_until = None
         if self.local_open is not None and self.peer_open is not None:
             self.negotiated = negotiate(self.local_open, self.peer_open)
         return self.negotiated
@@ -180,3 +187,21 @@ class ExaBGPSession:
         """The session (or ExaBGP) is gone: its OPENs and what they negotiated go too."""
         self.local_open = self.peer_open = self.negotiated = None
         self._sent_notification = ""
+
+    def ended(self, stale_time: float | None, now: float) -> None:
+        """The Established session ended at ``now`` (the loop's clock); its routes are kept
+        stale ``stale_time`` seconds (None: not at all, RFC 4724 §4.2)."""
+        self.stale_until = now + stale_time if stale_time else None
+
+    def facts(self, identity: SessionFacts, up: bool, now: float) -> SessionFacts:
+        """``identity`` (address, AS, local address) with what the session negotiated while
+        ``up``, its graceful-restart state at ``now`` (the loop's clock) and its last error."""
+        facts = dataclasses.replace(
+            identity, last_error=self.last_error, last_error_at=self.last_error_at
+        )
+        facts = with_negotiated(facts, self.negotiated if up else None)
+        if not up and self.stale_until is not None and self.stale_until > now:
+            facts = dataclasses.replace(
+                facts, graceful_restart=stale_phrase(self.stale_until - now)
+            )
+        return facts

@@ -139,21 +139,10 @@ def exabgp_config(config: Config, process: Sequence[str]) -> str:
             "    api {",
             f"        processes [ {PROCESS_NAME} ];",
             "        neighbor-changes;",
-            "        receive {",
-            "            parsed;",
-            "            update;",
-            "            open;",  # the upstream's graceful-restart capability (RFC 4724 §3)
-            "            keepalive;",
-            "            refresh;",
-            "        }",
-            # what exabgp_session counts and negotiates from; never UPDATEs (see there)
-            "        send {",
-            "            parsed;",
-            "            open;",
-            "            keepalive;",
-            "            notification;",
-            "            refresh;",
-            "        }",
+            # the upstream's OPEN: its graceful-restart capability (RFC 4724 §3); and what
+            # exabgp_session counts and negotiates from (never sent UPDATEs: see there)
+            "        receive { parsed; update; open; keepalive; refresh; }",
+            "        send { parsed; open; keepalive; notification; refresh; }",
             "    }",
             "}",
         ]
@@ -357,15 +346,8 @@ class OpenReceived:
     open: Open | None = None
 
 
-Message = (
-    StateChange
-    | RoutesReceived
-    | EndOfRib
-    | RouteRefreshReceived
-    | Shutdown
-    | OpenReceived
-    | MessageSeen
-)
+Message = (StateChange | RoutesReceived | EndOfRib | RouteRefreshReceived | Shutdown
+           | OpenReceived | MessageSeen)  # fmt: skip
 _SUBTYPES = {
     "query": RefreshSubtype.REQUEST,
     "begin": RefreshSubtype.BORR,

@@ -232,7 +232,7 @@ class ClientServer:
         total = self.finished.get(name, SessionStats()).snapshot()
         conn = self.current.get(name)
         if conn is not None and not conn.closed:
-            add_stats(total, conn.session.stats)
+            total.add(conn.session.stats)
         return total
 
     # --------------------------------------------------------------------- accepting
@@ -397,7 +397,7 @@ class ClientServer:
             runner.submit(ClientEstablished(name, conn, gr))
         elif isinstance(event, SessionDown):
             self.pending.pop(conn, None)
-            add_stats(self.finished.setdefault(name, SessionStats()), conn.session.stats)
+            self.finished.setdefault(name, SessionStats()).add(conn.session.stats)
             was_up = name in self.established_at and self.current.get(name) is conn
             detail = f" ({event.detail})" if event.detail else ""
             notification = f": {event.notification.describe()}" if event.notification else ""
@@ -440,23 +440,6 @@ def add_path_note(negotiated: Negotiated) -> str:
     if negotiated.add_path_send:
         return ", ADD-PATH send " + ", ".join(str(f) for f in negotiated.add_path_send)
     return ", ADD-PATH declined" if negotiated.peer_offered_add_path else ""
-
-
-def add_stats(total: SessionStats, more: SessionStats) -> None:
-    """Add ``more``'s counters into ``total``, in place."""
-    for mine, theirs in (
-        (total.messages_sent, more.messages_sent),
-        (total.messages_received, more.messages_received),
-    ):
-        for kind, count in theirs.items():
-            mine[kind] = mine.get(kind, 0) + count
-    for mine_n, theirs_n in (
-        (total.notifications_sent, more.notifications_sent),
-        (total.notifications_received, more.notifications_received),
-    ):
-        for key, count in theirs_n.items():
-            mine_n[key] = mine_n.get(key, 0) + count
-    total.established += more.established
 
 
 class _Accepting(asyncio.Protocol):

@@ -81,10 +81,8 @@ def test_config_one_active_neighbor_with_manual_eor_and_gr() -> None:
         "capability {\n        extended-message disable;\n        route-refresh enable;\n"
         "        graceful-restart 120;\n    }",
         "api {\n        processes [ bgpmux ];\n        neighbor-changes;\n"
-        "        receive {\n            parsed;\n            update;\n"
-        "            open;\n            keepalive;\n            refresh;\n        }\n"
-        "        send {\n            parsed;\n            open;\n            keepalive;\n"
-        "            notification;\n            refresh;\n        }\n    }",
+        "        receive { parsed; update; open; keepalive; refresh; }\n"
+        "        send { parsed; open; keepalive; notification; refresh; }\n    }",
     ):
         assert f"    {line}" in block, line
     assert "connect" not in block and "md5" not in block and "ipv6" not in block
