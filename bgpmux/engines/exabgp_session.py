@@ -3,12 +3,14 @@ sent and received, the KEEPALIVEs, ROUTE-REFRESHes and NOTIFICATIONs it exchange
 session ended; turned into the engine's ``SessionStats`` and ``SessionFacts``.
 
 What the engine's configuration asks ExaBGP for (``exabgp_text.exabgp_config``): ``send {
-parsed; open; keepalive; notification; refresh; }`` and ``receive { parsed; update; open;
-keepalive; refresh; }``. What it cannot count, and why:
+parsed; open; keepalive; notification; }`` and ``receive { parsed; update; open; keepalive;
+refresh; }``. What it cannot count, and why (left out of the counters rather than shown as 0):
 
 - UPDATEs sent: ExaBGP reports a sent UPDATE only by decoding it again for its API (``send {
-  update; }``), a cost on the path that is already its slowest; the engine leaves the count out
-  rather than guess it.
+  update; }``), a cost on the path that is already its slowest.
+- ROUTE-REFRESHes sent (the BoRR and EoRR framing ExaBGP's answer to a refresh, RFC 7313):
+  ExaBGP 5.0.15 sends them on its UPDATE path, and with ``send { refresh; }`` decodes each as
+  an UPDATE for its API, fails, and resets the session with UPDATE Message Error.
 - NOTIFICATIONs received: their code and subcode come from the ``down`` message's reason
   ("notification received (C,S)"), not from ``receive { notification; }``: with that on, ExaBGP
   5.0.15 calls its API with the wrong arguments when the peer's message header is malformed,
@@ -118,13 +120,14 @@ def parse_seen(peer: str, kind: str, neighbor: dict[str, Any]) -> MessageSeen | 
 
 class ExaBGPSession:
     """One upstream's session as ExaBGP reports it: message counters over every session since
-    start (no UPDATE sent count: see the module docstring), the OPENs of the current one,
+    start (no UPDATE or ROUTE-REFRESH sent count: see the module docstring), the OPENs of the current one,
     what they negotiated once it is up, the last error with its Unix time, and until when
     (the loop's clock) its routes are kept stale after it went down."""
 
     def __init__(self) -> None:
         self.stats = SessionStats()
-        del self.stats.messages_sent[MessageType.UPDATE.name]  # not known: not shown as 0
+        for unknown in (MessageType.UPDATE, MessageType.ROUTE_REFRESH):  # not shown as 0
+            del self.stats.messages_sent[unknown.name]
         self.local_open: Open | None = None
         self.peer_open: Open | None = None
         self.negotiated: Negotiated | None = None

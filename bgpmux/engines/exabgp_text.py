@@ -142,7 +142,7 @@ def exabgp_config(config: Config, process: Sequence[str]) -> str:
             # the upstream's OPEN: its graceful-restart capability (RFC 4724 §3); and what
             # exabgp_session counts and negotiates from (never sent UPDATEs: see there)
             "        receive { parsed; update; open; keepalive; refresh; }",
-            "        send { parsed; open; keepalive; notification; refresh; }",
+            "        send { parsed; open; keepalive; notification; }",
             "    }",
             "}",
         ]

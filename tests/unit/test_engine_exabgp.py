@@ -82,7 +82,7 @@ def test_config_one_active_neighbor_with_manual_eor_and_gr() -> None:
         "        graceful-restart 120;\n    }",
         "api {\n        processes [ bgpmux ];\n        neighbor-changes;\n"
         "        receive { parsed; update; open; keepalive; refresh; }\n"
-        "        send { parsed; open; keepalive; notification; refresh; }\n    }",
+        "        send { parsed; open; keepalive; notification; }\n    }",
     ):
         assert f"    {line}" in block, line
     assert "connect" not in block and "md5" not in block and "ipv6" not in block
