@@ -120,9 +120,9 @@ def parse_seen(peer: str, kind: str, neighbor: dict[str, Any]) -> MessageSeen | 
 
 class ExaBGPSession:
     """One upstream's session as ExaBGP reports it: message counters over every session since
-    start (no UPDATE or ROUTE-REFRESH sent count: see the module docstring), the OPENs of the current one,
-    what they negotiated once it is up, the last error with its Unix time, and until when
-    (the loop's clock) its routes are kept stale after it went down."""
+    start (no UPDATE or ROUTE-REFRESH sent count: see the module docstring), the OPENs of the
+    current one, what they negotiated once it is up, the last error with its Unix time, and
+    until when (the loop's clock) its routes are kept stale after it went down."""
 
     def __init__(self) -> None:
         self.stats = SessionStats()
