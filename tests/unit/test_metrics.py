@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -112,3 +113,12 @@ def test_exposition_passes_promtool() -> None:
         [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_every_metric_is_in_the_readme() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    text, _samples = scrape(ReloadStats())
+    names = {family.name for family in text_string_to_metric_families(text)}
+    names.add("bgpmux_route_propagation_seconds")  # registered by MetricsServer
+    missing = sorted(name for name in names if f"`{name}" not in readme)
+    assert not missing, f"README's Observability table lacks {missing}"
