@@ -144,6 +144,9 @@ class NativeEngine(Engine):
         configs = [upstream if u.name == upstream.name else u for u in self.config.upstreams]
         self.config = self.config.model_copy(update={"upstreams": tuple(configs)})
         self._open(upstream)
+        new = self.upstreams[upstream.name]
+        new.conn.session.stats.add(old.conn.session.stats)  # counters go on (Prometheus)
+        new.last_error, new.last_error_at = old.last_error, old.last_error_at
 
     async def stop(self) -> None:
         """Cancel dials, end every session and wait up to ``STOP_TIMEOUT`` seconds for the
@@ -185,7 +188,7 @@ class NativeEngine(Engine):
         except (TimeoutError, OSError) as exc:
             sock.close()
             upstream.detail = f"connect failed: {exc}"
-            upstream.failed(f"connect: {exc.strerror or exc}")
+            upstream.failed(f"connect: {exc.strerror or exc or 'timed out'}")
             upstream.conn.log.debug("connect to %s:%d failed: %s", address, cfg.port, exc)
             if not self._stopping:
                 upstream.conn.connection_failed()

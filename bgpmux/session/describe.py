@@ -95,9 +95,9 @@ def notification_words(notification: Notification, received: bool) -> str:
 def down_words(reason: DownReason, notification: Notification | None, detail: str = "") -> str:
     """Why a session ended, in words: the NOTIFICATION received or sent (``SessionDown``: a
     received one comes with ``NOTIFICATION_RECEIVED``), else the reason ("connection lost"),
-    then ``detail`` in brackets when given."""
+    then ``detail`` in brackets when it says more."""
     if notification is not None:
         text = notification_words(notification, reason is DownReason.NOTIFICATION_RECEIVED)
     else:
         text = reason.value.replace("-", " ")
-    return f"{text} ({detail})" if detail else text
+    return f"{text} ({detail})" if detail and detail not in text else text
