@@ -80,7 +80,7 @@ class ExaBGPEngine(Engine):
         self._established_at: dict[str, float | None] = dict.fromkeys(self.addresses)
         self._received: dict[str, int] = dict.fromkeys(self.addresses, 0)
         self._families: dict[str, tuple[Family, ...] | None] = dict.fromkeys(self.addresses)
-        self._sessions = {name: ExaBGPSession() for name in self.addresses}
+        self._sessions = {name: ExaBGPSession(name) for name in self.addresses}
         self._graceful = GracefulSessions(config.upstreams, tuple(config.node.next_hops()))
         self._queue: deque[str] = deque()
         self.rib_out = RibOutMirror()

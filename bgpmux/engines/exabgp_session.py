@@ -21,11 +21,12 @@ refresh; }``. What it cannot count, and why (left out of the counters rather tha
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..session.describe import notification_words, stale_phrase, with_negotiated
+from ..session.describe import capability_names, notification_words, stale_phrase, with_negotiated
 from ..session.facts import SessionFacts
 from ..session.negotiation import Negotiated, negotiate
 from ..session.stats import SessionStats
@@ -35,6 +36,7 @@ from ..wire.errors import error_name
 from ..wire.messages import Notification, Open
 from .exabgp_graceful import FAMILY_BY_WORDS, graceful_restart, multiprotocol_families
 
+log = logging.getLogger("bgpmux.engine.exabgp")
 _NOTIFICATION_IN_REASON = re.compile(r"notification (sent|received) \((\d+),(\d+)\)")
 _ADD_PATH_BITS = {"receive": ADD_PATH_RECEIVE, "send": ADD_PATH_SEND}
 
@@ -56,22 +58,51 @@ def _family(words: Any) -> Family | None:
     return FAMILY_BY_WORDS.get(str(words).replace("/", " "))
 
 
+# ExaBGP 5.0.15 keys the capabilities of an OPEN it received by code ("65"), and those of the
+# OPEN it sent by its own name for the code ("asn4"): both are read.
+_CODES_BY_NAME = {
+    "multiprotocol": CapabilityCode.MULTIPROTOCOL,
+    "route-refresh": CapabilityCode.ROUTE_REFRESH,
+    "nexthop": CapabilityCode.EXTENDED_NEXT_HOP,
+    "extended-message": CapabilityCode.EXTENDED_MESSAGE,
+    "graceful-restart": CapabilityCode.GRACEFUL_RESTART,
+    "asn4": CapabilityCode.FOUR_OCTET_AS,
+    "add-path": CapabilityCode.ADD_PATH,
+    "enhanced-route-refresh": CapabilityCode.ENHANCED_ROUTE_REFRESH,
+    "hostname": CapabilityCode.FQDN,
+    "cisco-route-refresh": CapabilityCode.ROUTE_REFRESH_CISCO,
+}
+
+
+def _by_code(capabilities: dict[str, Any]) -> dict[int, Any]:
+    out: dict[int, Any] = {}
+    for key, value in capabilities.items():
+        word = str(key)
+        code = int(word) if word.isdigit() else _CODES_BY_NAME.get(word)
+        if code is not None:
+            out[int(code)] = value
+    return out
+
+
 def capabilities_from_json(capabilities: dict[str, Any]) -> Capabilities:
-    """ExaBGP's JSON of an OPEN's capabilities (keyed by code: ``{"2": {"name":
-    "route-refresh"}, "65": {"name": "asn4", "asn4": N}, ...}``) as ``Capabilities``; families
-    other than IPv4 and IPv6 unicast are left out, other capabilities kept by code only."""
-    codes = {int(code) for code in capabilities if str(code).isdigit()}
-    four = capabilities.get(str(int(CapabilityCode.FOUR_OCTET_AS)))
-    graceful = capabilities.get(str(int(CapabilityCode.GRACEFUL_RESTART)))
+    """ExaBGP's JSON of an OPEN's capabilities (keyed by code, ``{"65": {"name": "asn4",
+    "asn4": N}, ...}``, or by ExaBGP's name for the code, ``{"asn4": {...}}``) as
+    ``Capabilities``; families other than IPv4 and IPv6 unicast are left out, other
+    capabilities kept by code only."""
+    by_code = _by_code(capabilities)
+    codes = set(by_code)
+    four = by_code.get(CapabilityCode.FOUR_OCTET_AS)
+    graceful = by_code.get(CapabilityCode.GRACEFUL_RESTART)
     add_path: list[tuple[Family, int]] = []
-    for words, mode in capabilities.get(str(int(CapabilityCode.ADD_PATH)), {}).items():
+    for words, mode in by_code.get(CapabilityCode.ADD_PATH, {}).items():
         family = _family(words)
         if family is not None:
             bits = sum(bit for word, bit in _ADD_PATH_BITS.items() if word in str(mode))
             add_path.append((family, bits))
     known = {int(c) for c in CapabilityCode} - {int(CapabilityCode.EXTENDED_NEXT_HOP)}
+    multiprotocol = by_code.get(CapabilityCode.MULTIPROTOCOL)
     return Capabilities(
-        multiprotocol=multiprotocol_families(capabilities) if "1" in capabilities else (),
+        multiprotocol=multiprotocol_families({"1": multiprotocol}) if multiprotocol else (),
         route_refresh=bool(
             codes & {CapabilityCode.ROUTE_REFRESH, CapabilityCode.ROUTE_REFRESH_CISCO}
         ),
@@ -124,7 +155,8 @@ class ExaBGPSession:
     current one, what they negotiated once it is up, the last error with its Unix time, and
     until when (the loop's clock) its routes are kept stale after it went down."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self.name = name  # the upstream's, for the log
         self.stats = SessionStats()
         for unknown in (MessageType.UPDATE, MessageType.ROUTE_REFRESH):  # not shown as 0
             del self.stats.messages_sent[unknown.name]
@@ -164,7 +196,9 @@ class ExaBGPSession:
         self.stats.established += 1
         self.stale_until = None
         if self.local_open is not None and self.peer_open is not None:
-            self.negotiated = negotiate(self.local_open, self.peer_open)
+            self.negotiated = neg = negotiate(self.local_open, self.peer_open)
+            log.info("session established (hold %ds; %s)", neg.hold_time,
+                     ", ".join(capability_names(neg)), extra={"peer": self.name})  # fmt: skip
         return self.negotiated
 
     def down(self, reason: str, now: float) -> None:

@@ -124,6 +124,12 @@ def test_upstream_messages_state_and_peer_info(rack: MetricsRack) -> None:
     # the session negotiated IPv4 unicast only: the IPv6 prefix is not advertised to it
     assert metric("bgpmux_prefixes_advertised", upstream="tor", family="ipv4-unicast") == 1
     assert metric("bgpmux_prefixes_advertised", upstream="tor", family="ipv6-unicast") == 0
+    # what the session negotiated, for either engine (exabgp: from the OPENs ExaBGP reports)
+    established = [line for line in rack.mux.log_tail(400).splitlines()
+                   if "[peer=tor] session established" in line]  # fmt: skip
+    assert established and "(hold 9s" in established[-1], established
+    if rack.engine == "exabgp":  # both OPENs as ExaBGP reports them, negotiated by bgpmux
+        assert "; ipv4-unicast, route-refresh, 4-octet-as)" in established[-1], established
     assert metric("bgpmux_config_reload_failures_total") == 0
     assert (metric("bgpmux_config_last_reload_success_timestamp_seconds") or 0) > 1.7e9
 

@@ -115,13 +115,32 @@ OPEN = HEAD % "open" + (
     ' "graceful restart", "time": 120, "address-family-flags": { "ipv4/unicast": [ ] },'
     ' "restart-flags": [ ] }, "69": { "name": "addpath", "ipv4/unicast": "send/receive" } } } } }'
 )
-SENT_OPEN = OPEN % ("send", 64512, 9, "10.0.0.2", 64512)
+# as ExaBGP 5.0.15 writes the OPEN it sent: capabilities keyed by its names, not codes
+SENT_OPEN = HEAD % "open" + (
+    '"direction": "send", "open": { "version": 4, "asn": 64512, "hold_time": 9, "router_id":'
+    ' "10.0.0.2", "capabilities": { "multiprotocol": { "name": "multiprotocol", "families": ['
+    ' "ipv4/unicast", "ipv6/unicast" ] }, "asn4": { "name": "asn4", "asn4": 64512 },'
+    ' "graceful-restart": { "name": "graceful restart", "time": 120, "address-family-flags": {'
+    ' "ipv4/unicast": [ "restart" ] , "ipv6/unicast": [ "restart" ] }, "restart-flags": ['
+    ' "forwarding" ]  }, "route-refresh": { "name": "route-refresh", "variant": "RFC" },'
+    ' "enhanced-route-refresh": { "name": "enhanced-route-refresh" }, "hostname": {'
+    ' "host-name": null, "domain-name": null } } } } }'
+)
 RECEIVED_OPEN = OPEN % ("receive", 23456, 30, "10.0.0.1", 4200000000)  # AS_TRANS in the header
 KEEPALIVE = HEAD % "keepalive" + '"direction": "%s"  } }'
 NOTIFICATION_SENT = HEAD % "notification" + (
     '"direction": "send", "notification": { "code": 6, "subcode": 2, "data": "0x03627965",'
     ' "message": "bye" }  } }'
 )
+
+
+def test_sent_open_from_exabgp_json_keyed_by_names() -> None:
+    parsed = text.parse_message(SENT_OPEN)
+    assert isinstance(parsed, MessageSeen) and parsed.open is not None
+    caps = parsed.open.capabilities
+    assert caps.multiprotocol == (IPV4_UNICAST, IPV6_UNICAST)
+    assert caps.route_refresh and caps.enhanced_route_refresh and caps.four_octet_as == 64512
+    assert caps.graceful_restart is not None and caps.graceful_restart.restart_time == 120
 
 
 def test_open_from_exabgp_json() -> None:
@@ -147,7 +166,7 @@ def seen(session: ExaBGPSession, line: str) -> None:
 
 
 def test_exabgp_session_counts_negotiates_and_keeps_the_last_error() -> None:
-    session = ExaBGPSession()
+    session = ExaBGPSession("tor")
     # ExaBGP does not report them
     assert not {"UPDATE", "ROUTE_REFRESH"} & set(session.stats.messages_sent)
     for line in (SENT_OPEN, RECEIVED_OPEN, KEEPALIVE % "send", KEEPALIVE % "receive",
@@ -159,7 +178,9 @@ def test_exabgp_session_counts_negotiates_and_keeps_the_last_error() -> None:
     assert (negotiated.hold_time, negotiated.keepalive_time) == (9, 3)
     facts = with_negotiated(SessionFacts(), negotiated)
     assert facts.capabilities[:2] == ("ipv4-unicast", "ipv6-unicast")
-    assert "4-octet-as" in facts.capabilities and "enhanced-route-refresh" in facts.capabilities
+    assert facts.capabilities[2:] == (
+        "route-refresh", "enhanced-route-refresh", "4-octet-as", "graceful-restart",
+    )  # fmt: skip
     stats = session.stats
     assert stats.messages_sent["OPEN"] == 1 and stats.messages_sent["KEEPALIVE"] == 1
     assert stats.messages_received["KEEPALIVE"] == 2 and stats.messages_received["UPDATE"] == 1
