@@ -21,6 +21,7 @@ from .gateway import default_gateway
 from .logs import setup_logging
 from .metrics import MetricsServer
 from .placement import Placement, place
+from .reloads import ReloadStats
 from .secrets import check_files
 from .transport.listeners import ClientServer
 
@@ -56,29 +57,42 @@ def log_skipped(placement: Placement, logged: set[str]) -> None:
 _skipped_logged: set[str] = set()
 
 
-async def reload(runner: CoreRunner, clients: ClientServer, path: Path) -> ReloadOutcome:
+async def reload(
+    runner: CoreRunner, clients: ClientServer, path: Path, stats: ReloadStats | None = None
+) -> ReloadOutcome:
     """SIGHUP and the API's Reload: read and check the file again and place it on this node
     (default gateways resolved again); the log settings apply at once, the rest through a
     ``Reconfigure`` request to the core. A bad file is logged and changes nothing. Returns
-    the outcome: each error with its field path, or the changes that need a restart."""
+    the outcome: each error with its field path, or the changes that need a restart.
+    ``stats`` counts the reloads that failed (refused, or not applied whole) and when the
+    last one succeeded."""
+    stats = stats if stats is not None else ReloadStats()
     try:
         config = load_config(path)
         check_files(config)  # every upstream's, as at start
         placement = place(config, default_gateway)
     except ConfigError as exc:
         log.error("reload: %s not reloaded:\n%s", path, exc)
+        stats.failed()
         return ReloadOutcome(errors=list(exc.errors))
     log_skipped(placement, _skipped_logged)
     config = placement.config
     setup_logging(config.log.level, config.log.format)
-    pending = await runner.request(Reconfigure(config))
+    try:
+        pending = await runner.request(Reconfigure(config))
+    except Exception as exc:  # a bug in applying it: the core keeps the old configuration
+        log.exception("reload: %s could not be applied", path)
+        stats.failed()
+        return ReloadOutcome(errors=[("", f"could not be applied: {exc}")])
     assert isinstance(pending, list)
     clients.reloaded(config)
     if pending:
+        stats.failed()  # the running configuration is not the file's
         log.warning(
             "reload: %s reloaded; these changes need a restart: %s", path, "; ".join(pending)
         )
     else:
+        stats.succeeded()
         log.info("reload: %s reloaded", path)
     return ReloadOutcome(needs_restart=pending)
 
@@ -115,10 +129,11 @@ async def _main(config: Config, config_path: Path | None) -> int:
     core_task = asyncio.create_task(runner.run(), name="core")
     clients = ClientServer(config, runner)
     listen = config.metrics_listen
-    metrics = MetricsServer(str(listen.host), listen.port, core, clients, engine)
+    reloads = ReloadStats()
+    metrics = MetricsServer(str(listen.host), listen.port, core, clients, engine, reloads)
     reloader = None
     if config_path is not None:
-        reloader = functools.partial(reload, runner, clients, Path(config_path))
+        reloader = functools.partial(reload, runner, clients, Path(config_path), reloads)
     tcp = None if config.api.listen_tcp is None else str(config.api.listen_tcp)
     api = ApiServer(config.api.path, runner, clients, engine, reloader, tcp)
     try:

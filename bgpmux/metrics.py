@@ -20,20 +20,101 @@ from prometheus_client.registry import Collector
 from . import __version__
 from .core import Core
 from .core.port import Engine
+from .core.views import advertised as advertised_count
+from .reloads import ReloadStats
+from .session.facts import SessionFacts
 from .session.states import State
+from .session.stats import SessionStats
 from .transport.listeners import ClientServer
 
 log = logging.getLogger("bgpmux.metrics")
 PROPAGATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
-class BgpmuxCollector(Collector):
-    """Sessions, prefixes and conflicts, read from the core, the listeners and the engine."""
+class _Sessions:
+    """The per-session families: up, state, flaps, identity, messages and NOTIFICATIONs."""
 
-    def __init__(self, core: Core, clients: ClientServer, engine: Engine) -> None:
+    def __init__(self) -> None:
+        peer_role = ["peer", "role"]
+        self.up = GaugeMetricFamily(
+            "bgpmux_session_up", "1 when the BGP session is Established", labels=peer_role
+        )
+        self.state = GaugeMetricFamily(
+            "bgpmux_session_state",
+            "1 for the session's current state (RFC 4271 §8.2.2 names), 0 for the others",
+            labels=[*peer_role, "state"],
+        )
+        self.flaps = CounterMetricFamily(
+            "bgpmux_session_flaps", "Established sessions that went down", labels=peer_role
+        )
+        self.info = GaugeMetricFamily(
+            "bgpmux_peer_info",
+            "Always 1: the peer's configured address (a client's source once connected) and AS",
+            labels=[*peer_role, "address", "asn"],
+        )
+        self.sent = CounterMetricFamily(
+            "bgpmux_messages_sent", "BGP messages sent", labels=[*peer_role, "type"]
+        )
+        self.received = CounterMetricFamily(
+            "bgpmux_messages_received", "BGP messages received", labels=[*peer_role, "type"]
+        )
+        code = [*peer_role, "code", "subcode"]
+        self.notif_sent = CounterMetricFamily(
+            "bgpmux_notifications_sent", "NOTIFICATIONs sent", labels=code
+        )
+        self.notif_received = CounterMetricFamily(
+            "bgpmux_notifications_received", "NOTIFICATIONs received", labels=code
+        )
+
+    def add(
+        self,
+        peer: str,
+        role: str,
+        state: State,
+        flaps: int,
+        facts: SessionFacts,
+        messages: SessionStats | None,
+    ) -> None:
+        """One session's samples; ``messages`` None: its message counters are not known."""
+        self.up.add_metric([peer, role], 1 if state is State.ESTABLISHED else 0)
+        for each in State:
+            self.state.add_metric([peer, role, each.value], 1 if each is state else 0)
+        self.flaps.add_metric([peer, role], flaps)
+        asn = "" if facts.asn is None else str(facts.asn)
+        self.info.add_metric([peer, role, facts.address, asn], 1)
+        if messages is None:
+            return
+        for kind, count in sorted(messages.messages_sent.items()):
+            self.sent.add_metric([peer, role, kind], count)
+        for kind, count in sorted(messages.messages_received.items()):
+            self.received.add_metric([peer, role, kind], count)
+        for (code, sub), count in sorted(messages.notifications_sent.items()):
+            self.notif_sent.add_metric([peer, role, str(code), str(sub)], count)
+        for (code, sub), count in sorted(messages.notifications_received.items()):
+            self.notif_received.add_metric([peer, role, str(code), str(sub)], count)
+
+    def families(self) -> tuple[Metric, ...]:
+        return (
+            self.up, self.state, self.flaps, self.info, self.sent, self.received,
+            self.notif_sent, self.notif_received,
+        )  # fmt: skip
+
+
+class BgpmuxCollector(Collector):
+    """Sessions, prefixes, conflicts and reloads, read from the core, the listeners, the engine
+    and the daemon's ``ReloadStats`` (None: no reloads, as in tests without a daemon)."""
+
+    def __init__(
+        self,
+        core: Core,
+        clients: ClientServer,
+        engine: Engine,
+        reloads: ReloadStats | None = None,
+    ) -> None:
         self.core = core
         self.clients = clients
         self.engine = engine
+        self.reloads = reloads
 
     def collect(self) -> Iterator[Metric]:
         """Every bgpmux metric family, read now (the prometheus_client collector hook)."""
@@ -44,45 +125,23 @@ class BgpmuxCollector(Collector):
         info.add_metric([__version__, self.engine.name], 1)
         yield info
 
-        up = GaugeMetricFamily(
-            "bgpmux_session_up", "1 when the BGP session is Established", labels=["peer", "role"]
-        )
-        flaps = CounterMetricFamily(
-            "bgpmux_session_flaps", "Established sessions that went down", labels=["peer", "role"]
-        )
-        sent = CounterMetricFamily(
-            "bgpmux_messages_sent", "BGP messages sent", labels=["peer", "role", "type"]
-        )
-        received = CounterMetricFamily(
-            "bgpmux_messages_received", "BGP messages received", labels=["peer", "role", "type"]
-        )
-        notif_sent = CounterMetricFamily(
-            "bgpmux_notifications_sent",
-            "NOTIFICATIONs sent",
-            labels=["peer", "role", "code", "subcode"],
-        )
-        notif_received = CounterMetricFamily(
-            "bgpmux_notifications_received",
-            "NOTIFICATIONs received",
-            labels=["peer", "role", "code", "subcode"],
-        )
+        sessions = _Sessions()
         for session in self.clients.sessions():
-            up.add_metric([session.name, "client"], 1 if session.state is State.ESTABLISHED else 0)
-            flaps.add_metric([session.name, "client"], core.clients[session.name].flaps)
-            totals = self.clients.totals(session.name)
-            for kind, count in sorted(totals.messages_sent.items()):
-                sent.add_metric([session.name, "client", kind], count)
-            for kind, count in sorted(totals.messages_received.items()):
-                received.add_metric([session.name, "client", kind], count)
-            for (code, sub), count in sorted(totals.notifications_sent.items()):
-                notif_sent.add_metric([session.name, "client", str(code), str(sub)], count)
-            for (code, sub), count in sorted(totals.notifications_received.items()):
-                notif_received.add_metric([session.name, "client", str(code), str(sub)], count)
+            sessions.add(
+                session.name,
+                "client",
+                session.state,
+                core.clients[session.name].flaps,
+                session.facts,
+                self.clients.totals(session.name),
+            )
         for status in self.engine.status():
-            up.add_metric([status.name, "upstream"], 1 if status.state is State.ESTABLISHED else 0)
             upstream = core.upstreams.get(status.name)
-            flaps.add_metric([status.name, "upstream"], upstream.flaps if upstream else 0)
-        yield from (up, flaps, sent, received, notif_sent, notif_received)
+            flaps = upstream.flaps if upstream else 0
+            sessions.add(
+                status.name, "upstream", status.state, flaps, status.facts, status.messages
+            )
+        yield from sessions.families()
 
         labels = ["client"]
         received_p = GaugeMetricFamily(
@@ -173,9 +232,7 @@ class BgpmuxCollector(Collector):
             held = withheld.get(name, set())
             too_large.add_metric([name, "upstream"], len(held))
             for family in core.families:
-                table = core.for_upstreams.table(family)
-                count = len(table) - sum(1 for f, _p in held if f == family)
-                advertised.add_metric([name, str(family)], count if upstream.up else 0)
+                advertised.add_metric([name, str(family)], advertised_count(core, name, family))
                 learned.add_metric([name, str(family)], upstream.channel.rib.count_family(family))
         for name in core.clients:
             too_large.add_metric([name, "client"], len(withheld.get(name, ())))
@@ -207,6 +264,22 @@ class BgpmuxCollector(Collector):
             idle_hold.add_metric([session.name], self.clients.idle_hold(session.name, now))
         yield from (conflicts, restarts, refused, idle_hold)
         yield _renamed(conflicts_total, "bgpmux_conflicts_seen")
+        if self.reloads is not None:
+            yield from _reload_metrics(self.reloads)
+
+
+def _reload_metrics(reloads: ReloadStats) -> Iterator[Metric]:
+    failures = CounterMetricFamily(
+        "bgpmux_config_reload_failures",
+        "Configuration reloads (SIGHUP) refused as invalid or not applied whole",
+    )
+    failures.add_metric([], reloads.failures)
+    last = GaugeMetricFamily(
+        "bgpmux_config_last_reload_success_timestamp_seconds",
+        "Unix time of the last configuration applied whole (at start, then each reload)",
+    )
+    last.add_metric([], reloads.last_success)
+    yield from (failures, last)
 
 
 def _renamed(metric: CounterMetricFamily, name: str) -> CounterMetricFamily:
@@ -222,12 +295,18 @@ class MetricsServer:
     listeners are bound, and ``failure`` when a vital task ended."""
 
     def __init__(
-        self, host: str, port: int, core: Core, clients: ClientServer, engine: Engine
+        self,
+        host: str,
+        port: int,
+        core: Core,
+        clients: ClientServer,
+        engine: Engine,
+        reloads: ReloadStats | None = None,
     ) -> None:
         self.host, self.port = host, port
         self.core = core
         self.registry = CollectorRegistry()
-        self.registry.register(BgpmuxCollector(core, clients, engine))
+        self.registry.register(BgpmuxCollector(core, clients, engine, reloads))
         self.propagation = Histogram(
             "bgpmux_route_propagation_seconds",
             "From a client UPDATE received to its changes handed to the engine",

@@ -164,17 +164,16 @@ def peer_counts(core: Core) -> dict[str, dict[str, Any]]:
     to_clients = core.for_clients.count()
     for name, client in core.clients.items():
         channel = client.channel
-        advertised = 0
+        to_client = 0
         if client.receives_upstream_routes:
-            advertised = to_clients - len(core.exporter.too_large.get(name, ()))
+            to_client = to_clients - len(core.exporter.too_large.get(name, ()))
         out[name] = _counts(channel.rib.count(), channel.rib.stale_count(), channel.rejected)
-        out[name].update(advertised=advertised, flaps=client.flaps)
-    exported = core.for_upstreams.count()
+        out[name].update(advertised=to_client, flaps=client.flaps)
     for name, upstream in core.upstreams.items():
-        withheld = len(core.exporter.too_large.get(name, ()))
         rib = upstream.channel.rib
         out[name] = _counts(rib.count(), rib.stale_count(), upstream.channel.imports.rejected)
-        out[name].update(advertised=exported - withheld if upstream.up else 0, flaps=upstream.flaps)
+        sent = sum(advertised(core, name, family) for family in core.families)
+        out[name].update(advertised=sent, flaps=upstream.flaps)
     return out
 
 
@@ -190,3 +189,15 @@ def _counts(
         "rejected": len(rejected),
         "rejected_by_reason": dict(by_reason),
     }
+
+
+def advertised(core: Core, upstream: str, family: Family) -> int:
+    """Prefixes of ``family`` handed to the engine for ``upstream`` and accepted by it: the
+    Loc-RIB's table of the family less the routes the engine refused as too large (RFC 8654),
+    while the session is up and negotiated ``family`` (RFC 4760 §8: the core exports nothing
+    else to it); 0 otherwise. O(1), for every scrape."""
+    peer = core.upstreams[upstream]
+    if not peer.up or family not in peer.families:
+        return 0
+    table = core.for_upstreams.table(family)
+    return len(table) - core.exporter.withheld(upstream, family)

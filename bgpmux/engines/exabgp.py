@@ -20,12 +20,14 @@ import os
 import signal
 import sys
 import tempfile
+import time
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.port import Engine, SupervisorTask, UpstreamEvents, UpstreamStatus
+from ..session.facts import SessionFacts
 from ..session.states import State
 from ..wire.attributes import PathAttributes
 from ..wire.constants import Family
@@ -35,7 +37,8 @@ from ..wire.prefix import Prefix
 from . import exabgp_text as text
 from .exabgp_graceful import GracefulSessions, down_reason
 from .exabgp_rib_out import RibOutMirror
-from .process import exit_reason, write_private
+from .exabgp_session import ExaBGPSession, MessageSeen
+from .process import exit_reason, read_log, terminate, write_private
 
 if TYPE_CHECKING:
     from ..config import Config, Upstream
@@ -51,6 +54,8 @@ STABLE_RUN = 60.0  # a run this long resets the backoff
 LOG_TAIL = 40
 READ_LIMIT = 64 * 1024 * 1024  # one JSON line (one UPDATE) is far below this
 WRITE_CHUNK = 1024 * 1024
+COUNTERS = ("commands_queued", "commands_sent", "bytes_sent", "commands_done",
+            "commands_failed", "messages_received", "messages_unparsed")  # fmt: skip
 EXABGP_MAX_MESSAGE = 4096  # the engine's sessions negotiate no extended message (RFC 8654)
 
 
@@ -69,18 +74,13 @@ class ExaBGPEngine(Engine):
         self.names = {address: name for name, address in self.addresses.items()}
         self._retired: set[str] = set()  # addresses of upstreams that moved on reload
         self.restarts = 0
-        self.counters: dict[str, int] = dict.fromkeys(
-            (
-                "commands_queued", "commands_sent", "bytes_sent", "commands_done",
-                "commands_failed", "messages_received", "messages_unparsed",
-            ),
-            0,
-        )  # fmt: skip
+        self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self._states = dict.fromkeys(self.addresses, State.IDLE)
         self._details = dict.fromkeys(self.addresses, "")
         self._established_at: dict[str, float | None] = dict.fromkeys(self.addresses)
         self._received: dict[str, int] = dict.fromkeys(self.addresses, 0)
         self._families: dict[str, tuple[Family, ...] | None] = dict.fromkeys(self.addresses)
+        self._sessions = {name: ExaBGPSession(name) for name in self.addresses}
         self._graceful = GracefulSessions(config.upstreams, tuple(config.node.next_hops()))
         self._queue: deque[str] = deque()
         self.rib_out = RibOutMirror()
@@ -235,6 +235,7 @@ class ExaBGPEngine(Engine):
         self._states[name] = State.IDLE  # the core took the old session down already
         self._established_at[name] = None
         self._graceful.reset(upstream)
+        self._sessions[name].forget()
         self._details[name] = "reset: its configuration changed"
         if before == after:
             self._send([text.format_teardown(old_address, CeaseSubcode.OTHER_CONFIGURATION_CHANGE)])
@@ -243,22 +244,25 @@ class ExaBGPEngine(Engine):
             log.info("ExaBGP told to reload its configuration (%s changed)", name)
 
     def status(self) -> list[UpstreamStatus]:
-        """Each upstream's state as ExaBGP last reported it, with the engine's counters."""
+        """Each upstream's state as ExaBGP last reported it, the engine's counters, its facts and
+        the message counters ExaBGP reports (no UPDATEs sent: see ``exabgp_session``)."""
         running = self._proc is not None and self._proc.returncode is None
-        return [
-            UpstreamStatus(
-                name=name,
-                state=self._states[name],
-                established_at=self._established_at[name],
-                detail=self._details[name] if running else "exabgp is not running",
-                stats={
-                    "prefix_updates_received": self._received[name],
-                    "engine_restarts": self.restarts,
-                    **self.counters,
-                },
-            )
-            for name in self.addresses
-        ]
+        now = time.monotonic()  # the loop's clock
+        out = []
+        for upstream in self.config.upstreams:
+            name = upstream.name
+            session, state = self._sessions[name], self._states[name]
+            local = text.local_address(self.config, upstream) or ""
+            identity = SessionFacts(self.addresses[name], upstream.asn, local)
+            out.append(UpstreamStatus(
+                name, state, self._established_at[name],
+                self._details[name] if running else "exabgp is not running",
+                {"prefix_updates_received": self._received[name],
+                 "engine_restarts": self.restarts, **self.counters},
+                session.facts(identity, state is State.ESTABLISHED, now),
+                session.stats.snapshot(),
+            ))  # fmt: skip
+        return out
 
     def _send(self, lines: list[str]) -> None:
         if self._stopping:
@@ -335,7 +339,7 @@ class ExaBGPEngine(Engine):
             log.info("ExaBGP started (pid %d)", proc.pid)
             self._first_start.set()
             assert proc.stdout is not None
-            tasks.append(asyncio.create_task(self._read_log(proc.stdout)))
+            tasks.append(asyncio.create_task(read_log(proc.stdout, self._log_tail, log, "exabgp")))
             exited: asyncio.Future[Any] = asyncio.create_task(proc.wait())
             tasks.append(exited)
             first: set[asyncio.Future[Any]] = {exited, connected}
@@ -373,37 +377,23 @@ class ExaBGPEngine(Engine):
 
     async def _terminate(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)  # by its PID, never by name
-        try:
-            await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
-        except TimeoutError:
-            log.warning(
-                "ExaBGP (pid %d) ignored SIGTERM for %.0fs: killing it", proc.pid, STOP_TIMEOUT
-            )
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
+        if proc is not None:
+            await terminate(proc, STOP_TIMEOUT, log, "ExaBGP")
 
     def _all_down(self) -> None:
         self.rib_out.clear()
+        now = time.monotonic()  # the loop's clock
         for name in self.addresses:
             was_up = self._states[name] is State.ESTABLISHED
             self._states[name] = State.IDLE
             self._established_at[name] = None
+            self._sessions[name].forget()
             if was_up:
-                self.events.down(name, *self._graceful.ended(name))  # ExaBGP itself ended
+                stale_time, families = self._graceful.ended(name)  # ExaBGP itself ended
+                self._sessions[name].ended(stale_time, now)
+                self.events.down(name, stale_time, families)
 
     # ------------------------------------------------------------------ I/O
-
-    async def _read_log(self, stream: asyncio.StreamReader) -> None:
-        while line := await stream.readline():
-            message = line.decode("utf-8", "replace").rstrip()
-            if message:
-                self._log_tail.append(message)
-                log.info("exabgp: %s", message)
 
     async def _write_api(self, writer: asyncio.StreamWriter) -> None:
         queue = self._queue
@@ -463,7 +453,11 @@ class ExaBGPEngine(Engine):
         if name is None:
             log.warning("ExaBGP reported an unknown neighbor %s", message.peer)
             return
+        session = self._sessions[name]
+        if isinstance(message, MessageSeen):
+            return session.seen(message, time.time())
         if isinstance(message, text.OpenReceived):  # comes before "up"
+            session.seen(MessageSeen(message.peer, "OPEN", False, message.open), time.time())
             self._families[name] = message.families  # what it can carry (we send only ours)
             return self._graceful.opened(name, message.graceful_restart)
         if isinstance(message, text.StateChange):
@@ -473,17 +467,23 @@ class ExaBGPEngine(Engine):
                 self._states[name] = State.ESTABLISHED
                 self._established_at[name] = now
                 self._details[name] = ""
+                session.up()
                 events.established(name, self._graceful.established(name), self._families[name])
             elif message.state == "down":
                 self._states[name] = State.IDLE
                 self._established_at[name] = None
                 self._details[name] = message.reason
+                session.down(message.reason, time.time())
                 if was_up:
                     log.warning("session down: %s", message.reason, extra={"peer": name})
-                    events.down(name, *self._graceful.ended(name, down_reason(message.reason)))
+                    ended = self._graceful.ended(name, down_reason(message.reason))
+                    session.ended(ended[0], now)
+                    events.down(name, *ended)
             elif message.state == "connected":
                 self._states[name] = State.OPEN_SENT
             return
+        refresh = isinstance(message, text.RouteRefreshReceived)
+        session.received("ROUTE_REFRESH" if refresh else "UPDATE")
         if self._states[name] is not State.ESTABLISHED:
             return
         if isinstance(message, text.EndOfRib):

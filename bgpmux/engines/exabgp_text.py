@@ -42,8 +42,10 @@ from ..wire.constants import (
     RefreshSubtype,
     SegmentType,
 )
+from ..wire.messages import Open
 from ..wire.prefix import Prefix, prefix_from_text, prefix_to_str
 from .exabgp_graceful import FAMILY_BY_WORDS, graceful_restart, multiprotocol_families
+from .exabgp_session import MessageSeen, open_from_json, parse_seen
 
 # ExaBGP refuses a command line over 1 MiB; stay well below it.
 MAX_LINE = 500 * 1024
@@ -137,12 +139,10 @@ def exabgp_config(config: Config, process: Sequence[str]) -> str:
             "    api {",
             f"        processes [ {PROCESS_NAME} ];",
             "        neighbor-changes;",
-            "        receive {",
-            "            parsed;",
-            "            update;",
-            "            open;",  # the upstream's graceful-restart capability (RFC 4724 §3)
-            "            refresh;",
-            "        }",
+            # the upstream's OPEN: its graceful-restart capability (RFC 4724 §3); and what
+            # exabgp_session counts and negotiates from (never sent UPDATEs: see there)
+            "        receive { parsed; update; open; keepalive; refresh; }",
+            "        send { parsed; open; keepalive; notification; }",
             "    }",
             "}",
         ]
@@ -337,15 +337,17 @@ class Shutdown:
 
 @dataclass(frozen=True)
 class OpenReceived:
-    """A neighbor's OPEN: its graceful-restart capability (None: it sent none) and the
-    families it can carry (RFC 4760 §8)."""
+    """A neighbor's OPEN: its graceful-restart capability (None: it sent none), the families
+    it can carry (RFC 4760 §8), and the whole OPEN."""
 
     peer: str
     graceful_restart: GracefulRestart | None
     families: tuple[Family, ...] = (IPV4_UNICAST,)
+    open: Open | None = None
 
 
-Message = StateChange | RoutesReceived | EndOfRib | RouteRefreshReceived | Shutdown | OpenReceived
+Message = (StateChange | RoutesReceived | EndOfRib | RouteRefreshReceived | Shutdown
+           | OpenReceived | MessageSeen)  # fmt: skip
 _SUBTYPES = {
     "query": RefreshSubtype.REQUEST,
     "begin": RefreshSubtype.BORR,
@@ -370,18 +372,20 @@ def parse_message(line: str | bytes) -> Message | None:
     peer = str(neighbor["address"]["peer"])
     if kind == "state":
         return StateChange(peer, str(neighbor.get("state", "")), str(neighbor.get("reason", "")))
-    if kind == "open" and neighbor.get("direction") == "receive":
+    received = neighbor.get("direction") == "receive"
+    if kind == "open" and received:
         # keyed by capability code ("64"), each with a "name" ("graceful restart")
         capabilities = neighbor["open"].get("capabilities", {})
         graceful = capabilities.get(str(int(CapabilityCode.GRACEFUL_RESTART)))
         restart = graceful_restart(graceful) if graceful is not None else None
-        return OpenReceived(peer, restart, multiprotocol_families(capabilities))
-    if kind == "refresh":
+        opened = open_from_json(neighbor["open"])
+        return OpenReceived(peer, restart, multiprotocol_families(capabilities), opened)
+    if kind == "refresh" and received:
         refresh = neighbor["route-refresh"]
         family = FAMILY_BY_WORDS.get(f"{refresh.get('afi')} {refresh.get('safi')}")
         subtype = _SUBTYPES.get(str(refresh.get("subtype")))
         if family is None or not subtype:  # a request (0): ExaBGP answers it from its Adj-RIB-Out
-            return None
+            return parse_seen(peer, kind, neighbor)
         return RouteRefreshReceived(peer, family, subtype)
     if kind == "update":
         message = neighbor.get("message", {})
@@ -392,7 +396,7 @@ def parse_message(line: str | bytes) -> Message | None:
         if "update" not in message:
             return None
         return _routes(peer, message["update"])
-    return None
+    return parse_seen(peer, str(kind), neighbor)
 
 
 def _prefix_text(item: Any) -> str:

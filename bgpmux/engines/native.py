@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import socket
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from ..config import Config, Upstream
 from ..core.port import Engine, UpstreamEvents, UpstreamStatus
 from ..logs import peer_logger
 from ..session import State, cease_shutdown
+from ..session.describe import down_words, stale_phrase, with_negotiated
 from ..session.events import (
     ConnectRequested,
     RouteRefreshReceived,
@@ -27,6 +30,7 @@ from ..session.events import (
     SessionEstablished,
     UpdateReceived,
 )
+from ..session.facts import SessionFacts
 from ..session.graceful import (
     graceful_families,
     restart_note,
@@ -58,6 +62,13 @@ class _Upstream:
         self.dial: asyncio.Task[None] | None = None
         self.established_at: float | None = None
         self.detail = ""
+        self.last_error = ""  # SessionFacts.last_error, with its Unix time
+        self.last_error_at: float | None = None
+        self.stale_until: float | None = None  # the loop's clock: routes kept stale until
+
+    def failed(self, words: str) -> None:
+        """Record the last error in words, now."""
+        self.last_error, self.last_error_at = words, time.time()
 
     @property
     def ready(self) -> bool:
@@ -133,6 +144,9 @@ class NativeEngine(Engine):
         configs = [upstream if u.name == upstream.name else u for u in self.config.upstreams]
         self.config = self.config.model_copy(update={"upstreams": tuple(configs)})
         self._open(upstream)
+        new = self.upstreams[upstream.name]
+        new.conn.session.stats.add(old.conn.session.stats)  # counters go on (Prometheus)
+        new.last_error, new.last_error_at = old.last_error, old.last_error_at
 
     async def stop(self) -> None:
         """Cancel dials, end every session and wait up to ``STOP_TIMEOUT`` seconds for the
@@ -174,6 +188,7 @@ class NativeEngine(Engine):
         except (TimeoutError, OSError) as exc:
             sock.close()
             upstream.detail = f"connect failed: {exc}"
+            upstream.failed(f"connect: {exc.strerror or exc or 'timed out'}")
             upstream.conn.log.debug("connect to %s:%d failed: %s", address, cfg.port, exc)
             if not self._stopping:
                 upstream.conn.connection_failed()
@@ -183,6 +198,7 @@ class NativeEngine(Engine):
         except Exception as exc:  # a bug, or a key the kernel refuses: this dial fails, loudly
             sock.close()
             upstream.detail = f"connect failed: {type(exc).__name__}: {exc}"
+            upstream.failed(f"connect: {type(exc).__name__}: {exc}")
             upstream.conn.log.exception("connect to %s:%d failed", address, cfg.port)
             if not self._stopping:
                 upstream.conn.connection_failed()
@@ -218,6 +234,7 @@ class NativeEngine(Engine):
         elif isinstance(event, SessionEstablished):
             upstream.established_at = conn.loop.time()
             upstream.detail = ""
+            upstream.stale_until = None
             negotiated = event.negotiated
             note = restart_note(negotiated.peer_graceful_restart)
             conn.log.info(
@@ -234,6 +251,7 @@ class NativeEngine(Engine):
         elif isinstance(event, SessionDown):
             note = f": {event.notification.describe()}" if event.notification else ""
             upstream.detail = f"{event.reason.name.lower()}{note}"
+            upstream.failed(down_words(event.reason, event.notification, event.detail))
             conn.log.warning("session down: %s", upstream.detail)
             if upstream.established_at is not None:
                 upstream.established_at = None
@@ -242,6 +260,8 @@ class NativeEngine(Engine):
                 ended = conn.session.negotiated
                 stale_time = stale_time_after(ended, event.reason, event.notification)
                 events.down(name, stale_time, graceful_families(ended) if stale_time else None)
+                if stale_time:
+                    upstream.stale_until = conn.loop.time() + stale_time
         elif isinstance(event, RouteRefreshReceived):
             message = event.message
             conn.log.debug("ROUTE-REFRESH for %s received (subtype %d)", message.family,
@@ -307,17 +327,42 @@ class NativeEngine(Engine):
         return self.upstreams[upstream].conn.send_route_refresh(family, subtype)
 
     def status(self) -> list[UpstreamStatus]:
-        """Each configured upstream's session state, when it was established, its last error."""
+        """Each configured upstream's session state, when it was established, its last error,
+        its ``SessionFacts`` and its message counters (over all its connections)."""
         out = []
         for cfg in self.config.upstreams:
             upstream = self.upstreams.get(cfg.name)
-            state = upstream.conn.session.state if upstream is not None else State.IDLE
+            if upstream is None:
+                out.append(UpstreamStatus(cfg.name, State.IDLE, facts=self._facts(cfg, None)))
+                continue
+            session = upstream.conn.session
             out.append(
                 UpstreamStatus(
                     cfg.name,
-                    state,
-                    upstream.established_at if upstream else None,
-                    upstream.detail if upstream else "",
+                    session.state,
+                    upstream.established_at,
+                    upstream.detail,
+                    facts=self._facts(cfg, upstream),
+                    messages=session.stats.snapshot(),
                 )
             )
         return out
+
+    def _facts(self, cfg: Upstream, upstream: _Upstream | None) -> SessionFacts:
+        source = self.config.node.address_of(cfg.ip.version)
+        facts = SessionFacts(address=str(cfg.ip), asn=cfg.asn, local_address=str(source or ""))
+        if upstream is None:
+            return facts
+        conn = upstream.conn
+        facts = with_negotiated(facts, conn.session.negotiated if upstream.ready else None)
+        graceful = facts.graceful_restart
+        if not upstream.ready and upstream.stale_until is not None:
+            remaining = upstream.stale_until - conn.loop.time()
+            graceful = stale_phrase(remaining) if remaining > 0 else ""
+        return dataclasses.replace(
+            facts,
+            local_address=conn.local_ip or facts.local_address,
+            graceful_restart=graceful,
+            last_error=upstream.last_error,
+            last_error_at=upstream.last_error_at,
+        )

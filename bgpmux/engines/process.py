@@ -1,10 +1,14 @@
-"""Helpers for a child process the engine runs: its exit status in words, and its files
-written privately."""
+"""Helpers for a child process the engine runs: its exit status in words, its files written
+privately, its end (SIGTERM, then SIGKILL) and its log lines."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
 import signal
+from collections import deque
 from pathlib import Path
 
 
@@ -25,3 +29,33 @@ def write_private(path: Path, content: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(content)
     tmp.replace(path)
+
+
+async def terminate(
+    proc: asyncio.subprocess.Process, timeout: float, log: logging.Logger, what: str
+) -> None:
+    """End ``proc`` (named ``what`` in the log): SIGTERM by its PID, SIGKILL after ``timeout``
+    seconds; returns once it has exited. Nothing when it already has."""
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)  # by its PID, never by name
+    try:
+        await asyncio.wait_for(proc.wait(), timeout)
+    except TimeoutError:
+        log.warning("%s (pid %d) ignored SIGTERM for %.0fs: killing it", what, proc.pid, timeout)
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+
+
+async def read_log(
+    stream: asyncio.StreamReader, tail: deque[str], log: logging.Logger, prefix: str
+) -> None:
+    """Log each line of ``stream`` at INFO as ``prefix: line``, keeping the last ones in
+    ``tail`` (bounded by its ``maxlen``), until the stream ends."""
+    while line := await stream.readline():
+        message = line.decode("utf-8", "replace").rstrip()
+        if message:
+            tail.append(message)
+            log.info("%s: %s", prefix, message)

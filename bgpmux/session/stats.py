@@ -30,3 +30,19 @@ class SessionStats:
             dict(self.notifications_received),
             self.established,
         )
+
+    def add(self, more: SessionStats) -> None:
+        """Add ``more``'s counters into these, in place."""
+        for mine, theirs in (
+            (self.messages_sent, more.messages_sent),
+            (self.messages_received, more.messages_received),
+        ):
+            for kind, count in theirs.items():
+                mine[kind] = mine.get(kind, 0) + count
+        for mine_n, theirs_n in (
+            (self.notifications_sent, more.notifications_sent),
+            (self.notifications_received, more.notifications_received),
+        ):
+            for key, count in theirs_n.items():
+                mine_n[key] = mine_n.get(key, 0) + count
+        self.established += more.established

@@ -57,6 +57,7 @@ class BGPConnection(asyncio.Protocol):
         self.log = logger
         self.transport: asyncio.Transport | None = None
         self.peer_ip: str | None = None
+        self.local_ip: str | None = None  # our end of the current (or last) connection
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self.options: CodecOptions = DEFAULT_OPTIONS
@@ -81,6 +82,8 @@ class BGPConnection(asyncio.Protocol):
         self._written = 0
         peer = transport.get_extra_info("peername")
         self.peer_ip = peer[0] if peer else None
+        local = transport.get_extra_info("sockname")
+        self.local_ip = local[0] if local else None
         if self.session.state is State.IDLE:  # passive: this connection is the session's
             self.session.start(self.loop.time())
         self.session.connection_made(self.loop.time())

@@ -19,11 +19,13 @@ Refusals are logged at most once per 10 s per cause, with the count held back.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import ipaddress
 import logging
 import math
 import socket
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +34,7 @@ from ..core.events import ClientDown, ClientEstablished, ClientRouteRefresh, Cli
 from ..core.runner import CoreRunner
 from ..logs import Throttle, peer_logger
 from ..session import DownReason, Negotiated, SessionStats, State, cease_shutdown
+from ..session.describe import down_words, stale_phrase, with_negotiated
 from ..session.events import (
     RouteRefreshReceived,
     SessionDown,
@@ -124,6 +127,8 @@ class ClientServer:
             str(a) for a in (config.node.address, config.node.address_v6) if a is not None
         }
         self.throttle = Throttle()
+        self.last_errors: dict[str, tuple[str, float]] = {}  # client -> (words, Unix time)
+        self.stale_until: dict[str, float] = {}  # client -> loop time its routes stay stale
 
     async def start(self) -> None:
         """Bind one listener per distinct ``listen`` endpoint, with the TCP-MD5 keys of its
@@ -177,9 +182,33 @@ class ClientServer:
                     peer_ip=conn.peer_ip if conn else None,
                     established_at=self.established_at.get(client.name),
                     stats=conn.session.stats if conn else None,
+                    facts=self.facts(client, conn),
                 )
             )
         return out
+
+    def facts(self, client: Client, conn: BGPConnection | None) -> SessionFacts:
+        """``client``'s ``SessionFacts``: its source address once it connected (else its
+        ``peer_address``), its configured AS, the listen address (our end of the connection
+        once there is one), what its current session negotiated, its last error."""
+        up = conn is not None and not conn.closed and conn.session.state is State.ESTABLISHED
+        address = normalize_ip(conn.peer_ip) if conn and conn.peer_ip else None
+        local = normalize_ip(conn.local_ip) if conn and conn.local_ip else None
+        words, at = self.last_errors.get(client.name, ("", None))
+        facts = SessionFacts(
+            address=address or (str(client.peer_address) if client.peer_address else ""),
+            asn=client.asn,
+            local_address=local or str(client.listen.host),
+            last_error=words,
+            last_error_at=at,
+        )
+        facts = with_negotiated(facts, conn.session.negotiated if up and conn else None)
+        stale_until = self.stale_until.get(client.name)
+        if not up and stale_until is not None:
+            remaining = stale_until - asyncio.get_running_loop().time()
+            if remaining > 0:
+                facts = dataclasses.replace(facts, graceful_restart=stale_phrase(remaining))
+        return facts
 
     def idle_hold(self, name: str, now: float) -> float:
         """Seconds the client stays held down after passing max_prefixes (``math.inf``: until
@@ -203,7 +232,7 @@ class ClientServer:
         total = self.finished.get(name, SessionStats()).snapshot()
         conn = self.current.get(name)
         if conn is not None and not conn.closed:
-            add_stats(total, conn.session.stats)
+            total.add(conn.session.stats)
         return total
 
     # --------------------------------------------------------------------- accepting
@@ -327,6 +356,10 @@ class ClientServer:
         self.established_at.pop(name, None)
         negotiated = conn.session.negotiated
         stale_time = stale_time_after(negotiated, reason, notification)
+        if stale_time:
+            self.stale_until[name] = conn.loop.time() + stale_time
+        else:
+            self.stale_until.pop(name, None)
         self.runner.submit(ClientDown(name, stale_time, graceful_families(negotiated)))
 
     # --------------------------------------------------------------------- events
@@ -364,11 +397,13 @@ class ClientServer:
             runner.submit(ClientEstablished(name, conn, gr))
         elif isinstance(event, SessionDown):
             self.pending.pop(conn, None)
-            add_stats(self.finished.setdefault(name, SessionStats()), conn.session.stats)
+            self.finished.setdefault(name, SessionStats()).add(conn.session.stats)
             was_up = name in self.established_at and self.current.get(name) is conn
             detail = f" ({event.detail})" if event.detail else ""
             notification = f": {event.notification.describe()}" if event.notification else ""
             if was_up or event.reason is not DownReason.COLLISION:
+                words = down_words(event.reason, event.notification, event.detail)
+                self.last_errors[name] = (words, time.time())
                 conn.log.warning(
                     "session down: %s%s%s", event.reason.name.lower(), notification, detail
                 )
@@ -405,23 +440,6 @@ def add_path_note(negotiated: Negotiated) -> str:
     if negotiated.add_path_send:
         return ", ADD-PATH send " + ", ".join(str(f) for f in negotiated.add_path_send)
     return ", ADD-PATH declined" if negotiated.peer_offered_add_path else ""
-
-
-def add_stats(total: SessionStats, more: SessionStats) -> None:
-    """Add ``more``'s counters into ``total``, in place."""
-    for mine, theirs in (
-        (total.messages_sent, more.messages_sent),
-        (total.messages_received, more.messages_received),
-    ):
-        for kind, count in theirs.items():
-            mine[kind] = mine.get(kind, 0) + count
-    for mine_n, theirs_n in (
-        (total.notifications_sent, more.notifications_sent),
-        (total.notifications_received, more.notifications_received),
-    ):
-        for key, count in theirs_n.items():
-            mine_n[key] = mine_n.get(key, 0) + count
-    total.established += more.established
 
 
 class _Accepting(asyncio.Protocol):

@@ -457,5 +457,11 @@ def test_metrics_pass_promtool_and_health_endpoints(clean_rack: Rack) -> None:
         assert family in text, family
     assert rack.metric("bgpmux_session_up", peer="tor", role="upstream") == 1
     assert rack.metric("bgpmux_prefixes_advertised", upstream="tor", family="ipv4-unicast") == 2
+    tor = {"peer": "tor", "role": "upstream"}
+    assert rack.metric("bgpmux_session_state", **tor, state="Established") == 1
+    assert rack.metric("bgpmux_peer_info", **tor, address=TOR_V4, asn=str(TOR_AS)) == 1
+    assert rack.metric("bgpmux_messages_received_total", **tor, type="OPEN") >= 1
+    assert rack.metric("bgpmux_messages_sent_total", **tor, type="OPEN") >= 1
+    assert rack.metric("bgpmux_messages_received_total", **tor, type="UPDATE") >= 1
     assert rack.mux.http("/readyz")[0] == 200
     assert rack.mux.http("/healthz")[0] == 200

@@ -3,6 +3,7 @@ the FakeEngine. The real ExaBGP is exercised in tests/integration/test_exabgp_en
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import socket
@@ -17,6 +18,7 @@ from bgpmux.config import Config, parse_config
 from bgpmux.engines import exabgp_text as text
 from bgpmux.engines.exabgp import ExaBGPEngine
 from bgpmux.engines.exabgp_graceful import down_reason
+from bgpmux.engines.exabgp_session import MessageSeen
 from bgpmux.engines.fake import AnnounceCall, FakeEngine
 from bgpmux.session import DownReason, State
 from bgpmux.wire import GracefulRestart
@@ -79,8 +81,8 @@ def test_config_one_active_neighbor_with_manual_eor_and_gr() -> None:
         "capability {\n        extended-message disable;\n        route-refresh enable;\n"
         "        graceful-restart 120;\n    }",
         "api {\n        processes [ bgpmux ];\n        neighbor-changes;\n"
-        "        receive {\n            parsed;\n            update;\n"
-        "            open;\n            refresh;\n        }\n    }",
+        "        receive { parsed; update; open; keepalive; refresh; }\n"
+        "        send { parsed; open; keepalive; notification; }\n    }",
     ):
         assert f"    {line}" in block, line
     assert "connect" not in block and "md5" not in block and "ipv6" not in block
@@ -548,13 +550,18 @@ OPEN_NO_GR = HEAD % "open" + (
 
 
 def test_open_with_graceful_restart() -> None:
-    assert text.parse_message(OPEN_GR) == text.OpenReceived(
+    parsed = text.parse_message(OPEN_GR)
+    assert isinstance(parsed, text.OpenReceived) and parsed.open is not None
+    assert dataclasses.replace(parsed, open=None) == text.OpenReceived(
         "10.0.0.1",
         GracefulRestart(60, True, False, ((IPV4_UNICAST, True), (IPV6_UNICAST, False))),
     )
-    assert text.parse_message(OPEN_NO_GR) == text.OpenReceived("10.0.0.1", None)
-    sent = OPEN_GR.replace('"receive"', '"send"')
-    assert text.parse_message(sent) is None
+    assert parsed.open.asn == 65000 and parsed.open.hold_time == 90
+    parsed = text.parse_message(OPEN_NO_GR)
+    assert isinstance(parsed, text.OpenReceived)
+    assert dataclasses.replace(parsed, open=None) == text.OpenReceived("10.0.0.1", None)
+    sent = text.parse_message(OPEN_GR.replace('"receive"', '"send"'))
+    assert isinstance(sent, MessageSeen) and (sent.kind, sent.sent) == ("OPEN", True)
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import pytest
 
 from bgpmux.core import Core
 from bgpmux.core.events import ClientDown, ClientEstablished, ClientUpdate, UpstreamRoutes
+from bgpmux.core.views import advertised
 from bgpmux.engines.fake import FakeEngine
 from bgpmux.wire import IPV4_UNICAST, CodecOptions, Framer, Update
 from bgpmux.wire.constants import MAX_EXTENDED_MESSAGE_LEN
@@ -50,6 +51,8 @@ def test_a_route_too_large_for_the_upstream_is_withheld_and_the_core_goes_on(
     core.flush(1.0)
     assert prefix not in engine.table(IPV4_UNICAST)
     assert core.exporter.too_large["tor"] == {key(prefix)}
+    assert core.exporter.withheld("tor", IPV4_UNICAST) == 1
+    assert advertised(core, "tor", IPV4_UNICAST) == len(core.for_upstreams.table(IPV4_UNICAST)) - 1
     # the core still serves: another route goes up, and a withdrawal clears the record
     core.handle(ClientUpdate("calico", announce("10.244.9.0/24")), 2.0)
     core.flush(2.0)
@@ -57,6 +60,8 @@ def test_a_route_too_large_for_the_upstream_is_withheld_and_the_core_goes_on(
     core.handle(ClientUpdate("calico", withdraw(prefix)), 3.0)
     core.flush(3.0)
     assert not core.exporter.too_large["tor"]
+    assert core.exporter.withheld("tor", IPV4_UNICAST) == 0
+    assert advertised(core, "tor", IPV4_UNICAST) == len(core.for_upstreams.table(IPV4_UNICAST))
 
 
 def test_a_route_that_grows_too_large_is_withdrawn_and_comes_back_when_it_fits(

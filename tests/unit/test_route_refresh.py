@@ -18,6 +18,7 @@ from bgpmux.core.events import (
 from bgpmux.engines import exabgp_text as text
 from bgpmux.engines.exabgp import ExaBGPEngine
 from bgpmux.engines.exabgp_rib_out import RibOutMirror
+from bgpmux.engines.exabgp_session import MessageSeen
 from bgpmux.engines.fake import AnnounceCall, FakeEngine, RouteRefreshCall
 from bgpmux.policy.enhanced_refresh import REFRESH_STALE_TIME
 from bgpmux.session.events import RouteRefreshReceived
@@ -301,8 +302,9 @@ def test_exabgp_refresh_messages_parse() -> None:
         parsed = text.parse_message(REFRESH % word)
         assert parsed == text.RouteRefreshReceived("10.0.0.1", IPV4_UNICAST, subtype)
     # a request ExaBGP answers itself, from its Adj-RIB-Out: not for the core
-    assert text.parse_message(REFRESH % "query") is None
-    assert text.parse_message(REFRESH % "invalid") is None
+    query = text.parse_message(REFRESH % "query")  # counted only
+    assert query == MessageSeen("10.0.0.1", "ROUTE_REFRESH", False)
+    assert text.parse_message(REFRESH % "invalid") == query  # RFC 7313 §5: ignored
 
 
 def test_rib_out_mirror_withdraws_what_exabgp_re_announced_and_is_gone() -> None:

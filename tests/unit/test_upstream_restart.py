@@ -202,7 +202,9 @@ def native_engine(neg: Any) -> tuple[NativeEngine, Recorder, Any]:
         log=logging.getLogger("test"),
         loop=SimpleNamespace(time=lambda: 1.0),
     )
-    engine.upstreams["tor"] = SimpleNamespace(conn=conn, established_at=None, detail="")  # type: ignore[assignment]
+    engine.upstreams["tor"] = SimpleNamespace(  # type: ignore[assignment]
+        conn=conn, established_at=None, detail="", stale_until=None, failed=lambda words: None
+    )
     return engine, events, conn
 
 
