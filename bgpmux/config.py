@@ -135,11 +135,23 @@ class Node(_Model):
         return {family: address for family, address in pairs if address is not None}
 
 
-class GoBGPSettings(_Model):
-    """Settings of the gobgp engine, which this version does not have (``engine: gobgp`` is
-    refused); accepted so that configurations naming it still parse."""
+def _loopback(endpoint: Endpoint) -> Endpoint:
+    if not endpoint.host.is_loopback:
+        raise ValueError(
+            f"{endpoint} is not a loopback address: gobgpd's API has no authentication, and "
+            "whoever reaches it controls the sessions (use 127.0.0.1 or [::1])")  # fmt: skip
+    if endpoint.port == 0:
+        raise ValueError("port 0: give the port gobgpd's API listens on")
+    return endpoint
 
-    api: EndpointField = parse_endpoint("127.0.0.1:50051")
+
+class GoBGPSettings(_Model):
+    """Settings of the gobgp engine: ``api``, where gobgpd's gRPC API listens (loopback only;
+    bgpmux starts gobgpd with ``--api-hosts`` set to it), and ``external``: drive a gobgpd
+    already running there instead of starting and supervising one."""
+
+    api: Annotated[EndpointField, AfterValidator(_loopback)] = parse_endpoint("127.0.0.1:50051")
+    external: bool = False
 
 
 class ExaBGPSettings(_Model):
@@ -294,9 +306,6 @@ class Config(_Model):
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
         errors: list[tuple[tuple[str | int, ...], str]] = []
-        if self.engine == "gobgp":
-            msg = "the gobgp engine is not available in this version; use exabgp or native"
-            errors.append((("engine",), msg))
         for i, upstream in enumerate(self.upstreams):
             # An upstream limited by node_cidrs is checked where it applies (placement).
             if upstream.node_cidrs is None:

@@ -67,7 +67,7 @@ TOR_BULK_LARGE_COMMUNITIES = 100
 NOISY_MAX, NOISY_RESTART = 3, 5
 BLOCKER_MAX = 3
 
-ENGINES = ("exabgp", "native")
+ENGINES = ("exabgp", "native", "gobgp")
 
 
 # ------------------------------------------------------------------------------- daemons
