@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import signal
 from collections import deque
 from collections.abc import Sequence
@@ -144,9 +145,13 @@ class GoBGPEngine(Engine):
 
     def command(self) -> list[str]:
         """gobgpd's argv: no config file (everything goes over the API), the API on
-        ``gobgp.api`` only, no pprof, plain log lines."""
+        ``gobgp.api`` only, no pprof, plain log lines; under ``setpriv --pdeathsig KILL``
+        where there is one, so that gobgpd dies with bgpmux (kill -9 included) the way a
+        graceful restart wants it: no NOTIFICATION."""
+        wrapper = shutil.which("setpriv")
+        prefix = [wrapper, "--pdeathsig", "KILL"] if wrapper else []
         return [
-            self.gobgpd, "--api-hosts", self.target, "--pprof-disable",
+            *prefix, self.gobgpd, "--api-hosts", self.target, "--pprof-disable",
             "--log-plain", "--log-level", "info",
         ]  # fmt: skip
 

@@ -308,6 +308,11 @@ class FaultRack:
     def exabgp_pids(self) -> list[int]:
         return [pid for pid in self.mux_children() if b"exabgp" in cmdline(pid)]
 
+    def speaker_pids(self) -> list[int]:
+        """The engine's BGP speaker under bgpmux: ExaBGP, or gobgpd."""
+        word = b"gobgpd" if self.engine == "gobgp" else b"exabgp"
+        return [pid for pid in self.mux_children() if word in cmdline(pid)]
+
     def log_tails(self, n: int = 40) -> str:
         """The daemons' last log lines, bgpmux's without its DEBUG lines."""
         tails = []
