@@ -281,13 +281,14 @@ class GoBGPEngine(Engine):
         self._wakeup.set()
 
     def _core_up(self, name: str) -> None:
-        """Tell the core the upstream is up: it sends its table, then End-of-RIB."""
+        """Ask the core for the upstream's table before its session opens (``table_first``):
+        it sends the table, then End-of-RIB, and the peer is added (``end_of_rib``)."""
         peer = self.peers[name]
         if self._stopping or peer.core_up:
             return
         peer.core_up = True
         peer.core_eor.clear()
-        self.events.established(name, None, None)
+        self.events.established(name, None, None, table_first=True)
 
     # ------------------------------------------------------------------ supervision
 

@@ -136,9 +136,9 @@ class WatchReader:
             peer.core_up = True
             peer.core_eor.clear()
             self.engine.table.resync()
-            self.events.established(
-                name, stale_kept_on_return(capability, self.engine.families), families
-            )
+        # After the core's table_first report, this one starts the wait for the ToR's table
+        kept = stale_kept_on_return(capability, self.engine.families)
+        self.events.established(name, kept, families)
 
     async def _down(self, name: str, peer: _Peer) -> None:
         """The ToR session ended while gobgpd runs: graceful (RFC 4724 §4.2) when no

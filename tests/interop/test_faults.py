@@ -273,11 +273,6 @@ def test_bgpmux_kill9_restarted_tor_never_sees_a_partial_table(
     tor_routes = {norm(p) for p in TOR_ROUTES}
 
     def both_keep(got: Table) -> str | None:
-        if rack.engine == "gobgp":
-            # gobgpd may open the ToR session only once it has our whole table (it sends
-            # End-of-RIB right after the first), and its first dial waits 5-10 s: the ToR's
-            # routes come back after Calico's End-of-RIB, so only the ToR side is checked.
-            return tor_keeps(got)
         calico = set(rack.calico.routes_of("ipv4")) | set(rack.calico.routes_of("ipv6"))
         lost = tor_routes - calico
         return tor_keeps(got) or (f"the ToR's {sorted(lost)} left Calico" if lost else None)
