@@ -71,6 +71,7 @@ if TYPE_CHECKING:
     from ..config import Config, Upstream
 
 log = logging.getLogger("bgpmux.engine.gobgp")
+logging.getLogger("grpc").setLevel(logging.INFO)  # its DEBUG lines come on every call
 
 GOBGPD = "gobgpd"
 CONNECT_TIMEOUT = 15.0  # gobgpd start to its API answering

@@ -29,6 +29,8 @@ log = logging.getLogger("bgpmux.engine.gobgp")
 
 _Watch = gobgp_pb2.WatchEventRequest
 CALL_TIMEOUT = 10.0
+_PeerEvent = gobgp_pb2.WatchEventResponse.PeerEvent
+_STATE_EVENTS = (_PeerEvent.INIT, _PeerEvent.STATE)
 
 
 def watch_request() -> gobgp_pb2.WatchEventRequest:
@@ -64,7 +66,7 @@ class WatchReader:
         async for response in self.stub.WatchEvent(watch_request()):
             which = response.WhichOneof("event")
             if which == "peer":
-                if response.peer.type == gobgp_pb2.WatchEventResponse.PeerEvent.STATE:
+                if response.peer.type in _STATE_EVENTS:  # INIT: a peer gobgpd already had
                     await self._peer_state(response.peer.peer)
             elif which == "table":
                 self._paths(response.table.paths)
