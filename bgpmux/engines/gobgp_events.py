@@ -151,9 +151,9 @@ class WatchReader:
         snapshot = await self._snapshot(peer)
         sent, received = _notifications(snapshot) if snapshot is not None else peer.notifications
         if received > before_received:
-            reason, words = DownReason.NOTIFICATION_RECEIVED, "NOTIFICATION received"
+            reason, words = DownReason.NOTIFICATION_RECEIVED, "notification received"
         elif sent > before_sent:
-            reason, words = DownReason.PROTOCOL_ERROR, "NOTIFICATION sent"
+            reason, words = DownReason.PROTOCOL_ERROR, "notification sent"
         else:
             reason, words = DownReason.CONNECTION_LOST, "connection lost"
         peer.last_error, peer.last_error_at = words, peers.now()
