@@ -53,17 +53,11 @@ from ..wire.attributes import PathAttributes
 from ..wire.capabilities import GracefulRestart
 from ..wire.constants import Family
 from ..wire.packing import nlri_room, split_too_large
-from ..wire.prefix import Prefix, prefix_from_text
+from ..wire.prefix import Prefix
 from . import gobgp_peers as peers
 from .gobgp_api import gobgp_pb2, gobgp_pb2_grpc
 from .gobgp_events import WatchReader
-from .gobgp_paths import (
-    add_path_stream_request,
-    api_family,
-    for_gobgp,
-    path_template,
-    withdrawal,
-)
+from .gobgp_paths import add_path_stream_request, for_gobgp, path_template, withdrawal
 from .gobgp_rib import GlobalTable
 from .process import exit_reason
 
@@ -398,6 +392,7 @@ class GoBGPEngine(Engine):
                 f"gobgpd runs AS {running.asn} router id {running.router_id}, not the "
                 f"node's AS {node.asn} router id {node.router_id}"
             )
+        await peers.install_export_policy(stub, CALL_TIMEOUT)
         existing = {
             r.peer.conf.neighbor_address
             async for r in stub.ListPeer(gobgp_pb2.ListPeerRequest(), timeout=CALL_TIMEOUT)
@@ -407,14 +402,8 @@ class GoBGPEngine(Engine):
             peer.core_eor.clear()
         if existing or running.asn:
             for family in self.families:
-                request = gobgp_pb2.ListPathRequest(
-                    table_type=gobgp_pb2.GLOBAL, family=api_family(family)
-                )
-                ours = []
-                async for r in stub.ListPath(request, timeout=CALL_TIMEOUT):
-                    if any(p.neighbor_ip in ("<nil>", "") for p in r.destination.paths):
-                        ours.append(r.destination.prefix)
-                self.table.adopt(family, [prefix_from_text(family, text) for text in ours])
+                found = await peers.local_prefixes(stub, family, CALL_TIMEOUT)
+                self.table.adopt(family, found)
         self.table.resync()
         return None
 

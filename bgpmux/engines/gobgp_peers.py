@@ -15,6 +15,7 @@ from ..session.states import State
 from ..session.stats import SessionStats
 from ..wire.capabilities import GracefulRestart
 from ..wire.constants import Family
+from ..wire.prefix import Prefix, prefix_from_text
 from .gobgp_api import capability_pb2, gobgp_pb2
 from .gobgp_paths import api_family, family_of
 
@@ -68,6 +69,58 @@ def global_config(config: Config) -> gobgp_pb2.Global:
         listen_port=-1,
         listen_addresses=[],
     )
+
+
+EXPORT_POLICY = "bgpmux-local-only"
+
+
+def export_policy() -> gobgp_pb2.Policy:
+    """The policy that lets out only the routes bgpmux added (``ROUTE_TYPE_LOCAL``): gobgpd
+    would otherwise send each upstream what the others sent it, as any BGP router would."""
+    statement = gobgp_pb2.Statement(
+        name=f"{EXPORT_POLICY}-accept",
+        conditions=gobgp_pb2.Conditions(route_type=gobgp_pb2.Conditions.ROUTE_TYPE_LOCAL),
+        actions=gobgp_pb2.Actions(route_action=gobgp_pb2.ACCEPT),
+    )
+    return gobgp_pb2.Policy(name=EXPORT_POLICY, statements=[statement])
+
+
+def policy_assignment(direction: int) -> gobgp_pb2.PolicyAssignment:
+    """gobgpd's global import or export (``direction``): ``export_policy``, everything else
+    rejected."""
+    return gobgp_pb2.PolicyAssignment(
+        name="global",
+        direction=direction,  # type: ignore[arg-type]
+        policies=[gobgp_pb2.Policy(name=EXPORT_POLICY)],
+        default_action=gobgp_pb2.REJECT,
+    )
+
+
+async def install_export_policy(stub: Any, timeout: float) -> None:
+    """Add ``export_policy`` to gobgpd (unless there) and make it the global import and
+    export policy."""
+    request = gobgp_pb2.ListPolicyRequest()
+    names = {r.policy.name async for r in stub.ListPolicy(request, timeout=timeout)}
+    if EXPORT_POLICY not in names:
+        added = gobgp_pb2.AddPolicyRequest(policy=export_policy())
+        await stub.AddPolicy(added, timeout=timeout)
+    # Import too: nothing received goes into gobgpd's own table (bgpmux reads each
+    # Adj-RIB-In as received), where a route kept stale for a gracefully restarting ToR
+    # leaked to the other ToR all the same.
+    for direction in (gobgp_pb2.IMPORT, gobgp_pb2.EXPORT):
+        assign = gobgp_pb2.SetPolicyAssignmentRequest(assignment=policy_assignment(direction))
+        await stub.SetPolicyAssignment(assign, timeout=timeout)
+
+
+async def local_prefixes(stub: Any, family: Family, timeout: float) -> list[Prefix]:
+    """The prefixes of ``family`` in gobgpd's global table that a local path (one added over
+    the API: no neighbor) announces."""
+    request = gobgp_pb2.ListPathRequest(table_type=gobgp_pb2.GLOBAL, family=api_family(family))
+    found = []
+    async for r in stub.ListPath(request, timeout=timeout):
+        if any(p.neighbor_ip in ("<nil>", "") for p in r.destination.paths):
+            found.append(prefix_from_text(family, r.destination.prefix))
+    return found
 
 
 def peer_config(config: Config, upstream: Upstream, password: str) -> gobgp_pb2.Peer:
