@@ -79,4 +79,4 @@ hitless: deps
 	$(BIN)/python -m bench.hitless $(HITLESS_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache bgpmux/engines/gobgp_api
