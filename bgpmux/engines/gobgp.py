@@ -322,7 +322,8 @@ class GoBGPEngine(Engine):
         returns why it ended."""
         self._ops.clear()  # for the gobgpd before; the core sends everything again
         self._log_tail.clear()
-        tasks: list[asyncio.Future[Any]] = []
+        tasks: list[asyncio.Future[Any]] = []  # cancelled at the end
+        ends: list[asyncio.Future[Any]] = []  # any of these ending ends the run
         proc = None
         if not self.external:
             proc = await asyncio.create_subprocess_exec(
@@ -336,12 +337,13 @@ class GoBGPEngine(Engine):
             log.info("gobgpd started (pid %d), API on %s", proc.pid, self.target)
             assert proc.stdout is not None
             tasks.append(asyncio.create_task(self._read_log(proc.stdout)))
-            tasks.append(asyncio.create_task(proc.wait()))
+            ends.append(asyncio.create_task(proc.wait()))
+            tasks += ends
         channel = grpc.aio.insecure_channel(self.target)
         try:
             ready = asyncio.ensure_future(channel.channel_ready())
             done, _ = await asyncio.wait(
-                {ready, *tasks[1:]}, timeout=CONNECT_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+                {ready, *ends}, timeout=CONNECT_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
             )
             if ready not in done:
                 ready.cancel()
@@ -354,14 +356,15 @@ class GoBGPEngine(Engine):
                 return problem
             self._stub = stub
             reader = WatchReader(self, stub)
-            tasks += [
+            ends += [
                 asyncio.create_task(reader.run(), name="gobgp-watch"),
                 asyncio.create_task(self._write(stub, channel), name="gobgp-write"),
                 asyncio.create_task(reader.poll(POLL_INTERVAL), name="gobgp-poll"),
             ]
+            tasks += ends[-3:]
             for name in self.peers:
                 self._core_up(name)
-            done, _ = await asyncio.wait(tasks[1:], return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
             if proc is not None and proc.returncode is not None:
                 return exit_reason(proc.returncode)
             for task in done:
