@@ -7,6 +7,8 @@ BIN    := $(VENV)/bin
 APT_PACKAGES := bird2 frr gobgpd iproute2 iptables iputils-ping prometheus tcpdump procps python3-venv curl
 STAMP_APT := $(VENV)/.apt-installed
 STAMP_PIP := $(VENV)/.pip-installed
+# GoBGP's API stubs, generated (gitignored) from Debian's .proto copies: scripts/gobgp_stubs.py
+STAMP_GOBGP := bgpmux/engines/gobgp_api/__init__.py
 
 .PHONY: all deps test lint unit interop demo bench fuzz soak hitless clean
 
@@ -27,7 +29,10 @@ $(STAMP_PIP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $@
 
-deps: $(STAMP_APT) $(STAMP_PIP)
+$(STAMP_GOBGP): $(STAMP_PIP) scripts/gobgp_stubs.py
+	$(BIN)/python scripts/gobgp_stubs.py
+
+deps: $(STAMP_APT) $(STAMP_PIP) $(STAMP_GOBGP)
 
 # Test modules run in TEST_JOBS parallel workers, one module per worker at a time (each interop
 # module builds its own namespaces, tagged by module name); most of their time is spent waiting
@@ -75,4 +80,4 @@ hitless: deps
 	$(BIN)/python -m bench.hitless $(HITLESS_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache bgpmux/engines/gobgp_api

@@ -23,8 +23,9 @@ def _ints(text: str) -> list[int]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="bgpmux (engines native and exabgp) against BIRD and GoBGP doing the same job, "
-        "and the injector straight to the ToR as the floor. Needs root (network namespaces).",
+        description="bgpmux (engines native, exabgp and gobgp) against BIRD and GoBGP doing the "
+        "same job, and the injector straight to the ToR as the floor. Needs root (network "
+        "namespaces).",
     )
     p.add_argument("--runs", type=int, default=3, help="runs per mux (default 3)")
     p.add_argument(

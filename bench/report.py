@@ -23,9 +23,10 @@ MUX_LABELS = {
     "gobgp": "GoBGP",
     "bgpmux-native": "bgpmux native",
     "bgpmux-exabgp": "bgpmux exabgp",
+    "bgpmux-gobgp": "bgpmux gobgp engine",
 }
 REFERENCES = ("bird", "gobgp")
-CANDIDATES = ("bgpmux-native", "bgpmux-exabgp")
+CANDIDATES = ("bgpmux-native", "bgpmux-exabgp", "bgpmux-gobgp")
 
 
 def _size(n: int) -> str:
@@ -187,10 +188,11 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             "| figure | "
             + " | ".join(
-                k.replace("bgpmux-", "")
+                k.replace("bgpmux-gobgp", "gobgp engine")
+                .replace("bgpmux-", "")
                 .replace("/", " ÷ ")
                 .replace("bird", "BIRD")
-                .replace("gobgp", "GoBGP")
+                .replace("÷ gobgp", "÷ GoBGP")
                 for k in ratio_keys
             )
             + " |",

@@ -2,7 +2,7 @@
 
 Every scenario builds fresh namespaces, so each run starts from empty tables and a fresh peak-RSS
 counter. The injector and the ToR get their configs (with the benchmark's static route sets)
-written here; the mux is BIRD, GoBGP, bgpmux (engine native or exabgp), or nothing at all
+written here; the mux is BIRD, GoBGP, bgpmux (engine native, exabgp or gobgp), or nothing at all
 ("direct": the injector peers straight with the ToR, the baseline).
 """
 
@@ -24,8 +24,8 @@ from .birdctl import BirdCtl
 from .routes import ACCEPT_V4, ACCEPT_V6, RouteSet
 
 NODE_AS, TOR_AS = 64512, 65000
-MUX_PORT = {"bgpmux-native": 1790, "bgpmux-exabgp": 1790}  # the others listen on 179
-MUXES = ("direct", "bird", "gobgp", "bgpmux-native", "bgpmux-exabgp")
+MUX_PORT = {"bgpmux-native": 1790, "bgpmux-exabgp": 1790, "bgpmux-gobgp": 1790}  # others: 179
+MUXES = ("direct", "bird", "gobgp", "bgpmux-native", "bgpmux-exabgp", "bgpmux-gobgp")
 ESTABLISH_TIMEOUT = 45.0
 
 

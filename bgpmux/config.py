@@ -9,7 +9,6 @@ Files named by the config (``password_file``) are checked separately (``secrets.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
@@ -27,6 +26,8 @@ from pydantic import (
 )
 from pydantic.networks import IPvAnyAddress
 
+from .config_env import ConfigError as ConfigError  # re-exported, with expand_env
+from .config_env import expand_env as expand_env
 from .config_types import (
     ASN,
     CIDR,
@@ -47,14 +48,6 @@ from .policy.prefix_list import PrefixRule as PrefixRule
 from .wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
 
 _T = TypeVar("_T")
-
-
-class ConfigError(Exception):
-    """Bad configuration; ``errors`` holds ``(dotted_path, message)`` pairs (path may be "")."""
-
-    def __init__(self, errors: list[tuple[str, str]]) -> None:
-        self.errors = errors
-        super().__init__("\n".join(f"{p}: {m}" if p else m for p, m in errors))
 
 
 class _FieldErrors(ValueError):
@@ -135,11 +128,23 @@ class Node(_Model):
         return {family: address for family, address in pairs if address is not None}
 
 
-class GoBGPSettings(_Model):
-    """Settings of the gobgp engine, which this version does not have (``engine: gobgp`` is
-    refused); accepted so that configurations naming it still parse."""
+def _loopback(endpoint: Endpoint) -> Endpoint:
+    if not endpoint.host.is_loopback:
+        raise ValueError(
+            f"{endpoint} is not a loopback address: gobgpd's API has no authentication, and "
+            "whoever reaches it controls the sessions (use 127.0.0.1 or [::1])")  # fmt: skip
+    if endpoint.port == 0:
+        raise ValueError("port 0: give the port gobgpd's API listens on")
+    return endpoint
 
-    api: EndpointField = parse_endpoint("127.0.0.1:50051")
+
+class GoBGPSettings(_Model):
+    """Settings of the gobgp engine: ``api``, where gobgpd's gRPC API listens (loopback only;
+    bgpmux starts gobgpd with ``--api-hosts`` set to it), and ``external``: drive a gobgpd
+    already running there instead of starting and supervising one."""
+
+    api: Annotated[EndpointField, AfterValidator(_loopback)] = parse_endpoint("127.0.0.1:50051")
+    external: bool = False
 
 
 class ExaBGPSettings(_Model):
@@ -302,9 +307,6 @@ class Config(_Model):
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
         errors: list[tuple[tuple[str | int, ...], str]] = []
-        if self.engine == "gobgp":
-            msg = "the gobgp engine is not available in this version; use exabgp or native"
-            errors.append((("engine",), msg))
         for i, upstream in enumerate(self.upstreams):
             # An upstream limited by node_cidrs is checked where it applies (placement).
             if upstream.node_cidrs is None:
@@ -413,36 +415,6 @@ def _listen_clashes(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
 
 
 # --- loading -----------------------------------------------------------------------------------
-
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_COMMENT = re.compile(r"(?:^|\s)#")
-
-
-def expand_env(text: str, env: Mapping[str, str]) -> str:
-    """Replace ``${VAR}`` and ``${VAR:-default}``; an unset ``${VAR}`` is an error.
-
-    YAML comments (from a ``#`` at the start of a line or after whitespace) are left alone, so a
-    commented-out line does not need its variables set.
-    """
-    errors: list[tuple[str, str]] = []
-    lines = []
-    for lineno, line in enumerate(text.splitlines(keepends=True), 1):
-
-        def sub(m: re.Match[str], lineno: int = lineno) -> str:
-            name, default = m.group(1), m.group(2)
-            if name in env:
-                return env[name]
-            if default is not None:
-                return default
-            errors.append(("", f"line {lineno}: environment variable {name} is not set"))
-            return ""
-
-        comment = _COMMENT.search(line)
-        cut = comment.start() if comment else len(line)
-        lines.append(_VAR.sub(sub, line[:cut]) + line[cut:])
-    if errors:
-        raise ConfigError(errors)
-    return "".join(lines)
 
 
 def _dotted(loc: tuple[str | int, ...]) -> str:

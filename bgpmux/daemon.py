@@ -41,6 +41,10 @@ def make_engine(config: Config, events: UpstreamEvents) -> Engine:
 
         # next to the API socket: /run/bgpmux/exabgp by default
         return ExaBGPEngine(config, events, config.api.path.parent / "exabgp")
+    if config.engine == "gobgp":
+        from .engines.gobgp import GoBGPEngine
+
+        return GoBGPEngine(config, events)
     raise SystemExit(f"engine {config.engine!r} is not available in this build")
 
 

@@ -4,6 +4,8 @@ named."""
 
 from __future__ import annotations
 
+import importlib.util
+
 from .config import Config, ConfigError
 from .transport.md5 import MD5_KEY_MAX
 
@@ -13,7 +15,8 @@ EXABGP_UNQUOTABLE = "\"'\n;{}"  # ExaBGP's configuration cannot carry these in a
 def check_files(config: Config) -> None:
     """Check that every password file the config names is readable, not empty, at most
     ``MD5_KEY_MAX`` octets and, an upstream's with the exabgp engine, free of what ExaBGP's
-    configuration cannot quote; raises ConfigError listing every problem."""
+    configuration cannot quote (ASCII with the gobgp engine); that the gobgp engine's stubs
+    are in place; raises ConfigError listing every problem."""
     errors: list[tuple[str, str]] = []
     peers = [("upstreams", i, u.password_file) for i, u in enumerate(config.upstreams)]
     peers += [("clients", i, c.password_file) for i, c in enumerate(config.clients)]
@@ -36,8 +39,31 @@ def check_files(config: Config) -> None:
         ):
             msg = "the exabgp engine cannot pass a password with quotes, ';', '{', '}' or "
             errors.append((where, msg + "unprintable characters to ExaBGP"))
+        elif section == "upstreams" and config.engine == "gobgp" and not password.isascii():
+            errors.append((where, "the gobgp engine passes the TCP-MD5 key as text: ASCII only"))
+    if config.engine == "gobgp" and (problem := gobgp_stubs_problem()) is not None:
+        errors.append(("engine", problem))
     if errors:
         raise ConfigError(errors)
+
+
+GOBGP_STUBS = "bgpmux.engines.gobgp_api.gobgp_pb2_grpc"
+
+
+def gobgp_stubs_problem() -> str | None:
+    """Why the gobgp engine cannot run here (its gRPC stubs, generated at build time, are
+    missing), None when they are in place."""
+    try:
+        found = importlib.util.find_spec(GOBGP_STUBS) is not None
+    except ModuleNotFoundError:
+        found = False
+    if found:
+        return None
+    return (
+        "the gobgp engine needs GoBGP's API stubs, generated at build time from Debian's "
+        "golang-github-osrg-gobgp-dev .proto files and not shipped: run `make deps` in the "
+        "source tree (or `python scripts/gobgp_stubs.py`, with grpcio-tools installed)"
+    )
 
 
 def _exabgp_can_quote(password: bytes) -> bool:

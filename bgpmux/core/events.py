@@ -75,11 +75,14 @@ class UpstreamEstablished:
     routes kept stale since the session dropped may wait for the upstream's End-of-RIB (RFC
     4724 §4.2, see ``session.graceful.stale_kept_on_return``); the others go at once. None:
     all of them wait. ``families``: those the session negotiated (None: every family of the
-    node); the core sends nothing of another."""
+    node); the core sends nothing of another. ``table_first``: the engine wants the table
+    before it opens the session (gobgpd), so the session is not up yet: its own table is not
+    waited for (initial sync) until the engine reports it established again without it."""
 
     upstream: str
     stale_kept: frozenset[Family] | None = None
     families: tuple[Family, ...] | None = None
+    table_first: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,12 +51,17 @@ class UpstreamEvents(Protocol):
         upstream: str,
         stale_kept: frozenset[Family] | None = None,
         families: Sequence[Family] | None = None,
+        table_first: bool = False,
     ) -> None:
         """The session reached Established. ``stale_kept``: the families whose stale routes
         (kept since a graceful restart) may wait for the upstream's End-of-RIB, after its new
         graceful-restart capability (RFC 4724 §4.2); the others go at once. None: all wait
         (the engine cannot tell). ``families``: those the session negotiated (None: the
-        engine does not know; every family of the node is assumed)."""
+        engine does not know; every family of the node is assumed). ``table_first``: not
+        yet, but the engine needs the whole table and End-of-RIB before it opens the session
+        (gobgpd sends End-of-RIB right after its first table); it reports ``established``
+        again, without it, once the session is up, and the upstream's own table (initial
+        sync) is waited for from then."""
 
     def down(
         self,

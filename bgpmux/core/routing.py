@@ -337,7 +337,8 @@ class Core:
         upstream = self.upstreams[event.upstream]
         upstream.up = True
         upstream.eor_sent = False
-        upstream.established_at = now
+        # table_first: no session yet, no table of its own to wait for (sync._synced_at)
+        upstream.established_at = None if event.table_first else now
         # Only what both sides negotiated: nothing of another family goes out (RFC 4760 §8).
         negotiated = self.families if event.families is None else event.families
         upstream.families = tuple(f for f in self.families if f in negotiated)

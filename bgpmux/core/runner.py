@@ -80,10 +80,11 @@ class CoreRunner:
         upstream: str,
         stale_kept: frozenset[Family] | None = None,
         families: Sequence[Family] | None = None,
+        table_first: bool = False,
     ) -> None:
         """Submit ``UpstreamEstablished``."""
         negotiated = None if families is None else tuple(families)
-        self.submit(UpstreamEstablished(upstream, stale_kept, negotiated))
+        self.submit(UpstreamEstablished(upstream, stale_kept, negotiated, table_first))
 
     def down(
         self,

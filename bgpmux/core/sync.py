@@ -7,8 +7,9 @@
   keeps our stale routes until then, instead of flushing what has not come back yet.
 - To the clients that receive upstream routes: End-of-RIB waits until the upstreams have sent
   their tables (End-of-RIB, or a quiet ``UPSTREAM_QUIET_TIME`` after their last UPDATE: GoBGP
-  and FRR send none to a peer without graceful restart), or the same timeout. A gracefully
-  restarting Calico keeps the ToR's routes until then.
+  and FRR send none to a peer without graceful restart), or the same timeout (longer by
+  ``TABLE_FIRST_GRACE`` while an engine that wants the table before the session has none
+  yet). A gracefully restarting Calico keeps the ToR's routes until then.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ UPSTREAM_QUIET_TIME = 1.0  # seconds after an upstream's last UPDATE that count 
 # Established (FRR's first UPDATE may wait for its 1 s coalesce timer, hence "after the first
 # UPDATE", not after Established); a second of silence after that is the end of the table.
 CLIENT_QUIET_TIME = 1.0
+# Seconds more the clients' End-of-RIB may wait, past the timeout, while an upstream's engine
+# has the table but no session yet (``table_first``: gobgpd dials 5-10 s after it has it).
+TABLE_FIRST_GRACE = 15.0
 
 
 class SyncState:
@@ -45,8 +49,10 @@ class SyncState:
     def deadline(self) -> float | None:
         """When the sync state must be looked at again (seconds, runner's clock), or None."""
         deadlines = []
-        if not self.initial_sync_done or not self.upstreams_synced:
+        if not self.initial_sync_done:
             deadlines.append(self.sync_deadline)
+        if not self.upstreams_synced:
+            deadlines.append(self._upstreams_deadline())
         if not self.initial_sync_done:
             deadlines += [
                 t
@@ -98,7 +104,7 @@ class SyncState:
             return
         up = [self._synced_at(u) for u in self.core.upstreams.values() if u.up]
         done = bool(up) and all(t is not None and t <= now for t in up)
-        if not done and now < self.sync_deadline:
+        if not done and now < self._upstreams_deadline():
             return
         self.upstreams_synced = True
         for name in sorted(self.eor_owed):
@@ -106,6 +112,12 @@ class SyncState:
             if link is not None:
                 link.send([pack_end_of_rib(f) for f in link.families])
         self.eor_owed.clear()
+
+    def _upstreams_deadline(self) -> float:
+        """When the clients' End-of-RIB stops waiting for the upstreams' tables: the timeout,
+        plus ``TABLE_FIRST_GRACE`` while an upstream is up without a session yet."""
+        pending = any(u.up and u.established_at is None for u in self.core.upstreams.values())
+        return self.sync_deadline + (TABLE_FIRST_GRACE if pending else 0.0)
 
     def client_synced(self, client: ClientPeer, now: float) -> bool:
         """Whether ``client`` has sent its table: Established, and its End-of-RIB came for

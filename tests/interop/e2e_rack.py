@@ -67,7 +67,7 @@ CALICO_RESTART_TIME = 60
 NOISY_MAX_PREFIXES = 3
 
 TOR_KINDS = ("gobgp", "bird", "frr")
-ENGINES = ("exabgp", "native")
+ENGINES = ("exabgp", "native", "gobgp")
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,9 @@ CALICO_RESTART_TIME = 60
 # End-of-RIB after a bgpmux restart waits this long for the clients nobody runs until a fault
 # starts them; Calico (BIRD: connect delay, error wait) must be back before it.
 INITIAL_SYNC_TIMEOUT = 6
+# gobgpd dials the ToR only once it has the table (after the clients' sync), and each of its
+# dials waits a random 5-10 s: the ToR's table comes back later than with the other engines.
+GOBGP_INITIAL_SYNC_TIMEOUT = 16
 CALICO_BULK = 10_000  # /32s from 10.244.128.0, announced with `birdc enable bulk`
 CALICO_BULK_BASE = "10.244.128.0"
 TOR_BULK = 5_000  # heavy routes from 10.200.0.0: ~1.3 kB each as an UPDATE, ~6 MiB in all
@@ -67,7 +70,7 @@ TOR_BULK_LARGE_COMMUNITIES = 100
 NOISY_MAX, NOISY_RESTART = 3, 5
 BLOCKER_MAX = 3
 
-ENGINES = ("exabgp", "native")
+ENGINES = ("exabgp", "native", "gobgp")
 
 
 # ------------------------------------------------------------------------------- daemons
@@ -175,7 +178,9 @@ def mux_config(engine: str) -> dict[str, Any]:
             "router_id": NODE_V4,
             "address": NODE_V4,
             "address_v6": NODE_V6,
-            "initial_sync_timeout": INITIAL_SYNC_TIMEOUT,
+            "initial_sync_timeout": (
+                GOBGP_INITIAL_SYNC_TIMEOUT if engine == "gobgp" else INITIAL_SYNC_TIMEOUT
+            ),
         },
         "engine": engine,
         "upstreams": [
@@ -307,6 +312,11 @@ class FaultRack:
 
     def exabgp_pids(self) -> list[int]:
         return [pid for pid in self.mux_children() if b"exabgp" in cmdline(pid)]
+
+    def speaker_pids(self) -> list[int]:
+        """The engine's BGP speaker under bgpmux: ExaBGP, or gobgpd."""
+        word = b"gobgpd" if self.engine == "gobgp" else b"exabgp"
+        return [pid for pid in self.mux_children() if word in cmdline(pid)]
 
     def log_tails(self, n: int = 40) -> str:
         """The daemons' last log lines, bgpmux's without its DEBUG lines."""

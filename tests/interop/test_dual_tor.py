@@ -157,7 +157,7 @@ def _build(engine: str) -> DualRack:
         raise
 
 
-@pytest.fixture(scope="module", params=["exabgp", "native"])
+@pytest.fixture(scope="module", params=["exabgp", "native", "gobgp"])
 def rack(request: pytest.FixtureRequest) -> Iterator[DualRack]:
     built = _build(request.param)
     try:

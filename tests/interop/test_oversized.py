@@ -54,7 +54,7 @@ def oversized_script(go: Path, stop: Path) -> list[list[Any]]:
 
 
 @pytest.mark.interop
-@pytest.mark.parametrize("engine", ["native", "exabgp"])
+@pytest.mark.parametrize("engine", ["native", "exabgp", "gobgp"])
 def test_oversized_routes_never_reach_the_tor_and_the_mux_goes_on(
     rack: Rack, engine: str, tmp_path: Path
 ) -> None:

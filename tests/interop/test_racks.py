@@ -36,7 +36,7 @@ NODE2_V4, TOR2_V4 = "10.0.2.2", "10.0.2.1"
 NODE3_V6, TOR2_V6, NODE3_ROUTER_ID = "2001:db8:3::2", "2001:db8:3::1", "10.255.0.3"
 CLIENT_V4, CLIENT_V6 = "198.51.100.10/32", "2001:db8:100::10/128"
 TOR_ROUTE_V4, TOR_ROUTE_V6 = "10.99.1.0/24", "2001:db8:99:1::/64"
-ENGINES = ("native", "exabgp")
+ENGINES = ("native", "exabgp", "gobgp")
 CLIENT = {
     "name": "lb",
     "asn": CLIENT_AS,

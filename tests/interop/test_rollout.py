@@ -58,7 +58,7 @@ from .fault_tables import (
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 
-ENGINES = ("native", "exabgp")
+ENGINES = ("native", "exabgp", "gobgp")
 POLL = 0.2  # seconds between two reads of every table during an outage
 METALLB_CONNECT_RETRY = 2  # FRR `timers connect`, MetalLB's BGPPeer connectTime
 INITIAL_SYNC_TIMEOUT = 20  # the bound; End-of-RIB must come long before it

@@ -127,7 +127,7 @@ def unsigned_connect(host: Host, port: int) -> str:
     return host.run([sys.executable, "-c", script], timeout=15).stdout.strip()
 
 
-@pytest.mark.parametrize("engine", ["native", "exabgp"])
+@pytest.mark.parametrize("engine", ["native", "exabgp", "gobgp"])
 def test_md5_clients_gtsm_and_upstream_accept(rack: Rack, engine: str) -> None:
     mux = rack.start_mux(engine)
     try:

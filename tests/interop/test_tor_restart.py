@@ -32,7 +32,7 @@ from .e2e_rack import LOOPBACK, NODE_AS, NODE_V4, NODE_V6, TOR_AS, TOR_V4, TOR_V
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 
-ENGINES = ("exabgp", "native")
+ENGINES = ("exabgp", "native", "gobgp")
 TOR_KINDS = ("gobgp", "bird")
 KEPT = ("10.99.0.0/16", "2001:db8:99::/48")
 GONE = "10.98.0.0/16"

@@ -25,7 +25,6 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 # Fields DESIGN.md's contract names that open issues have still to build, as (section, field):
 # they are taken out of the example before it is parsed. Remove a line when its field lands.
 NOT_BUILT_YET = {
-    ("gobgp", "external"),  # the gRPC issue: the gobgp engine
     ("clients", "add_path"),  # the fabric issue: ADD-PATH to clients
     ("api", "listen_tcp"),  # the gRPC issue: the API on a loopback TCP port
 }
@@ -492,8 +491,9 @@ def test_metrics_beside_clients_on_other_addresses_or_ports() -> None:
 
 def test_listen_clashes_are_reported_with_other_errors() -> None:
     clients = [client(listen="0.0.0.0:1791"), client(listen="127.0.0.1:1791")]
-    errors = errors_of(minimal(clients=clients, engine="gobgp"))
-    assert list(errors) == ["engine", "clients[1].name", "clients[1].listen"]
+    ipv6 = [upstream(address="fd00::1")]  # needs node.address_v6: another cross-field error
+    errors = errors_of(minimal(clients=clients, upstreams=ipv6))
+    assert list(errors) == ["upstreams[0].address", "clients[1].name", "clients[1].listen"]
 
 
 def test_ipv6_listen_forms() -> None:
@@ -594,9 +594,42 @@ def test_passwords_the_kernel_or_exabgp_cannot_take_are_refused(tmp_path: Path) 
     assert list(dict(info.value.errors)) == ["upstreams[0].password_file"]
 
 
-def test_gobgp_engine_is_refused_with_a_clear_message() -> None:
-    message = "the gobgp engine is not available in this version; use exabgp or native"
-    assert errors_of(minimal(engine="gobgp")) == {"engine": message}
+def test_gobgp_settings() -> None:
+    config = parse(minimal(engine="gobgp", gobgp={"api": "[::1]:50061", "external": True}))
+    assert (config.engine, str(config.gobgp.api), config.gobgp.external) == (
+        "gobgp",
+        "[::1]:50061",
+        True,
+    )
+    assert parse(minimal(engine="gobgp")).gobgp.external is False
+
+
+@pytest.mark.parametrize(
+    ("gobgp", "field", "words"),
+    [
+        ({"api": "0.0.0.0:50051"}, "gobgp.api", "is not a loopback address"),
+        ({"api": "127.0.0.1"}, "gobgp.api", "is not 'host:port'"),
+        ({"api": "127.0.0.1:0"}, "gobgp.api", "port 0"),
+        ({"external": "sometimes"}, "gobgp.external", "valid boolean"),
+        ({"listen_port": 179}, "gobgp.listen_port", "Extra inputs"),
+    ],
+)
+def test_gobgp_settings_are_checked(gobgp: dict[str, object], field: str, words: str) -> None:
+    errors = errors_of(minimal(engine="gobgp", gobgp=gobgp))
+    assert list(errors) == [field]
+    assert words in errors[field]
+
+
+def test_gobgp_stubs_missing_says_how_to_get_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bgpmux.secrets
+
+    monkeypatch.setattr(bgpmux.secrets, "GOBGP_STUBS", "bgpmux.engines.no_such_stubs.x")
+    with pytest.raises(ConfigError) as info:
+        check_files(parse(minimal(engine="gobgp")))
+    ((field, message),) = info.value.errors
+    assert field == "engine"
+    assert "make deps" in message and "scripts/gobgp_stubs.py" in message
+    check_files(parse(minimal(engine="native")))  # only the gobgp engine needs them
 
 
 def test_ipv6_upstream_needs_a_node_ipv6_address() -> None:

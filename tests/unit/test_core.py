@@ -330,3 +330,40 @@ def test_upstream_route_refresh_sends_the_table_again(setup) -> None:
     engine.clear()
     core.handle(UpstreamRouteRefresh("tor", IPV4_UNICAST), 2.0)
     assert [c.prefixes for c in engine.announces] == [(prefix_from_str("10.244.1.0/26")[1],)]
+
+
+def test_a_table_first_upstream_gets_the_table_and_the_clients_wait_for_its_session() -> None:
+    """An engine that needs the table before it opens the session (gobgpd) reports
+    ``table_first``: the table and End-of-RIB go to it, and the clients' End-of-RIB waits for
+    the session it reports later (at most ``TABLE_FIRST_GRACE`` past the timeout)."""
+    from bgpmux.core.sync import TABLE_FIRST_GRACE
+
+    engine = FakeEngine()
+    core = Core(parse_config(CONFIG, env={}), engine, now=0.0)
+    core.handle(UpstreamEstablished("tor", table_first=True), 0.0)
+    calico, metallb = FakeLink(), FakeLink()
+    core.handle(ClientEstablished("calico", calico, False), 0.0)
+    core.handle(ClientEstablished("metallb", metallb, False), 0.0)
+    core.handle(ClientUpdate("calico", announce("10.244.1.0/26")), 0.5)
+    core.handle_timer(30.0)  # initial_sync_timeout: End-of-RIB to the upstream
+    assert "10.244.1.0/26" in engine.table(IPV4_UNICAST)
+    assert engine.eor_sent("tor", IPV4_UNICAST)
+    assert not any(u.end_of_rib() for u in calico.updates())  # no ToR session yet
+    assert core.get_timer() == pytest.approx(30.0 + TABLE_FIRST_GRACE)
+    core.handle(UpstreamEstablished("tor"), 36.0)  # the session, 6 s later
+    core.handle(UpstreamEndOfRib("tor", IPV4_UNICAST), 36.5)
+    core.handle(UpstreamEndOfRib("tor", IPV6_UNICAST), 36.5)
+    assert {u.end_of_rib() for u in calico.updates()} >= {IPV4_UNICAST, IPV6_UNICAST}
+
+
+def test_a_table_first_upstream_that_never_comes_up_holds_the_clients_only_so_long() -> None:
+    from bgpmux.core.sync import TABLE_FIRST_GRACE
+
+    core = Core(parse_config(CONFIG, env={}), FakeEngine(), now=0.0)
+    core.handle(UpstreamEstablished("tor", table_first=True), 0.0)
+    calico = FakeLink()
+    core.handle(ClientEstablished("calico", calico, False), 0.0)
+    core.handle_timer(30.0 + TABLE_FIRST_GRACE - 0.1)
+    assert not any(u.end_of_rib() for u in calico.updates())
+    core.handle_timer(30.0 + TABLE_FIRST_GRACE)
+    assert {u.end_of_rib() for u in calico.updates()} >= {IPV4_UNICAST, IPV6_UNICAST}
