@@ -16,7 +16,7 @@ from ..cli import RESULTS
 from . import report
 from .run import INTERVAL, Options, run_mux
 
-ENGINES = ("native", "exabgp")
+ENGINES = ("native", "exabgp", "gobgp")
 BASELINES = ("bird",)
 
 
@@ -28,7 +28,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "alternately); report the lost pings per engine. Exit 1 if any was lost. Needs root "
         "(network namespaces named hl*).",
     )
-    p.add_argument("--engines", default=",".join(ENGINES), help="default native,exabgp")
+    p.add_argument("--engines", default=",".join(ENGINES), help="default native,exabgp,gobgp")
     p.add_argument("--restarts", type=int, default=10, help="restarts per engine (default 10)")
     p.add_argument(
         "--settle-timeout",

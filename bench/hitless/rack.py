@@ -5,7 +5,7 @@
       │   whose address BEHIND_ADDR sits on its loopback
       │   (one veth pair, both ends created inside the two namespaces)
     node  AS 64512, 10.0.0.2/30; POD_ADDR and LB_ADDR on its loopback
-          mux      bgpmux (engine exabgp | native), or BIRD hand-configured as the mux (baseline)
+          mux      bgpmux (engine exabgp | native | gobgp), or BIRD hand-configured as the mux (baseline)
           calico   BIRD 2, iBGP, graceful restart, started with ``-R`` as calico-node does;
                    announces POD_CIDR; installs what it learns (the ToR's routes) into the
                    node's kernel table, which has no default route: BEHIND_ADDR is reachable
@@ -46,7 +46,7 @@ CALICO_BIRD_PORT = 11790  # Calico's BIRD's own listen port
 TOR_PROTO, CALICO_PROTO = "node", "mux"
 BIRD_MUX_PROTOS = ("tor", "calico", "metallb")
 ESTABLISHED = "Established"
-MUX_KINDS = ("exabgp", "native", "bird")
+MUX_KINDS = ("exabgp", "native", "gobgp", "bird")
 UP_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0  # a SIGTERM'd mux is SIGKILLed after this
 CHILD_EXIT_TIMEOUT = 10.0  # a killed bgpmux's ExaBGP and relay must be gone by then

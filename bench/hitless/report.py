@@ -10,7 +10,7 @@ from typing import Any
 
 from .run import TARGETS
 
-JUDGED = ("exabgp", "native")  # the BIRD baseline is reported, never judged
+JUDGED = ("exabgp", "native", "gobgp")  # the BIRD baseline is reported, never judged
 TARGET_TITLES = {"pod": "ToR → pod address", "lb": "ToR → LB address",
                  "behind_tor": "node → behind the ToR"}  # fmt: skip
 
