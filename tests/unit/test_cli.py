@@ -376,6 +376,9 @@ def test_events_and_reload(api: tuple[Path, FakeMux], capsys: pytest.CaptureFixt
          "stale_time": 0.0},
         {"time": 2.0, "type": "lost", "lost": 4},
     ]  # fmt: skip
+    assert main(["events", "-o", "yaml", "--api", f"unix:{path}"]) == 0
+    documents = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert documents == lines
     assert main(["reload", "--api", f"unix:{path}"]) == 1
     assert capsys.readouterr().out.splitlines() == [
         "not reloaded:",
