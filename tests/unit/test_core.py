@@ -391,3 +391,19 @@ def test_a_table_first_report_keeps_the_stale_routes_restart_time(setup) -> None
     core.handle_timer(62.0)
     core.flush(62.0)
     assert "10.1.0.0/16" not in calico.table()
+
+
+def test_a_routes_query_keeps_only_the_rows_its_filter_passes(setup) -> None:
+    from bgpmux.core.events import RoutesQuery
+    from bgpmux.core.views import routes_view
+
+    core, _engine, _calico, _metallb = setup
+    core.handle(ClientUpdate("calico", announce("10.244.1.0/26", "10.244.2.0/26")), 1.0)
+    core.flush(1.0)
+    wanted = RoutesQuery(keep=lambda row: row["prefix"] == "10.244.2.0/26")
+    assert [r["prefix"] for r in routes_view(core, wanted)["routes"]] == ["10.244.2.0/26"]
+    mine = RoutesQuery(client="calico", keep=lambda row: row["prefix"] == "10.244.1.0/26")
+    assert [r["prefix"] for r in routes_view(core, mine)["routes"]] == ["10.244.1.0/26"]
+    assert routes_view(core, RoutesQuery(client="nobody", keep=bool)) == {
+        "error": "no client named 'nobody'"
+    }
