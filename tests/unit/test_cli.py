@@ -384,3 +384,21 @@ def test_events_and_reload(api: tuple[Path, FakeMux], capsys: pytest.CaptureFixt
         "not reloaded:",
         "  upstreams[0].asn: not an AS",
     ]
+
+
+def test_a_reader_that_leaves_is_no_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bgpmux routes | head``: the pipe closes under the CLI, which exits 0 quietly."""
+    import os
+
+    from bgpmux import cli
+
+    def gone(_args: Any) -> int:
+        raise BrokenPipeError
+
+    monkeypatch.setattr(cli, "cmd_version", gone)
+    saved = os.dup(1)
+    try:
+        assert cli.main(["version"]) == 0
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
