@@ -271,7 +271,7 @@ class BgpmuxCollector(Collector):
 def _reload_metrics(reloads: ReloadStats) -> Iterator[Metric]:
     failures = CounterMetricFamily(
         "bgpmux_config_reload_failures",
-        "Configuration reloads (SIGHUP) refused as invalid or not applied whole",
+        "Configuration reloads (SIGHUP, API) refused as invalid or not applied whole",
     )
     failures.add_metric([], reloads.failures)
     last = GaugeMetricFamily(
@@ -330,11 +330,12 @@ class MetricsServer:
 
     def ready(self) -> tuple[bool, str]:
         """(ready, why) for /readyz: ready once the listeners are bound and some upstream is
-        Established with its table and End-of-RIB sent."""
+        Established with its table and End-of-RIB sent (an engine that holds the table before
+        the session opens, ``table_first``, is not Established yet)."""
         if not self.listening:
             return False, "listeners not bound"
         for upstream in self.core.upstreams.values():
-            if upstream.up and upstream.eor_sent:
+            if upstream.up and upstream.established_at is not None and upstream.eor_sent:
                 return True, f"upstream {upstream.name} established with its table sent"
         return False, "no upstream established with its table sent"
 

@@ -5,10 +5,12 @@ named."""
 from __future__ import annotations
 
 import importlib.util
+import shutil
 
 from .config import Config, ConfigError
 from .transport.md5 import MD5_KEY_MAX
 
+GOBGPD = "gobgpd"  # the gobgp engine's program, looked up in PATH
 EXABGP_UNQUOTABLE = "\"'\n;{}"  # ExaBGP's configuration cannot carry these in a password
 
 
@@ -16,7 +18,8 @@ def check_files(config: Config) -> None:
     """Check that every password file the config names is readable, not empty, at most
     ``MD5_KEY_MAX`` octets and, an upstream's with the exabgp engine, free of what ExaBGP's
     configuration cannot quote (ASCII with the gobgp engine); that the gobgp engine's stubs
-    are in place; raises ConfigError listing every problem."""
+    are in place, and gobgpd in PATH unless ``gobgp.external``; raises ConfigError listing
+    every problem."""
     errors: list[tuple[str, str]] = []
     peers = [("upstreams", i, u.password_file) for i, u in enumerate(config.upstreams)]
     peers += [("clients", i, c.password_file) for i, c in enumerate(config.clients)]
@@ -43,6 +46,9 @@ def check_files(config: Config) -> None:
             errors.append((where, "the gobgp engine passes the TCP-MD5 key as text: ASCII only"))
     if config.engine == "gobgp" and (problem := gobgp_stubs_problem()) is not None:
         errors.append(("engine", problem))
+    if config.engine == "gobgp" and not config.gobgp.external and shutil.which(GOBGPD) is None:
+        missing = f"the gobgp engine starts {GOBGPD}, which is not in PATH (apt-get install "
+        errors.append(("engine", missing + "gobgpd), unless gobgp.external is true"))
     if errors:
         raise ConfigError(errors)
 

@@ -212,18 +212,21 @@ def cmd_routes(args: argparse.Namespace) -> int:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    """``bgpmux events``: the event stream, one JSON object a line, until interrupted (or
-    ``--seconds``)."""
+    """``bgpmux events``: the event stream, one JSON object a line (``-o yaml``: one YAML
+    document each), until interrupted (or ``--seconds``)."""
     try:
-        done = _call(args, lambda c: _print_events(c, args.seconds))
+        done = _call(args, lambda c: _print_events(c, args.seconds, args.output))
     except KeyboardInterrupt:
         return 0
     return 0 if done else 1
 
 
-def _print_events(client: ApiClient, seconds: float | None) -> bool:
+def _print_events(client: ApiClient, seconds: float | None, output: str) -> bool:
     for event in client.events(timeout=seconds):
-        print(json.dumps(event), flush=True)
+        if output == "yaml":
+            print(yaml.safe_dump(event, sort_keys=False, explicit_start=True), end="", flush=True)
+        else:
+            print(json.dumps(event), flush=True)
     return True
 
 
@@ -262,6 +265,7 @@ def add_commands(add: Callable[[str, Callable[[argparse.Namespace], int], str], 
         p.add_argument("-c", "--config", metavar="FILE", help="take the API socket from this file")
     for p in (status, routes, reload):
         p.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
+    events.add_argument("-o", "--output", choices=("json", "yaml"), default="json")
     which = routes.add_mutually_exclusive_group()
     which.add_argument("--upstream", metavar="NAME", help="only what goes to this upstream")
     which.add_argument("--client", metavar="NAME", help="what this client sent, refused marked")

@@ -14,6 +14,7 @@ from ..v1 import events_pb2, mux_pb2_grpc, peers_pb2, routes_pb2
 from .convert import event_dict, peer_dict, reload_dict, route_dict
 
 API_TIMEOUT = 10.0  # seconds a call may take
+ROUTES_TIMEOUT = 12  # times API_TIMEOUT the whole ListRoutes stream may take (a million rows)
 MAX_MESSAGE = 64 * 1024 * 1024
 
 
@@ -55,13 +56,14 @@ class ApiClient:
         if not os.access(path, os.R_OK | os.W_OK):
             raise APIError(f"permission denied on {path} (run as root or bgpmux's user)")
 
-    def _error(self, exc: grpc.RpcError) -> APIError:
+    def _error(self, exc: grpc.RpcError, timeout: float | None = None) -> APIError:
         code = exc.code() if isinstance(exc, grpc.Call) else None
         details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
         if code == grpc.StatusCode.UNAVAILABLE:
             return APIError(f"nothing is listening on {self.where}: is bgpmux running?")
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-            return APIError(f"no reply from {self.where} within {self.timeout:g} s")
+            seconds = self.timeout if timeout is None else timeout
+            return APIError(f"no reply from {self.where} within {seconds:g} s")
         return APIError(details or str(code))
 
     def peers(self) -> list[dict[str, Any]]:
@@ -90,11 +92,12 @@ class ApiClient:
             **{k: v for k, v in filters.items() if v is not None}
         )
         rows: list[dict[str, Any]] = []
+        timeout = self.timeout * ROUTES_TIMEOUT
         try:
-            for chunk in self.stub.ListRoutes(request, timeout=self.timeout):
+            for chunk in self.stub.ListRoutes(request, timeout=timeout):
                 rows += (route_dict(r) for r in chunk.routes)
         except grpc.RpcError as exc:
-            raise self._error(exc) from None
+            raise self._error(exc, timeout) from None
         return rows
 
     def reload(self) -> dict[str, Any]:
@@ -103,7 +106,7 @@ class ApiClient:
         try:
             reply = self.stub.Reload(events_pb2.ReloadRequest(), timeout=self.timeout * 3)
         except grpc.RpcError as exc:
-            raise self._error(exc) from None
+            raise self._error(exc, self.timeout * 3) from None
         return reload_dict(reply.result)
 
     def events(self, timeout: float | None = None) -> Iterator[dict[str, Any]]:

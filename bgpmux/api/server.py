@@ -109,19 +109,19 @@ class MuxService(mux_pb2_grpc.MuxServicer):
         except ValueError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             raise AssertionError from None
+        # the filter runs in the core, as rows are made: a narrow query holds only its rows
         query = RoutesQuery(request.client or None, request.received_from or None,
-                            request.upstream or None, request.rejected)  # fmt: skip
+                            request.upstream or None, request.rejected, keep)  # fmt: skip
         result = await self.runner.request(query)
         assert isinstance(result, dict)
         if "error" in result:
             await context.abort(grpc.StatusCode.NOT_FOUND, result["error"])
         chunk: list[routes_pb2.Route] = []
         for row in result["routes"]:
-            if keep(row):
-                chunk.append(route_message(row))
-                if len(chunk) >= ROUTES_PER_MESSAGE:
-                    yield routes_pb2.ListRoutesResponse(routes=chunk)
-                    chunk = []
+            chunk.append(route_message(row))
+            if len(chunk) >= ROUTES_PER_MESSAGE:
+                yield routes_pb2.ListRoutesResponse(routes=chunk)
+                chunk = []
         if chunk:
             yield routes_pb2.ListRoutesResponse(routes=chunk)
 

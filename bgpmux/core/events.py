@@ -8,9 +8,9 @@ the other events return None.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..wire.attributes import PathAttributes
 from ..wire.constants import Family
@@ -153,12 +153,15 @@ class RoutesQuery:
     sent with ``received_from`` (then what its import policy refused), every client's refused
     prefixes with ``rejected`` alone, otherwise the routes exported to each upstream (only to
     ``upstream`` when given), attributes as sent.
-    ``client`` wins over ``received_from``; ``{"error": ...}`` for an unknown name."""
+    ``client`` wins over ``received_from``; ``{"error": ...}`` for an unknown name. ``keep``:
+    only the rows it passes are kept (a filter applied as rows are made, so that a narrow query
+    of a large table does not hold every row at once)."""
 
     client: str | None = None
     received_from: str | None = None
     upstream: str | None = None
     rejected: bool = False
+    keep: Callable[[dict[str, Any]], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)

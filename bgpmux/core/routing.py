@@ -337,16 +337,17 @@ class Core:
         upstream = self.upstreams[event.upstream]
         upstream.up = True
         upstream.eor_sent = False
-        # table_first: no session yet, no table of its own to wait for (sync._synced_at)
-        upstream.established_at = None if event.table_first else now
+        upstream.established_at = None if event.table_first else now  # see sync._synced_at
         # Only what both sides negotiated: nothing of another family goes out (RFC 4760 §8).
         negotiated = self.families if event.families is None else event.families
         upstream.families = tuple(f for f in self.families if f in negotiated)
         self.exporter.forget(upstream.name)
-        log.info("upstream session established", extra={"peer": upstream.name})
-        if self.watcher is not None:
-            self.watcher(SessionChange(upstream.name, "upstream", True))
-        self._drop(upstream.channel, upstream_restart.session_up(upstream.channel, event, now))
+        # table_first: no session yet; stale routes keep their restart time (RFC 4724 §4.2)
+        if not event.table_first:
+            log.info("upstream session established", extra={"peer": upstream.name})
+            if self.watcher is not None:
+                self.watcher(SessionChange(upstream.name, "upstream", True))
+            self._drop(upstream.channel, upstream_restart.session_up(upstream.channel, event, now))
         for family in upstream.families:
             self.table_to_upstream(upstream, family)
         self.sync.maybe_send_eor(now)
@@ -369,7 +370,7 @@ class Core:
     def _upstream_down(self, event: UpstreamDown, now: float) -> None:
         upstream = self.upstreams[event.upstream]
         channel = upstream.channel
-        if upstream.up:
+        if upstream.up and upstream.established_at is not None:  # not table_first: a flap
             upstream.flaps += 1
             log.warning("upstream session down", extra={"peer": upstream.name})
             if self.watcher is not None:

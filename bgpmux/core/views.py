@@ -9,10 +9,12 @@ communities ("ASN:value"), large_communities ("a:b:c"), origin, stale, best, rea
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..policy.channels import ClientChannel, UpstreamChannel
 from ..policy.transforms import RejectReason
 from ..rib.paths import Path
 from ..wire.attributes import PathAttributes
@@ -86,39 +88,51 @@ def routes_view(core: Core, query: RoutesQuery) -> dict[str, Any]:
     it had refused (``reason`` set); with ``received_from``: that upstream's Adj-RIB-In then what
     its import policy refused; with ``rejected`` (and neither) every client's refused prefixes;
     otherwise the routes exported to each upstream (``upstream``: only that one), with the
-    attributes as sent."""
+    attributes as sent. Rows ``query.keep`` refuses are left out as they are made."""
+    rows = _rows(core, query)
+    if isinstance(rows, str):
+        return {"error": rows}
+    keep = query.keep
+    return {"routes": list(rows) if keep is None else [row for row in rows if keep(row)]}
+
+
+def _rows(core: Core, query: RoutesQuery) -> Iterator[dict[str, Any]] | str:
+    """The rows ``routes_view`` asks for, made one at a time; an error in words instead for an
+    unknown name."""
     if query.client is not None:
         client = core.clients.get(query.client)
         if client is None:
-            return {"error": f"no client named {query.client!r}"}
-        channel = client.channel
-        best = core.for_upstreams
-        routes = [
-            route_view(f, p, path.next_hop, path.attributes, client=query.client, stale=stale,
-                       best=best.table(f).get(p) is path)
-            for f, p, path, stale in channel.rib.items()
-        ]  # fmt: skip
-        routes += _rejected_view(channel.rejected, client=query.client)
-        return {"routes": routes}
+            return f"no client named {query.client!r}"
+        return _client_rows(core, query.client, client.channel)
     if query.received_from is not None:
         upstream = core.upstreams.get(query.received_from)
         if upstream is None:
-            return {"error": f"no upstream named {query.received_from!r}"}
-        name = query.received_from
-        routes = [
-            route_view(f, p, path.next_hop, path.attributes, upstream=name, stale=stale)
-            for f, p, path, stale in upstream.channel.rib.items()
-        ]
-        routes += _rejected_view(upstream.channel.imports.rejected, upstream=name)
-        return {"routes": routes}
+            return f"no upstream named {query.received_from!r}"
+        return _received_rows(query.received_from, upstream.channel)
     if query.rejected:
-        rows = []
-        for name, client in core.clients.items():
-            rows += _rejected_view(client.channel.rejected, client=name)
-        return {"routes": rows}
+        return itertools.chain.from_iterable(
+            _rejected_view(client.channel.rejected, client=name)
+            for name, client in core.clients.items()
+        )
     if query.upstream is not None and query.upstream not in core.upstreams:
-        return {"error": f"no upstream named {query.upstream!r}"}
-    return {"routes": list(_exported(core, query.upstream))}
+        return f"no upstream named {query.upstream!r}"
+    return _exported(core, query.upstream)
+
+
+def _client_rows(core: Core, name: str, channel: ClientChannel) -> Iterator[dict[str, Any]]:
+    """A client's Adj-RIB-In (stale and best marked), then the prefixes it had refused."""
+    best = core.for_upstreams
+    for f, p, path, stale in channel.rib.items():
+        yield route_view(f, p, path.next_hop, path.attributes, client=name, stale=stale,
+                         best=best.table(f).get(p) is path)  # fmt: skip
+    yield from _rejected_view(channel.rejected, client=name)
+
+
+def _received_rows(name: str, channel: UpstreamChannel) -> Iterator[dict[str, Any]]:
+    """An upstream's Adj-RIB-In, then what its import policy refused."""
+    for f, p, path, stale in channel.rib.items():
+        yield route_view(f, p, path.next_hop, path.attributes, upstream=name, stale=stale)
+    yield from _rejected_view(channel.imports.rejected, upstream=name)
 
 
 def _exported(core: Core, only: str | None) -> Iterator[dict[str, Any]]:
@@ -144,14 +158,12 @@ def _exported(core: Core, only: str | None) -> Iterator[dict[str, Any]]:
 
 def _rejected_view(
     rejected: Mapping[tuple[Family, Prefix], tuple[RejectReason, Path | None]], **peer: str
-) -> list[dict[str, Any]]:
+) -> Iterator[dict[str, Any]]:
     """A channel's refused prefixes (client or upstream), each with why and, where kept, the
     attributes it came with."""
-    rows = []
     for (family, prefix), (reason, path) in rejected.items():
         next_hop, attrs = (None, None) if path is None else (path.next_hop, path.attributes)
-        rows.append(route_view(family, prefix, next_hop, attrs, reason=reason.value, **peer))
-    return rows
+        yield route_view(family, prefix, next_hop, attrs, reason=reason.value, **peer)
 
 
 def peer_counts(core: Core) -> dict[str, dict[str, Any]]:
@@ -195,9 +207,10 @@ def advertised(core: Core, upstream: str, family: Family) -> int:
     """Prefixes of ``family`` handed to the engine for ``upstream`` and accepted by it: the
     Loc-RIB's table of the family less the routes the engine refused as too large (RFC 8654),
     while the session is up and negotiated ``family`` (RFC 4760 §8: the core exports nothing
-    else to it); 0 otherwise. O(1), for every scrape."""
+    else to it); 0 otherwise, and while an engine holds the table before the session opens
+    (``table_first``: nothing went on the wire yet). O(1), for every scrape."""
     peer = core.upstreams[upstream]
-    if not peer.up or family not in peer.families:
+    if not peer.up or peer.established_at is None or family not in peer.families:
         return 0
     table = core.for_upstreams.table(family)
     return len(table) - core.exporter.withheld(upstream, family)

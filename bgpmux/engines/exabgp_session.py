@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..session.describe import capability_names, notification_words, stale_phrase, with_negotiated
+from ..session.describe import capability_names, notification_words, with_negotiated
 from ..session.facts import SessionFacts
 from ..session.negotiation import Negotiated, negotiate
 from ..session.stats import SessionStats
@@ -236,9 +236,5 @@ class ExaBGPSession:
         facts = dataclasses.replace(
             identity, last_error=self.last_error, last_error_at=self.last_error_at
         )
-        facts = with_negotiated(facts, self.negotiated if up else None)
-        if not up and self.stale_until is not None and self.stale_until > now:
-            facts = dataclasses.replace(
-                facts, graceful_restart=stale_phrase(self.stale_until - now)
-            )
-        return facts
+        stale_left = None if self.stale_until is None else self.stale_until - now
+        return with_negotiated(facts, self.negotiated if up else None, stale_left)

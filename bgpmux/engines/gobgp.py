@@ -28,7 +28,9 @@ gobgpd 3.10's habits, and what the engine does about them:
 The core sees an upstream as up while gobgpd runs and has (or is about to have) its peer:
 what the core sends goes to gobgpd's global table whatever the ToR session does. When the
 ToR session ends, the engine reports it down (with the ToR's restart time under graceful
-restart) and up again at once, so the core handles the ToR's routes as for any engine.
+restart) and asks for the table again at once (``table_first``: no session yet), so the core
+handles the ToR's routes as for any engine and gobgpd's global table stays current for the
+ToR's return.
 """
 
 from __future__ import annotations

@@ -134,7 +134,7 @@ class WatchReader:
         note = restart_note(capability)
         log.info("session established (families %s)%s", ", ".join(map(str, families)),
                  note and f"; {note}", extra={"peer": name})  # fmt: skip
-        if not peer.core_up:  # back after a session of its own ended: the core sends again
+        if not peer.core_up:  # not reported to the core meanwhile (stopping): it sends again
             peer.core_up = True
             peer.core_eor.clear()
             self.engine.table.resync()
@@ -163,6 +163,9 @@ class WatchReader:
             peer.core_up = False
             stale, families = stale_window(capability, self.engine.families, reason)
             self.events.down(name, stale, families or None)
+            # gobgpd keeps the peer and sends its global table as soon as the ToR is back: the
+            # core keeps that table current meanwhile (table_first, as at start)
+            self.engine._core_up(name)
 
     def _paths(self, paths: list[gobgp_pb2.Path]) -> None:
         """Report received paths in runs of one upstream, family and attribute set."""

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..session.describe import family_name
 from ..session.facts import SessionFacts
 from ..session.states import State
 from ..session.stats import SessionStats
@@ -230,7 +231,7 @@ def facts(
         local = {type(c).__name__ for c in _capabilities(peer.state.local_cap)}
         remote = {type(c).__name__ for c in _capabilities(peer.state.remote_cap)}
         names = [_CAPABILITY_NAMES[n] for n in _CAPABILITY_NAMES if n in local & remote]
-        families = [str(f).lower().replace(" ", "-") for f in negotiated_families(peer, ours)]
+        families = [family_name(f) for f in negotiated_families(peer, ours)]
         caps = (*families, *names)
         hold = int(peer.timers.state.negotiated_hold_time) or None
         keepalive = int(peer.timers.state.keepalive_interval) or None

@@ -22,7 +22,7 @@ from ..config import Config, Upstream
 from ..core.port import Engine, UpstreamEvents, UpstreamStatus
 from ..logs import peer_logger
 from ..session import State, cease_shutdown
-from ..session.describe import down_words, stale_phrase, with_negotiated
+from ..session.describe import down_words, with_negotiated
 from ..session.events import (
     ConnectRequested,
     RouteRefreshReceived,
@@ -354,15 +354,14 @@ class NativeEngine(Engine):
         if upstream is None:
             return facts
         conn = upstream.conn
-        facts = with_negotiated(facts, conn.session.negotiated if upstream.ready else None)
-        graceful = facts.graceful_restart
-        if not upstream.ready and upstream.stale_until is not None:
-            remaining = upstream.stale_until - conn.loop.time()
-            graceful = stale_phrase(remaining) if remaining > 0 else ""
+        stale_left = None
+        if upstream.stale_until is not None:
+            stale_left = upstream.stale_until - conn.loop.time()
+        negotiated = conn.session.negotiated if upstream.ready else None
+        facts = with_negotiated(facts, negotiated, stale_left)
         return dataclasses.replace(
             facts,
             local_address=conn.local_ip or facts.local_address,
-            graceful_restart=graceful,
             last_error=upstream.last_error,
             last_error_at=upstream.last_error_at,
         )

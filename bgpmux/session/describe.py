@@ -70,12 +70,17 @@ def stale_phrase(remaining: float) -> str:
     return f"stale for {math.ceil(max(remaining, 0.0))} s"
 
 
-def with_negotiated(facts: SessionFacts, negotiated: Negotiated | None) -> SessionFacts:
+def with_negotiated(
+    facts: SessionFacts, negotiated: Negotiated | None, stale_left: float | None = None
+) -> SessionFacts:
     """``facts`` with the capabilities, hold time, keepalive and graceful-restart phrase of
-    ``negotiated`` (the session is Established); with those cleared when None."""
+    ``negotiated`` (the session is Established); with those cleared when None, the
+    graceful-restart phrase then saying how long the routes stay stale when ``stale_left``
+    (seconds) is above 0 (RFC 4724 §4.2)."""
     if negotiated is None:
+        graceful = stale_phrase(stale_left) if stale_left is not None and stale_left > 0 else ""
         return dataclasses.replace(
-            facts, capabilities=(), hold_time=None, keepalive=None, graceful_restart=""
+            facts, capabilities=(), hold_time=None, keepalive=None, graceful_restart=graceful
         )
     return dataclasses.replace(
         facts,

@@ -19,7 +19,6 @@ Refusals are logged at most once per 10 s per cause, with the count held back.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import ipaddress
 import logging
@@ -34,7 +33,7 @@ from ..core.events import ClientDown, ClientEstablished, ClientRouteRefresh, Cli
 from ..core.runner import CoreRunner
 from ..logs import Throttle, peer_logger
 from ..session import DownReason, Negotiated, SessionStats, State, cease_shutdown
-from ..session.describe import down_words, stale_phrase, with_negotiated
+from ..session.describe import down_words, with_negotiated
 from ..session.events import (
     RouteRefreshReceived,
     SessionDown,
@@ -202,13 +201,11 @@ class ClientServer:
             last_error=words,
             last_error_at=at,
         )
-        facts = with_negotiated(facts, conn.session.negotiated if up and conn else None)
         stale_until = self.stale_until.get(client.name)
-        if not up and stale_until is not None:
-            remaining = stale_until - asyncio.get_running_loop().time()
-            if remaining > 0:
-                facts = dataclasses.replace(facts, graceful_restart=stale_phrase(remaining))
-        return facts
+        stale_left = None
+        if stale_until is not None:
+            stale_left = stale_until - asyncio.get_running_loop().time()
+        return with_negotiated(facts, conn.session.negotiated if up and conn else None, stale_left)
 
     def idle_hold(self, name: str, now: float) -> float:
         """Seconds the client stays held down after passing max_prefixes (``math.inf``: until

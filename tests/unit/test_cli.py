@@ -376,8 +376,29 @@ def test_events_and_reload(api: tuple[Path, FakeMux], capsys: pytest.CaptureFixt
          "stale_time": 0.0},
         {"time": 2.0, "type": "lost", "lost": 4},
     ]  # fmt: skip
+    assert main(["events", "-o", "yaml", "--api", f"unix:{path}"]) == 0
+    documents = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert documents == lines
     assert main(["reload", "--api", f"unix:{path}"]) == 1
     assert capsys.readouterr().out.splitlines() == [
         "not reloaded:",
         "  upstreams[0].asn: not an AS",
     ]
+
+
+def test_a_reader_that_leaves_is_no_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bgpmux routes | head``: the pipe closes under the CLI, which exits 0 quietly."""
+    import os
+
+    from bgpmux import cli
+
+    def gone(_args: Any) -> int:
+        raise BrokenPipeError
+
+    monkeypatch.setattr(cli, "cmd_version", gone)
+    saved = os.dup(1)
+    try:
+        assert cli.main(["version"]) == 0
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)

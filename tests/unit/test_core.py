@@ -367,3 +367,43 @@ def test_a_table_first_upstream_that_never_comes_up_holds_the_clients_only_so_lo
     assert not any(u.end_of_rib() for u in calico.updates())
     core.handle_timer(30.0 + TABLE_FIRST_GRACE)
     assert {u.end_of_rib() for u in calico.updates()} >= {IPV4_UNICAST, IPV6_UNICAST}
+
+
+def test_a_table_first_report_keeps_the_stale_routes_restart_time(setup) -> None:
+    """The engine asks for the table again (gobgpd restarted) while the ToR's routes are kept
+    stale: they keep the ToR's restart time (RFC 4724 §4.2), not the End-of-RIB wait of a
+    session that is up, and the report is no session coming up (no flap, nothing counted as
+    advertised)."""
+    from bgpmux.core.views import advertised
+
+    core, _engine, calico, _metallb = setup
+    tor_attrs = attrs((65000,), next_hop=ipaddress.ip_address("10.0.0.1").packed)
+    prefix = prefix_from_str("10.1.0.0/16")[1]
+    core.handle(ClientUpdate("calico", announce("10.244.1.0/26")), 0.5)
+    core.handle(UpstreamRoutes("tor", IPV4_UNICAST, tor_attrs, tor_attrs.next_hop, [prefix]), 1)
+    core.handle(UpstreamDown("tor", 60, None), 2.0)
+    flaps = core.upstreams["tor"].flaps
+    core.handle(UpstreamEstablished("tor", table_first=True), 3.0)
+    assert core.upstreams["tor"].channel.stale_deadline == 62.0
+    assert advertised(core, "tor", IPV4_UNICAST) == 0
+    core.handle(UpstreamDown("tor", 60, None), 4.0)  # gone again before its session came up
+    assert core.upstreams["tor"].flaps == flaps
+    core.handle_timer(62.0)
+    core.flush(62.0)
+    assert "10.1.0.0/16" not in calico.table()
+
+
+def test_a_routes_query_keeps_only_the_rows_its_filter_passes(setup) -> None:
+    from bgpmux.core.events import RoutesQuery
+    from bgpmux.core.views import routes_view
+
+    core, _engine, _calico, _metallb = setup
+    core.handle(ClientUpdate("calico", announce("10.244.1.0/26", "10.244.2.0/26")), 1.0)
+    core.flush(1.0)
+    wanted = RoutesQuery(keep=lambda row: row["prefix"] == "10.244.2.0/26")
+    assert [r["prefix"] for r in routes_view(core, wanted)["routes"]] == ["10.244.2.0/26"]
+    mine = RoutesQuery(client="calico", keep=lambda row: row["prefix"] == "10.244.1.0/26")
+    assert [r["prefix"] for r in routes_view(core, mine)["routes"]] == ["10.244.1.0/26"]
+    assert routes_view(core, RoutesQuery(client="nobody", keep=bool)) == {
+        "error": "no client named 'nobody'"
+    }

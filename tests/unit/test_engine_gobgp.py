@@ -283,3 +283,31 @@ def test_engine_command_binds_the_api_to_loopback_without_pprof() -> None:
     assert argv[argv.index("--api-hosts") + 1] == "[::1]:50099"
     assert "--pprof-disable" in argv and "-f" not in argv  # no config file: no listener on 179
     assert "gobgpd" in argv[argv.index("--api-hosts") - 1]
+
+
+def test_a_tor_session_that_ends_is_down_then_table_first_again() -> None:
+    """gobgpd keeps the peer and its global table when the ToR session ends, and sends that
+    table the moment the ToR is back: the engine reports the session down and asks the core for
+    the table again at once (``table_first``), so what changes meanwhile reaches gobgpd."""
+    import asyncio
+
+    from bgpmux.engines.gobgp_events import WatchReader
+
+    engine = GoBGPEngine(config(), Events())  # type: ignore[arg-type]
+    engine._stub = object()  # type: ignore[assignment]  # as if gobgpd were up
+    engine._core_up("tor")
+    peer = engine.peers["tor"]
+    peer.state, peer.added = State.ESTABLISHED, True
+    reader = WatchReader(engine, engine._stub)  # type: ignore[arg-type]
+
+    async def no_peers(address: str = "") -> dict[str, Any]:
+        return {}
+
+    reader.list_peers = no_peers  # type: ignore[method-assign]
+    engine.events.posts.clear()  # type: ignore[attr-defined]
+    asyncio.run(reader._down("tor", peer))
+    kinds = [(name, kwargs) for name, _args, kwargs in engine.events.posts]  # type: ignore[attr-defined]
+    assert kinds == [("down", {}), ("established", {"table_first": True})]
+    assert peer.core_up and peer.added  # the peer stays in gobgpd: no second AddPeer
+    assert engine.announce(["tor"], IPV4_UNICAST, PathAttributes(), V4_HOP, p("10.1.0.0/24")) == {}
+    assert [kind for kind, _ in engine._ops] == ["paths"]

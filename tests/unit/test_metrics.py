@@ -122,3 +122,22 @@ def test_every_metric_is_in_the_readme() -> None:
     names.add("bgpmux_route_propagation_seconds")  # registered by MetricsServer
     missing = sorted(name for name in names if f"`{name}" not in readme)
     assert not missing, f"README's Observability table lacks {missing}"
+
+
+def test_readyz_waits_for_a_table_first_upstreams_session() -> None:
+    """An engine that holds the table before the session opens (gobgpd) is not ready on its
+    table's End-of-RIB alone: the session must be Established."""
+    from bgpmux.metrics import MetricsServer
+
+    config = parse_config(CONFIG, env={})
+    core = Core(config, FakeEngine(["tor"]), now=0.0)
+    clients = ClientServer(config, runner=None)  # type: ignore[arg-type]
+    server = MetricsServer("127.0.0.1", 0, core, clients, core.engine)
+    server.listening = True
+    core.handle(UpstreamEstablished("tor", table_first=True), 0.0)
+    core.handle_timer(30.0)  # initial_sync_timeout: the table and End-of-RIB go to the engine
+    assert core.upstreams["tor"].eor_sent
+    assert server.ready()[0] is False
+    core.handle(UpstreamEstablished("tor"), 31.0)
+    core.handle_timer(31.0)
+    assert server.ready()[0] is True

@@ -130,6 +130,19 @@ def test_client_password_files_are_checked_like_the_upstreams(tmp_path: Path) ->
     check_files(parse(doc(password_file=str(good), peer_address="127.0.0.1")))
 
 
+def test_the_gobgp_engine_needs_gobgpd_in_path_unless_external(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bgpmux import secrets
+
+    monkeypatch.setattr(secrets, "gobgp_stubs_problem", lambda: None)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(ConfigError) as info:
+        check_files(parse({**doc(), "engine": "gobgp"}))
+    assert "gobgpd, which is not in PATH" in dict(info.value.errors)["engine"]
+    check_files(parse({**doc(), "engine": "gobgp", "gobgp": {"external": True}}))
+
+
 def test_md5_keys_are_per_peer_address(tmp_path: Path) -> None:
     key = tmp_path / "key"
     key.write_text("s3cret\n")
