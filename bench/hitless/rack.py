@@ -5,7 +5,7 @@
       │   whose address BEHIND_ADDR sits on its loopback
       │   (one veth pair, both ends created inside the two namespaces)
     node  AS 64512, 10.0.0.2/30; POD_ADDR and LB_ADDR on its loopback
-          mux      bgpmux (engine exabgp | native | gobgp), or BIRD hand-configured as the mux (baseline)
+          mux      bgpmux (engine exabgp, native or gobgp) or BIRD hand-configured as the mux
           calico   BIRD 2, iBGP, graceful restart, started with ``-R`` as calico-node does;
                    announces POD_CIDR; installs what it learns (the ToR's routes) into the
                    node's kernel table, which has no default route: BEHIND_ADDR is reachable
