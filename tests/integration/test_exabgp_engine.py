@@ -446,7 +446,11 @@ def test_tor_routes_come_back_as_upstream_announce(topo: Topology, driver: Drive
 
 
 def test_exabgp_killed_is_restarted_and_the_table_resent(topo: Topology, driver: Driver) -> None:
-    before, before6 = wait_for(topo.rib, 10, "a table"), topo.rib("ipv6")
+    # Its own table, so that the test holds alone too (pytest -k, or xdist's --dist load).
+    driver.send(op="announce", prefixes=["198.51.100.192/26", "2001:db8:102::/48"])
+    wait_for(lambda: "198.51.100.192/26" in topo.rib(), 15, "198.51.100.192/26 at the ToR")
+    wait_for(lambda: "2001:db8:102::/48" in topo.rib("ipv6"), 10, "2001:db8:102::/48")
+    before, before6 = topo.rib(), topo.rib("ipv6")
     status = driver.status()
     assert status["pid"]
     os.kill(status["pid"], signal.SIGKILL)  # ExaBGP, by the PID the engine started
