@@ -22,6 +22,17 @@ class APIError(Exception):
     """The API could not be reached or refused the call; the message says why in one line."""
 
 
+def _closed_dir(path: Path) -> Path | None:
+    """The first directory on the way from / to ``path`` that this user may not search, or
+    None (also when the way ends at a missing directory)."""
+    for directory in reversed(path.parents):
+        if not directory.is_dir():
+            return None
+        if not os.access(directory, os.X_OK):
+            return directory
+    return None
+
+
 class ApiClient:
     """Calls ``bgpmux.v1.Mux`` at ``target``: a unix socket path, or "host:port" (the loopback
     ``api.listen_tcp``). Use as a context manager, or ``close`` it."""
@@ -49,9 +60,15 @@ class ApiClient:
         path = self.path
         if path is None:
             return
-        if not path.exists():
-            if path.parent.exists() and not os.access(path.parent, os.X_OK):
-                raise APIError(f"permission denied on {path.parent} (run as root or bgpmux's user)")
+        try:
+            exists = path.exists()
+        except PermissionError:  # a directory above it is closed to us (/run/bgpmux is 0700)
+            exists = None
+        if not exists:
+            closed = _closed_dir(path)
+            if exists is None or closed is not None:
+                where = path if closed is None else closed
+                raise APIError(f"permission denied on {where} (run as root or bgpmux's user)")
             raise APIError(f"no API socket at {path}: is bgpmux running?")
         if not os.access(path, os.R_OK | os.W_OK):
             raise APIError(f"permission denied on {path} (run as root or bgpmux's user)")

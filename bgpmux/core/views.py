@@ -136,10 +136,10 @@ def _received_rows(name: str, channel: UpstreamChannel) -> Iterator[dict[str, An
 
 
 def _exported(core: Core, only: str | None) -> Iterator[dict[str, Any]]:
-    """The rows of what each upstream is sent: the best client path per prefix through the
-    exporter's own transform (``Exporter.as_sent``), next hop the node's address; of the
-    families its session negotiated (every family of the node while it is down), less the
-    routes withheld from it as too large."""
+    """The rows of what each upstream is sent: the best client path per prefix (``best`` set)
+    through the exporter's own transform (``Exporter.as_sent``), next hop the node's address;
+    of the families its session negotiated (every family of the node while it is down), less
+    the routes withheld from it as too large."""
     exporter = core.exporter
     for name, upstream in core.upstreams.items():
         if only is not None and name != only:
@@ -153,7 +153,7 @@ def _exported(core: Core, only: str | None) -> Iterator[dict[str, Any]]:
                 if (family, prefix) in withheld:
                     continue
                 yield route_view(family, prefix, next_hop, exporter.as_sent(path, ebgp),
-                                 upstream=name, client=path.source.name)  # fmt: skip
+                                 upstream=name, client=path.source.name, best=True)  # fmt: skip
 
 
 def _rejected_view(

@@ -51,7 +51,7 @@ def test_exported_rows_are_what_the_engine_was_sent(setup: Rack) -> None:
     core.flush(1.0)
     [row] = exported(core)
     sent_attrs, sent_next_hop = engine.table(IPV4_UNICAST, "tor")["198.51.100.0/24"]
-    assert row["upstream"] == "tor" and row["client"] == "metallb"
+    assert row["upstream"] == "tor" and row["client"] == "metallb" and row["best"] is True
     assert row["next_hop"] == next_hop_str(sent_next_hop) == "10.0.0.2"  # the node, not 127.0.0.1
     assert row["as_path"] == list(sent_attrs.as_path_flat()) == [64512]  # as the ToR sees it
     assert row["med"] == 10

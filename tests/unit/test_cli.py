@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
 import types
@@ -352,6 +353,32 @@ def test_status_without_daemon(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert capsys.readouterr().err == (
         f"bgpmux: nothing is listening on {sock}: is bgpmux running?\n"
     )
+
+
+def test_status_socket_closed_to_the_user(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As a non-root user: /run/bgpmux is 0700, so even stat() of the socket is refused (the
+    # tests run as root, who may search anything, so os.access and stat are stood in for).
+    closed = tmp_path / "bgpmux"
+    closed.mkdir()
+    sock = closed / "api.sock"
+    real_access = os.access
+    monkeypatch.setattr(
+        "bgpmux.api.client.os.access",
+        lambda p, mode: Path(p) != closed and real_access(p, mode),
+    )
+    assert main(["status", "--api", f"unix:{sock}"]) == 1
+    denied = "(run as root or bgpmux's user)\n"
+    assert capsys.readouterr().err == f"bgpmux: permission denied on {closed} {denied}"
+
+    def refused(self: Path, *args: Any, **kwargs: Any) -> bool:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.undo()
+    monkeypatch.setattr(Path, "exists", refused)
+    assert main(["routes", "--api", f"unix:{sock}"]) == 1
+    assert capsys.readouterr().err == f"bgpmux: permission denied on {sock} {denied}"
 
 
 def test_routes_filters_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
