@@ -115,9 +115,15 @@ class SyncState:
 
     def _upstreams_deadline(self) -> float:
         """When the clients' End-of-RIB stops waiting for the upstreams' tables: the timeout,
-        plus ``TABLE_FIRST_GRACE`` while an upstream is up without a session yet."""
-        pending = any(u.up and u.established_at is None for u in self.core.upstreams.values())
-        return self.sync_deadline + (TABLE_FIRST_GRACE if pending else 0.0)
+        plus ``TABLE_FIRST_GRACE`` while an upstream is up without a session yet, or got its
+        session only after the timeout (its table is still on its way: without the grace the
+        clients would get End-of-RIB the moment its session opens, and a gracefully restarting
+        Calico would flush the ToR's routes it kept, RFC 4724 §4.2)."""
+        late = any(
+            u.up and (u.established_at is None or u.established_at > self.sync_deadline)
+            for u in self.core.upstreams.values()
+        )
+        return self.sync_deadline + (TABLE_FIRST_GRACE if late else 0.0)
 
     def client_synced(self, client: ClientPeer, now: float) -> bool:
         """Whether ``client`` has sent its table: Established, and its End-of-RIB came for

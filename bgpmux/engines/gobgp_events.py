@@ -19,7 +19,7 @@ from ..wire.constants import Family
 from ..wire.prefix import Prefix
 from . import gobgp_peers as peers
 from .gobgp_api import gobgp_pb2
-from .gobgp_paths import received_path
+from .gobgp_paths import api_family, received_path
 
 if TYPE_CHECKING:
     from .gobgp import GoBGPEngine, _Peer
@@ -29,6 +29,7 @@ log = logging.getLogger("bgpmux.engine.gobgp")
 
 _Watch = gobgp_pb2.WatchEventRequest
 CALL_TIMEOUT = 10.0
+ADJ_IN_TIMEOUT = 300.0  # seconds to read one family of an upstream's Adj-RIB-In (1M routes)
 _PeerEvent = gobgp_pb2.WatchEventResponse.PeerEvent
 _STATE_EVENTS = (_PeerEvent.INIT, _PeerEvent.STATE)
 
@@ -87,10 +88,34 @@ class WatchReader:
                 peer.snapshot = snapshot
                 if peer.state is State.ESTABLISHED and peer.core_up:
                     for family in sorted(peers.end_of_rib_received(snapshot) - peer.eor_reported):
-                        if family in self.engine.families:
+                        if family in self.engine.families and await self._adj_in(peer, family):
                             peer.eor_reported.add(family)
                             self.events.end_of_rib(name, family)
             await asyncio.sleep(interval)
+
+    async def _adj_in(self, peer: _Peer, family: Family) -> bool:
+        """Report ``peer``'s Adj-RIB-In of ``family`` as gobgpd holds it now, before its
+        End-of-RIB: ``WatchEvent`` may deliver paths after ``ListPeer`` shows the End-of-RIB,
+        and at End-of-RIB the core sweeps the upstream's stale routes (RFC 4724 §4.2), which
+        would withdraw from the clients, for a moment, a route still on its way. Paths the core
+        already has change nothing. False (End-of-RIB left for the next poll) when gobgpd did
+        not answer."""
+        request = gobgp_pb2.ListPathRequest(
+            table_type=gobgp_pb2.ADJ_IN, name=peer.address, family=api_family(family)
+        )
+        paths: list[gobgp_pb2.Path] = []
+        try:
+            async for response in self.stub.ListPath(request, timeout=ADJ_IN_TIMEOUT):
+                paths.extend(response.destination.paths)
+        except grpc.RpcError as e:
+            log.warning(
+                "ListPath of the Adj-RIB-In failed: %s", e, extra={"peer": peer.config.name}
+            )
+            return False
+        if peer.state is not State.ESTABLISHED or not peer.core_up:
+            return False  # the session ended meanwhile
+        self._paths(paths)
+        return True
 
     async def _peer_state(self, event: gobgp_pb2.Peer) -> None:
         engine = self.engine

@@ -351,6 +351,8 @@ def test_a_table_first_upstream_gets_the_table_and_the_clients_wait_for_its_sess
     assert not any(u.end_of_rib() for u in calico.updates())  # no ToR session yet
     assert core.get_timer() == pytest.approx(30.0 + TABLE_FIRST_GRACE)
     core.handle(UpstreamEstablished("tor"), 36.0)  # the session, 6 s later
+    core.handle_timer(36.2)  # past the timeout, but its table is still on its way
+    assert not any(u.end_of_rib() for u in calico.updates())
     core.handle(UpstreamEndOfRib("tor", IPV4_UNICAST), 36.5)
     core.handle(UpstreamEndOfRib("tor", IPV6_UNICAST), 36.5)
     assert {u.end_of_rib() for u in calico.updates()} >= {IPV4_UNICAST, IPV6_UNICAST}

@@ -311,3 +311,52 @@ def test_a_tor_session_that_ends_is_down_then_table_first_again() -> None:
     assert peer.core_up and peer.added  # the peer stays in gobgpd: no second AddPeer
     assert engine.announce(["tor"], IPV4_UNICAST, PathAttributes(), V4_HOP, p("10.1.0.0/24")) == {}
     assert [kind for kind, _ in engine._ops] == ["paths"]
+
+
+def test_end_of_rib_waits_for_the_adj_rib_in_read_back() -> None:
+    """``ListPeer`` may show the ToR's End-of-RIB before ``WatchEvent`` delivered its paths;
+    the core sweeps the ToR's stale routes at End-of-RIB, so the engine first reads the
+    Adj-RIB-In (``ListPath``) and reports it, and only then the End-of-RIB."""
+    import asyncio
+
+    from bgpmux.engines.gobgp_events import WatchReader
+
+    engine = GoBGPEngine(config(), Events())  # type: ignore[arg-type]
+    engine._core_up("tor")
+    peer = engine.peers["tor"]
+    peer.state = State.ESTABLISHED
+    received = gobgp_pb2.Path(neighbor_ip="10.0.0.1", family=paths.api_family(IPV4_UNICAST))
+    received.nlri.Pack(attribute_pb2.IPAddressPrefix(prefix="10.99.0.0", prefix_len=16))
+    received.pattrs.add().Pack(attribute_pb2.OriginAttribute(origin=0))
+    received.pattrs.add().Pack(attribute_pb2.NextHopAttribute(next_hop="10.0.0.1"))
+    asked: list[gobgp_pb2.ListPathRequest] = []
+
+    class Stub:
+        def ListPath(self, request: gobgp_pb2.ListPathRequest, timeout: float) -> Any:
+            asked.append(request)
+
+            async def stream() -> Any:
+                yield gobgp_pb2.ListPathResponse(
+                    destination=gobgp_pb2.Destination(prefix="10.99.0.0/16", paths=[received])
+                )
+
+            return stream()
+
+    reader = WatchReader(engine, Stub())  # type: ignore[arg-type]
+
+    async def listed(address: str = "") -> dict[str, Any]:
+        return {"10.0.0.1": listed_peer()}  # End-of-RIB received for IPv4
+
+    reader.list_peers = listed  # type: ignore[method-assign]
+    engine.events.posts.clear()  # type: ignore[attr-defined]
+
+    async def one_poll() -> None:
+        task = asyncio.create_task(reader.poll(3600))
+        await asyncio.sleep(0.05)
+        task.cancel()
+
+    asyncio.run(one_poll())
+    assert [(r.table_type, r.name) for r in asked] == [(gobgp_pb2.ADJ_IN, "10.0.0.1")]
+    kinds = [name for name, _args, _kwargs in engine.events.posts]  # type: ignore[attr-defined]
+    assert kinds == ["routes", "end_of_rib"]
+    assert peer.eor_reported == {IPV4_UNICAST}
