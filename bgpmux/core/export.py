@@ -15,7 +15,6 @@ in ``too_large`` and logged once (until it fits again, is withdrawn or the sessi
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from ..policy.transforms import UpstreamExport
@@ -55,15 +54,13 @@ class Exporter:
         self.next_hops = next_hops
         self.clients = clients
         self._transforms = {ebgp: UpstreamExport(node_asn, ebgp) for ebgp in (True, False)}
-        # per peer (upstream or client): routes withheld because no UPDATE could carry them,
-        # and how many of them per family (kept with the set: read at every scrape)
+        # per peer (upstream or client): routes withheld because no UPDATE could carry them
         self.too_large: dict[str, set[tuple[Family, Prefix]]] = {}
-        self._withheld: dict[str, Counter[Family]] = {}
 
     def withheld(self, peer: str, family: Family) -> int:
-        """How many routes of ``family`` are withheld from ``peer`` as too large; O(1)."""
-        counts = self._withheld.get(peer)
-        return counts[family] if counts is not None else 0
+        """How many routes of ``family`` are withheld from ``peer`` as too large (a walk over
+        the withheld routes only: a handful, if any)."""
+        return sum(1 for f, _prefix in self.too_large.get(peer, ()) if f == family)
 
     def to_upstreams(
         self,
@@ -123,10 +120,8 @@ class Exporter:
         unfit_keys = {(family, p) for p in unfit}
         self._release(peer, family, [p for p in prefixes if (family, p) not in unfit_keys])
         held = self.too_large.setdefault(peer, set())
-        counts = self._withheld.setdefault(peer, Counter())
         new = [p for p in unfit if (family, p) not in held]
         held.update((family, p) for p in new)
-        counts[family] += len(new)
         if new:
             log.warning(
                 "%d routes not sent: their attributes leave no room for them in one UPDATE "
@@ -145,19 +140,12 @@ class Exporter:
     def _release(self, peer: str, family: Family, prefixes: Sequence[Prefix]) -> None:
         """``prefixes`` are no longer withheld from ``peer``."""
         held = self.too_large.get(peer)
-        if not held:
-            return
-        counts = self._withheld[peer]
-        for prefix in prefixes:
-            key = (family, prefix)
-            if key in held:
-                held.discard(key)
-                counts[family] -= 1
+        if held:
+            held.difference_update((family, p) for p in prefixes)
 
     def forget(self, peer: str) -> None:
         """``peer``'s session ended: nothing is withheld from it any more."""
         self.too_large.pop(peer, None)
-        self._withheld.pop(peer, None)
 
     def as_sent(self, path: Path, ebgp: bool) -> PathAttributes:
         """A client's path as an eBGP (``ebgp``) or iBGP upstream is sent it: tagged with the
