@@ -208,7 +208,8 @@ def advertised(core: Core, upstream: str, family: Family) -> int:
     Loc-RIB's table of the family less the routes the engine refused as too large (RFC 8654),
     while the session is up and negotiated ``family`` (RFC 4760 §8: the core exports nothing
     else to it); 0 otherwise, and while an engine holds the table before the session opens
-    (``table_first``: nothing went on the wire yet). Cheap enough for every scrape: no walk over the table."""
+    (``table_first``: nothing went on the wire yet). No walk over the table: cheap enough for
+    every scrape."""
     peer = core.upstreams[upstream]
     if not peer.up or peer.established_at is None or family not in peer.families:
         return 0
