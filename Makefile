@@ -10,7 +10,8 @@ STAMP_PIP := $(VENV)/.pip-installed
 # GoBGP's API stubs, generated (gitignored) from Debian's .proto copies: scripts/gobgp_stubs.py
 STAMP_GOBGP := bgpmux/engines/gobgp_api/__init__.py
 
-.PHONY: all deps test lint unit interop demo bench fuzz soak hitless clean
+.PHONY: all deps test lint unit interop demo bench fuzz soak hitless clean image image-base \
+	image-test
 
 all: test
 
@@ -79,5 +80,53 @@ soak: deps
 hitless: deps
 	$(BIN)/python -m bench.hitless $(HITLESS_ARGS)
 
+# The image (README "The image"): Debian bookworm bases made by mmdebstrap from Debian's packages
+# (image/base.sh), imported as local images and cached by a stamp (rm $(IMAGE_DIR)/.base, or
+# `make image-base`, to take Debian's updates); buildah builds the Dockerfile with --pull=never
+# and --layers (an unchanged tree builds again from its cache).
+IMAGE ?= localhost/bgpmux:latest
+IMAGE_DIR := build/image
+IMAGE_BASE_BUILD := localhost/bgpmux-base-build:bookworm
+IMAGE_BASE_RUNTIME := localhost/bgpmux-base-runtime:bookworm
+# This machine's CA bundle, mounted into the build's RUN steps (not the image) for pip to trust
+# a TLS-intercepting proxy on the way to PyPI
+IMAGE_CA ?= /etc/ssl/certs/ca-certificates.crt
+IMAGE_APT := buildah podman mmdebstrap runc uidmap
+STAMP_IMAGE_APT := $(IMAGE_DIR)/.apt-installed
+STAMP_IMAGE_BASE := $(IMAGE_DIR)/.base
+# The shipped ConfigMap (or the bgpmux.yaml it is generated from) whose config image-test checks
+IMAGE_CONFIG ?= $(firstword $(wildcard deploy/base/bgpmux.yaml deploy/base/configmap.yaml \
+	deploy/configmap.yaml))
+
+$(STAMP_IMAGE_APT):
+	@mkdir -p $(IMAGE_DIR)
+	@missing=""; for p in $(IMAGE_APT); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "apt: installing$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+$(STAMP_IMAGE_BASE): image/base.sh $(STAMP_IMAGE_APT)
+	image/base.sh $(IMAGE_DIR) $(IMAGE_BASE_BUILD) $(IMAGE_BASE_RUNTIME)
+	@touch $@
+
+image-base:
+	rm -f $(STAMP_IMAGE_BASE)
+	$(MAKE) $(STAMP_IMAGE_BASE)
+
+image: $(STAMP_IMAGE_BASE)
+	@podman image exists $(IMAGE_BASE_BUILD) && podman image exists $(IMAGE_BASE_RUNTIME) || \
+	  image/base.sh $(IMAGE_DIR) $(IMAGE_BASE_BUILD) $(IMAGE_BASE_RUNTIME)
+	buildah bud --quiet --isolation=chroot --pull=never --layers \
+	  $(if $(wildcard $(IMAGE_CA)),--volume $(IMAGE_CA):/run/host-ca.crt:ro) -f Dockerfile -t $(IMAGE) .
+	@podman images $(IMAGE)
+
+# Runs the image with podman: version, check-config on $(IMAGE_CONFIG), not root, a read-only
+# root filesystem, and `bgpmux run` (exabgp and native engines) in a network namespace reaching
+# Established with a BIRD ToR; prints the idle RSS. Not part of `make test` (tests/image/).
+image-test: image deps
+	$(BIN)/python -m tests.image --image $(IMAGE) --config $(IMAGE_CONFIG)
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache bgpmux/engines/gobgp_api
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache bgpmux/engines/gobgp_api $(IMAGE_DIR)

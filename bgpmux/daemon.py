@@ -152,7 +152,10 @@ async def _main(config: Config, config_path: Path | None) -> int:
     try:
         await engine.start()
     except (OSError, ValueError) as exc:
-        log.error("cannot start the %s engine: %s", engine.name, exc)
+        # an engine's program missing (MissingProgram) included: /healthz says why, then exit
+        metrics.failure = f"cannot start the {engine.name} engine: {exc}"
+        log.critical("%s", metrics.failure)
+        await asyncio.sleep(FATAL_EXIT_DELAY)
         await asyncio.gather(clients.stop(), api.stop(), metrics.stop())
         core_task.cancel()
         return 1

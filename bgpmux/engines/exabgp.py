@@ -39,13 +39,12 @@ from .exabgp_graceful import GracefulSessions, down_reason
 from .exabgp_rib_out import RibOutMirror
 from .exabgp_session import ExaBGPSession, MessageSeen
 from .process import exit_reason, read_log, terminate, write_private
+from .programs import EXABGP, find_exabgp
 
 if TYPE_CHECKING:
     from ..config import Config, Upstream
 
 log = logging.getLogger("bgpmux.engine.exabgp")
-
-EXABGP = str(Path(sys.executable).with_name("exabgp"))
 RELAY_MODULE = "bgpmux.engines.exabgp_relay"
 CONNECT_TIMEOUT = 30.0  # ExaBGP start to the relay's connection
 STOP_TIMEOUT = 5.0  # SIGTERM to SIGKILL
@@ -139,8 +138,9 @@ class ExaBGPEngine(Engine):
 
     async def start(self) -> None:
         """Write the files and start the supervisor; returns after the first attempt to start
-        ExaBGP (a failed one is retried with backoff). Raises OSError or ValueError when the
-        configuration cannot be written (an unreadable or unquotable password)."""
+        ExaBGP (a failed one is retried with backoff). Raises OSError (MissingProgram: no
+        ``exabgp``) or ValueError (a password file unreadable or unquotable)."""
+        self.exabgp = find_exabgp(self.exabgp)
         self.write_config()  # a bad password file fails here, loudly, at start
         self._stopping = False
         self._supervisor = asyncio.create_task(self._supervise(), name="exabgp-supervisor")

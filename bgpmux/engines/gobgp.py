@@ -62,6 +62,7 @@ from .gobgp_events import WatchReader
 from .gobgp_paths import add_path_stream_request, for_gobgp, path_template, withdrawal
 from .gobgp_rib import GlobalTable
 from .process import exit_reason
+from .programs import GOBGPD, find_gobgpd
 
 if TYPE_CHECKING:
     from ..config import Config, Upstream
@@ -69,7 +70,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("bgpmux.engine.gobgp")
 logging.getLogger("grpc").setLevel(logging.INFO)  # its DEBUG lines come on every call
 
-GOBGPD = "gobgpd"
 CONNECT_TIMEOUT = 15.0  # gobgpd start to its API answering
 CALL_TIMEOUT = 10.0  # one unary API call
 BACKOFF_MIN, BACKOFF_MAX = 1.0, 30.0
@@ -156,8 +156,11 @@ class GoBGPEngine(Engine):
 
     async def start(self) -> None:
         """Read the TCP-MD5 keys and start the supervisor; returns after the first attempt to
-        reach gobgpd (retried with backoff). Raises OSError or ValueError for a key that
+        reach gobgpd (retried with backoff). Raises MissingProgram (an OSError) when gobgpd
+        is not in PATH (unless ``gobgp.external``), OSError or ValueError for a key that
         cannot be read."""
+        if not self.external:
+            self.gobgpd = find_gobgpd(self.gobgpd)
         for peer in self.peers.values():
             peer.password = peers.read_password(peer.config)
         self._stopping = False
