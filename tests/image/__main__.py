@@ -6,8 +6,9 @@ file itself) with the downward-API variables set; a numeric non-root user; a rea
 filesystem that bgpmux writes only under /run/bgpmux; and, per engine, ``bgpmux run`` of that
 config inside a network namespace this test creates (podman ``--network ns:``) reaching
 Established with a real BIRD ToR in a second namespace, judged from ``bgpmux status`` in the
-container and BIRD. Prints each process's idle RSS once Established. Anything missing (podman,
-BIRD, root, the image) is a failure, never a skip. Exit status 0 when every check passed.
+container, /metrics and BIRD. Prints each process's idle RSS and PSS once Established. Anything
+missing (podman, BIRD, root, the image) is a failure, never a skip. Exit status 0 when every
+check passed.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from pathlib import Path
 import yaml
 
 from bgpmux.config import parse_config
+from bgpmux.config_types import Endpoint
 from lab.bird import Bird
 from lab.model import Neighbor
-from lab.netns import Topology
+from lab.netns import Host, Topology
 
 UID = 65532
 PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs"]
@@ -103,12 +105,15 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
-def rss(pid: int) -> tuple[str, float]:
-    """(command line, VmRSS in MiB) of ``pid``."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    kib = int(re.search(r"^VmRSS:\s+(\d+)", status, flags=re.M).group(1))  # type: ignore[union-attr]
+def memory(pid: int) -> tuple[str, float, float]:
+    """(command line, RSS, PSS) of ``pid``, in MiB (PSS shares the pages the processes share:
+    the interpreter and libraries of bgpmux, ExaBGP and the relay)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        key, _, value = line.partition(":")
+        fields[key] = int(value.split()[0]) / 1024
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-    return argv, kib / 1024
+    return argv, fields["Rss"], fields["Pss"]
 
 
 def established(name: str, upstream: str) -> bool:
@@ -119,9 +124,35 @@ def established(name: str, upstream: str) -> bool:
     )
 
 
+def http_get(node: Host, url: str) -> tuple[int, str]:
+    """(status, body) of a GET on ``url`` from inside ``node``'s namespace."""
+    script = (
+        "import sys, urllib.request, urllib.error\n"
+        "try:\n"
+        "    r = urllib.request.urlopen(sys.argv[1], timeout=10); print(r.status)\n"
+        "    print(r.read().decode())\n"
+        "except urllib.error.HTTPError as e:\n"
+        "    print(e.code); print(e.read().decode())\n"
+    )
+    out = node.run([sys.executable, "-c", script, url], timeout=20).stdout
+    status, _, body = out.partition("\n")
+    return int(status), body
+
+
+def check_http(node: Host, listen: Endpoint, upstream: str) -> None:
+    """/healthz says 200 and /metrics has the upstream's session up."""
+    status, body = http_get(node, f"http://{listen}/healthz")
+    if status != 200:
+        raise Failed(f"/healthz: {status} {body}")
+    metrics = http_get(node, f"http://{listen}/metrics")[1]
+    wanted = f'bgpmux_session_up{{peer="{upstream}",role="upstream"}} 1.0'
+    if wanted not in metrics.splitlines():
+        raise Failed(f"/metrics lacks {wanted}:\n{metrics[:2000]}")
+
+
 def check_run(image: str, text: str, engine: str, tag: str) -> float:
     """Run ``text`` with ``engine`` in a namespace until Established with a BIRD ToR; returns
-    the total idle RSS in MiB."""
+    the idle PSS of its processes in MiB."""
     config = parse_config(text, env=ENV)
     upstream = config.upstreams[0]
     with Topology(tag=engine[:2], prefix="im") as topo, tempfile.TemporaryDirectory() as tmp:
@@ -152,17 +183,21 @@ def check_run(image: str, text: str, engine: str, tag: str) -> float:
             took = time.monotonic() - started
             state = bird.neighbor_state(NODE)
             print(f"ok  {engine}: {upstream.name} Established in {took:.1f} s (BIRD: {state})")
+            check_http(node, config.metrics_listen, upstream.name)
+            print(f"ok  {engine}: /healthz 200; /metrics bgpmux_session_up 1 for {upstream.name}")
             time.sleep(IDLE_SETTLE)
             if not established(name, upstream.name):
                 raise Failed(f"{engine}: {upstream.name} went down while idle")
             pid = int(podman("inspect", "--format", "{{.State.Pid}}", name).stdout)
-            total = 0.0
+            rss = pss = 0.0
             for child in descendants(pid):
-                argv, mib = rss(child)
-                total += mib
-                print(f"    {mib:6.1f} MiB  {argv[:100]}")
-            print(f"ok  {engine}: idle RSS {total:.1f} MiB in all")
-            return total
+                argv, child_rss, child_pss = memory(child)
+                rss, pss = rss + child_rss, pss + child_pss
+                print(f"    RSS {child_rss:5.1f} MiB  PSS {child_pss:5.1f} MiB  {argv[:90]}")
+            print(f"ok  {engine}: idle RSS {rss:.1f} MiB, PSS {pss:.1f} MiB in all")
+            stats = podman("stats", "--no-stream", "--format", "{{.MemUsage}}", name, check=False)
+            print(f"    podman stats (the container's memory cgroup): {stats.stdout.strip()}")
+            return pss
         finally:
             podman("rm", "-f", "-t", "5", name, check=False)
 
