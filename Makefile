@@ -123,8 +123,9 @@ image: $(STAMP_IMAGE_BASE)
 	@podman images $(IMAGE)
 
 # Runs the image with podman: version, check-config on $(IMAGE_CONFIG), not root, a read-only
-# root filesystem, and `bgpmux run` (exabgp and native engines) in a network namespace reaching
-# Established with a BIRD ToR; prints the idle RSS. Not part of `make test` (tests/image/).
+# root filesystem, and `bgpmux run` of it in a network namespace reaching
+# Established with a BIRD ToR (exabgp, native and gobgp engines); prints the idle memory. Not
+# part of `make test` (tests/image/).
 image-test: image deps
 	$(BIN)/python -m tests.image --image $(IMAGE) --config $(IMAGE_CONFIG)
 

@@ -206,7 +206,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--image", required=True)
     parser.add_argument("--config", type=Path, required=True, help="the shipped ConfigMap")
-    parser.add_argument("--engines", default="exabgp,native")
+    parser.add_argument("--engines", default="exabgp,native,gobgp")
     args = parser.parse_args()
     missing = [tool for tool in ("podman", "runc", "bird") if shutil.which(tool) is None]
     if os.geteuid() != 0:
