@@ -127,6 +127,7 @@ image: $(STAMP_IMAGE_BASE)
 # Established with a BIRD ToR (exabgp, native and gobgp engines); prints the idle memory. Not
 # part of `make test` (tests/image/).
 image-test: image deps
+	@test -n "$(IMAGE_CONFIG)" || { echo "image-test: no shipped ConfigMap found: set IMAGE_CONFIG"; exit 1; }
 	$(BIN)/python -m tests.image --image $(IMAGE) --config $(IMAGE_CONFIG)
 
 clean:

@@ -150,6 +150,20 @@ def check_http(node: Host, listen: Endpoint, upstream: str) -> None:
         raise Failed(f"/metrics lacks {wanted}:\n{metrics[:2000]}")
 
 
+def check_missing_exabgp(image: str, netns: str, mounts: list[str]) -> None:
+    """With exabgp hidden (/dev/null over it: not executable), ``bgpmux run`` names it and the
+    fix and exits 1 (/healthz fails meanwhile: tests/unit/test_engine_programs.py)."""
+    result = podman(
+        *RUN, "--network", f"ns:/run/netns/{netns}", *mounts,
+        "-v", "/dev/null:/opt/bgpmux/bin/exabgp:ro", image, "run", "-c", "/etc/bgpmux/bgpmux.yaml",
+        check=False,
+    )  # fmt: skip
+    out = result.stdout + result.stderr
+    if result.returncode != 1 or "exabgp not found in PATH" not in out or "pip install" not in out:
+        raise Failed(f"exabgp missing: exit {result.returncode}, not the error wanted:\n{out}")
+    print("ok  exabgp missing: bgpmux run names it and the fix, exits 1")
+
+
 def check_run(image: str, text: str, engine: str, tag: str) -> float:
     """Run ``text`` with ``engine`` in a namespace until Established with a BIRD ToR; returns
     the idle PSS of its processes in MiB."""
@@ -162,12 +176,14 @@ def check_run(image: str, text: str, engine: str, tag: str) -> float:
         bird.start()
         Path(tmp, "bgpmux.yaml").write_text(text)
         os.chmod(tmp, 0o755)
+        mounts = ["-v", f"{tmp}:/etc/bgpmux:ro", *env_flags()]
+        if engine == "exabgp":
+            check_missing_exabgp(image, node.netns, mounts)
         name = f"{tag}-{engine}"
         started = time.monotonic()
         podman(
-            *RUN, "-d", "--name", name, "--network", f"ns:/run/netns/{node.netns}",
-            "-v", f"{tmp}:/etc/bgpmux:ro", *env_flags(), image, "run", "-c",
-            "/etc/bgpmux/bgpmux.yaml",
+            *RUN, "-d", "--name", name, "--network", f"ns:/run/netns/{node.netns}", *mounts,
+            image, "run", "-c", "/etc/bgpmux/bgpmux.yaml",
         )  # fmt: skip
         try:
             deadline = started + ESTABLISHED_TIMEOUT
