@@ -282,6 +282,14 @@ class Log(_Model):
     format: Literal["text", "json"] = "text"
 
 
+class Reload(_Model):
+    """Live reload: ``watch`` reloads, as on SIGHUP, when the configuration file's content
+    changes (``bgpmux.config_watch``: the kubelet's ``..data`` swap of a ConfigMap volume, an
+    edit or a replace of a plain file)."""
+
+    watch: bool = True
+
+
 def _non_empty(items: tuple[_T, ...]) -> tuple[_T, ...]:
     # Not Field(min_length=1): pydantic would also report that on a list whose items are bad.
     if not items:
@@ -303,6 +311,7 @@ class Config(_Model):
     metrics: Metrics = Metrics()
     api: Api = Api()
     log: Log = Log()
+    reload: Reload = Reload()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:

@@ -1,14 +1,15 @@
 """Applying a reloaded configuration to the core (``Reconfigure``): client and upstream import
-policies live, and a reset of every upstream whose session identity changed (``reload.plan``
-says which)."""
+policies live, clients added and removed (``client_set``), and a reset of every upstream whose
+session identity changed (``reload.plan`` says which)."""
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
 
-from ..config import Upstream
+from ..config import Client, Upstream
 from . import reload
+from .client_set import apply_client_set
 from .events import Reconfigure, UpstreamDown
 from .upstream_policy import apply_upstream_policies
 
@@ -23,11 +24,13 @@ def reconfigure(core: Core, event: Reconfigure, now: float) -> list[str]:
     returns what needs a restart, in words.
 
     Policy fields apply at once, every route a peer sent judged again (a lower client
-    max_prefixes may close its session). An upstream whose session identity changed is reset
-    with its new settings. The rest (node, engine, metrics, api, a client's identity, peers
-    added, removed or reordered, an upstream's other fields) is returned, not applied;
-    ``core.config`` becomes what runs."""
+    max_prefixes may close its session). Clients added start, clients removed stop, a client
+    whose identity changed is restarted with it (``client_set``). An upstream whose session
+    identity changed is reset with its new settings. The rest (node, engine, metrics, api,
+    upstreams added, removed or reordered, an upstream's other fields) is returned, not
+    applied; ``core.config`` becomes what runs."""
     plan = reload.plan(core.config, event.config)
+    apply_client_set(core, plan, now)
     for new in plan.policies:
         client = core.clients[new.name]
         if new != client.channel.policy:
@@ -55,8 +58,7 @@ def reconfigure(core: Core, event: Reconfigure, now: float) -> list[str]:
         u.model_copy(update={f: getattr(declared[u.name], f) for f in applied.get(u.name, ())})
         for u in core.config.upstreams
     )
-    policies = {c.name: c for c in plan.policies}
-    clients = tuple(policies.get(c.name, c) for c in core.config.clients)
+    clients = running_clients(core.config.clients, plan)
     core.config = core.config.model_copy(update={"upstreams": upstreams, "clients": clients})
     return pending
 
@@ -76,3 +78,19 @@ def reset_upstream(core: Core, new: Upstream, fields: list[str], now: float) -> 
     )
     core.upstreams[new.name].channel.ebgp = new.asn != core.node_asn
     core.handle(UpstreamDown(new.name), now)
+
+
+def running_clients(running: tuple[Client, ...], plan: reload.Plan) -> tuple[Client, ...]:
+    """The clients that run after ``plan``: the running ones in their order, with their new
+    policy (or new settings, when replaced), less those removed; then those added."""
+    policies = {c.name: c for c in plan.policies}
+    added = {c.name: c for c in plan.clients_added}
+    removed = set(plan.clients_removed)
+    out = []
+    for client in running:
+        if client.name in removed:
+            if client.name in added:
+                out.append(added.pop(client.name))
+        else:
+            out.append(policies.get(client.name, client))
+    return (*out, *added.values())
