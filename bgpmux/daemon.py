@@ -9,12 +9,11 @@ import asyncio
 import functools
 import logging
 import signal
-from collections.abc import Callable
 from pathlib import Path
 
 from .api import ApiServer, ReloadOutcome
 from .config import Config, ConfigError, load_config
-from .config_watch import ConfigWatcher
+from .config_watch import ConfigWatcher, digest
 from .core import Core
 from .core.events import Reconfigure
 from .core.port import Engine, UpstreamEvents
@@ -68,7 +67,7 @@ async def reload(
     clients: ClientServer,
     path: Path,
     stats: ReloadStats | None = None,
-    applied: Callable[[Config], None] | None = None,
+    watcher: ConfigWatcher | None = None,
 ) -> ReloadOutcome:
     """SIGHUP, the API's Reload and the config watcher: read and check the file again and
     place it on this node (default gateways resolved again); the log settings apply at once,
@@ -77,18 +76,21 @@ async def reload(
     new listen address that cannot be bound, is logged and changes nothing. Returns the
     outcome: each error with its field path, or the changes that need a restart. ``stats``
     counts the reloads that failed (refused, or not applied whole) and when the last one
-    succeeded; ``applied`` is told each configuration that was applied."""
+    succeeded. ``watcher`` learns the content read (so a change already reloaded, by SIGHUP
+    too, is not reloaded again) and each configuration applied (``reload.watch``)."""
     async with clients.reloading:  # one at a time: SIGHUP, the API, the watcher
-        return await _reload(runner, clients, path, stats or ReloadStats(), applied)
+        if watcher is not None:
+            watcher.last_digest = digest(path)
+        outcome, config = await _reload(runner, clients, path, stats or ReloadStats())
+        if watcher is not None and config is not None:
+            watcher.configure(config)
+        return outcome
 
 
 async def _reload(
-    runner: CoreRunner,
-    clients: ClientServer,
-    path: Path,
-    stats: ReloadStats,
-    applied: Callable[[Config], None] | None,
-) -> ReloadOutcome:
+    runner: CoreRunner, clients: ClientServer, path: Path, stats: ReloadStats
+) -> tuple[ReloadOutcome, Config | None]:
+    """``reload``'s work: the outcome, and the configuration when it was applied."""
     try:
         config = load_config(path)
         check_files(config)  # every upstream's, as at start
@@ -96,7 +98,7 @@ async def _reload(
     except ConfigError as exc:
         log.error("reload: %s not reloaded:\n%s", path, exc)
         stats.failed()
-        return ReloadOutcome(errors=list(exc.errors))
+        return ReloadOutcome(errors=list(exc.errors)), None
     log_skipped(placement, _skipped_logged)
     config = placement.config
     try:
@@ -104,7 +106,7 @@ async def _reload(
     except ListenError as exc:
         log.error("reload: %s not reloaded: %s", path, exc)
         stats.failed()
-        return ReloadOutcome(errors=[(exc.field, exc.message)])
+        return ReloadOutcome(errors=[(exc.field, exc.message)]), None
     setup_logging(config.log.level, config.log.format)
     try:
         pending = await runner.request(Reconfigure(config))
@@ -112,11 +114,9 @@ async def _reload(
         clients.abandon()
         log.exception("reload: %s could not be applied", path)
         stats.failed()
-        return ReloadOutcome(errors=[("", f"could not be applied: {exc}")])
+        return ReloadOutcome(errors=[("", f"could not be applied: {exc}")]), None
     assert isinstance(pending, list)
     clients.reloaded(config)
-    if applied is not None:
-        applied(config)
     if pending:
         stats.failed()  # the running configuration is not the file's
         log.warning(
@@ -125,7 +125,7 @@ async def _reload(
     else:
         stats.succeeded()
         log.info("reload: %s reloaded", path)
-    return ReloadOutcome(needs_restart=pending)
+    return ReloadOutcome(needs_restart=pending), config
 
 
 _reloads: set[asyncio.Task[object]] = set()
@@ -168,7 +168,7 @@ async def _main(config: Config, config_path: Path | None) -> int:
         path = Path(config_path)
         # the watcher reloads through the API, as SIGHUP does: the outcome is an API event
         watcher = ConfigWatcher(path, lambda: api.reload())
-        reloader = functools.partial(reload, runner, clients, path, reloads, watcher.configure)
+        reloader = functools.partial(reload, runner, clients, path, reloads, watcher)
     tcp = None if config.api.listen_tcp is None else str(config.api.listen_tcp)
     api = ApiServer(config.api.path, runner, clients, engine, reloader, tcp)
     try:

@@ -12,37 +12,12 @@ import pytest
 
 from bgpmux.config import parse_config
 from bgpmux.config_watch import ConfigWatcher
+from lab.configmap import ConfigMapVolume
 
 pytestmark = pytest.mark.timeout(30)
 
 WAIT = 5.0  # seconds a reload may take to be seen
 QUIET = 0.6  # seconds with no further reload that count as "one reload"
-
-
-class Kubelet:
-    """Writes a ConfigMap volume the way the kubelet does (AtomicWriter): a new timestamped
-    directory, a ``..data_tmp`` symlink to it renamed over ``..data``, the old one removed;
-    the key is a symlink through ``..data``."""
-
-    def __init__(self, volume: Path) -> None:
-        self.volume = volume
-        self.generation = 0
-
-    def write(self, content: str) -> None:
-        self.generation += 1
-        stamp = f"..2026_11_30_15_00_{self.generation:02d}.000000001"
-        new = self.volume / stamp
-        new.mkdir()
-        (new / "bgpmux.yaml").write_text(content)
-        old = os.readlink(self.volume / "..data") if (self.volume / "..data").exists() else None
-        os.symlink(stamp, self.volume / "..data_tmp")
-        os.rename(self.volume / "..data_tmp", self.volume / "..data")
-        key = self.volume / "bgpmux.yaml"
-        if not key.is_symlink():
-            os.symlink("..data/bgpmux.yaml", key)
-        if old is not None:
-            (self.volume / old / "bgpmux.yaml").unlink()
-            (self.volume / old).rmdir()
 
 
 class Reloads:
@@ -65,19 +40,19 @@ class Reloads:
 
 
 async def test_the_kubelets_data_swap_reloads_once_per_change(tmp_path: Path) -> None:
-    kubelet = Kubelet(tmp_path)
-    kubelet.write("generation: 1\n")
+    volume = ConfigMapVolume(tmp_path)
+    volume.write({"bgpmux.yaml": "generation: 1\n"})
     reloads = Reloads()
     watcher = ConfigWatcher(tmp_path / "bgpmux.yaml", reloads, debounce_ms=100)
     watcher.start()
     try:
         await asyncio.sleep(0.2)  # the watch is set up in a thread
-        kubelet.write("generation: 2\n")
+        volume.write({"bgpmux.yaml": "generation: 2\n"})
         await reloads.wait_for(1)
-        kubelet.write("generation: 2\n")  # a swap with the same content: no reload
-        (tmp_path / "other-key").write_text("x")  # another key of the ConfigMap
+        # a swap with the same content (another key changed): no reload
+        volume.write({"bgpmux.yaml": "generation: 2\n", "other-key": "x"})
         await reloads.wait_for(1)
-        kubelet.write("generation: 3\n")
+        volume.write({"bgpmux.yaml": "generation: 3\n"})
         await reloads.wait_for(2)
     finally:
         await watcher.stop()
