@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from ..config import Client, Config
 from ..core import reload
 from ..core.client_set import DECONFIGURED, RECONFIGURED
+from ..core.reconfigure import running_clients
 from ..session import DownReason
 from ..wire.messages import Notification
 from .connection import BGPConnection
@@ -116,6 +117,13 @@ def apply(server: ClientServer, prepared: Prepared) -> None:
         if listen in server.servers:
             server.servers.pop(listen).close()
             log.info("stopped listening on %s: no client left", listen)
+
+
+def running_config(running: Config, prepared: Prepared) -> Config:
+    """``running`` with its clients as they run after ``prepared`` (``running_clients``: in
+    their order, policies new, the removed gone, the added last); the rest (the node) as it
+    runs until a restart."""
+    return running.model_copy(update={"clients": running_clients(running.clients, prepared.plan)})
 
 
 def _forget(server: ClientServer, name: str, cease: Notification) -> None:

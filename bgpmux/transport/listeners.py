@@ -212,15 +212,15 @@ class ClientServer:
             client_set.abandon(self, prepared)
 
     def reloaded(self, config: Config) -> None:
-        """A reload was applied: clients removed and added (``client_set.apply``), the new
-        policy fields count from now, and every idle hold ends (``max_prefixes_restart: 0``
-        holds a client until this)."""
+        """A reload was applied: clients removed and added (``client_set``), new policies
+        count from now, every idle hold ends (``max_prefixes_restart: 0`` waits for this)."""
         prepared, self._reload = self._reload, None
         if prepared is not None:
             client_set.apply(self, prepared)
-        self.config = config
+            self.config = client_set.running_config(self.config, prepared)
         for client in config.clients:
-            self.by_name[client.name] = client
+            if client.name in self.by_name:
+                self.by_name[client.name] = client
         for name, hold in self.holds.items():
             if hold.until is not None:
                 log.info("released from its idle hold by the reload", extra={"peer": name})
