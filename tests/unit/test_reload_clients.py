@@ -3,7 +3,9 @@ a fake engine and in-memory client links, no sockets."""
 
 from __future__ import annotations
 
-from bgpmux.config import parse_config
+import pytest
+
+from bgpmux.config import ConfigError, parse_config
 from bgpmux.core.events import ClientDown, ClientEstablished, ClientUpdate, Reconfigure
 from bgpmux.core.reload import plan
 from bgpmux.engines.fake import AnnounceCall, WithdrawCall
@@ -146,3 +148,15 @@ def test_a_client_whose_identity_changed_is_restarted_in_its_place(setup) -> Non
     core.handle(ClientDown("metallb"), 4.0)  # the new session's events still work
     core.flush(4.0)
     assert engine.table(IPV4_UNICAST) == {}
+
+
+# ------------------------------------------------------------------ config
+
+
+def test_reload_watch_is_on_by_default_and_validated() -> None:
+    assert config(CONFIG).reload.watch is True
+    assert config(CONFIG + "reload: {watch: false}\n").reload.watch is False
+    for bad, field in (("{watch: sometimes}", "reload.watch"), ("{wacth: true}", "reload.wacth")):
+        with pytest.raises(ConfigError) as raised:
+            config(CONFIG + f"reload: {bad}\n")
+        assert [path for path, _msg in raised.value.errors] == [field]
