@@ -4,7 +4,8 @@ SIGHUP, when the file's content changes.
 The kubelet updates a ConfigMap volume by writing a new ``..<timestamp>`` directory and
 renaming a new ``..data`` symlink over the old one; the file is reached through
 ``bgpmux.yaml -> ..data/bgpmux.yaml``, so its own path never changes and only the directory
-sees an event. The directory is watched (not the file), the events of one swap (or one
+sees an event. The directory is watched (not the file), for events on the file's name or on
+``..data`` only (a runtime directory beside it stays quiet), the events of one swap (or one
 editor's save, or ``kubectl cp``) are debounced into one check, and the check reloads only
 when the file, read through its symlinks, hashes differently from the last one seen: an
 unchanged file (another key of the ConfigMap, a ``touch``) does not reload, and a file that
@@ -22,7 +23,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from watchfiles import awatch
+from watchfiles import Change, awatch
 
 from .config import Config
 
@@ -114,6 +115,9 @@ class ConfigWatcher:
             log.exception("reload after %s changed failed", self.path)
         return True
 
+    def _relevant(self, _change: Change, path: str) -> bool:
+        return Path(path).name in (self.path.name, "..data")
+
     async def _run(self) -> None:
         # The directory as configured (not resolved): ConfigMap keys are symlinks in it.
         directory = self.path.parent
@@ -121,7 +125,7 @@ class ConfigWatcher:
             try:
                 async for _changes in awatch(
                     directory,
-                    watch_filter=None,
+                    watch_filter=self._relevant,
                     debounce=self.debounce_ms,
                     step=50,
                     stop_event=self._stop,
