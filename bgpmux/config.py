@@ -44,6 +44,7 @@ from .config_types import (
 )
 from .config_types import Endpoint as Endpoint  # re-exported: the config's value types
 from .config_types import IPAddress as IPAddress
+from .node_addresses import fill_by_family
 from .policy.prefix_list import PrefixRule as PrefixRule
 from .wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
 
@@ -97,17 +98,27 @@ class Node(_Model):
     router_id: IPv4Address
     address: Annotated[IPv4Address | None, BeforeValidator(empty_is_none)] = None
     address_v6: Annotated[IPv6Address | None, BeforeValidator(empty_is_none)] = None
+    addresses: tuple[IPAddress, ...] = ()
+    """The node's addresses (``${NODE_IPS}``), filled into ``address`` and ``address_v6``."""
     client_router_id: IPv4Address = Field(default_factory=_client_id_from)
     """The BGP identifier bgpmux presents to its clients; upstreams see ``router_id``."""
     initial_sync_timeout: float = Field(default=30.0, ge=0, le=3600)
     """Seconds End-of-RIB waits after start: to the upstreams for every client's table, to the
     clients for the upstreams' tables."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _by_family(cls, data: Any) -> Any:
+        try:
+            return fill_by_family(data) if isinstance(data, dict) else data
+        except ValueError as e:
+            raise _FieldErrors([(("addresses",), str(e))]) from None
+
     @model_validator(mode="after")
     def _addresses(self) -> Node:
         errors: list[tuple[tuple[str | int, ...], str]] = []
         if self.address is None and self.address_v6 is None:
-            msg = "required (an IPv6-only node gives node.address_v6 instead)"
+            msg = "required (or node.addresses; an IPv6-only node gives node.address_v6 instead)"
             errors.append((("address",), msg))
         if self.client_router_id in (self.router_id, self.address):
             msg = "must differ from node.router_id and node.address"
