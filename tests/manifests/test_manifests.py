@@ -35,6 +35,7 @@ def test_every_kustomization_is_found() -> None:
     assert [name(p) for p in KUSTOMIZATIONS] == [
         "base",
         "examples/calico-metallb",
+        "grafana",
         "overlays/multi-rack",
     ]
     assert not list(DEPLOY.glob("*.yaml")), "deploy/ holds kustomizations only"
@@ -52,6 +53,16 @@ def test_bgpmux_objects(kustomization: Path) -> None:
     for obj in render(kustomization):
         if obj["kind"] != "Namespace":
             assert obj["metadata"]["namespace"] == "bgpmux", obj["kind"]
+
+
+def test_grafana_dashboard_configmap(tmp_path: Path) -> None:
+    configmap = one(render(DEPLOY / "grafana"), "ConfigMap")
+    assert configmap["metadata"]["labels"] == {"grafana_dashboard": "1"}
+    assert configmap["data"]["bgpmux.json"] == (DEPLOY / "grafana" / "bgpmux.json").read_text()
+    path = tmp_path / "dashboard.yaml"
+    path.write_text(yaml.safe_dump(configmap))
+    done = kubernetes_validate(path, KUBERNETES_VERSIONS[-1])
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_calico_and_metallb_are_only_an_example() -> None:
