@@ -44,7 +44,7 @@ from .config_types import (
 )
 from .config_types import Endpoint as Endpoint  # re-exported: the config's value types
 from .config_types import IPAddress as IPAddress
-from .node_addresses import fill_by_family
+from .node_addresses import default_router_id, fill_by_family
 from .policy.prefix_list import PrefixRule as PrefixRule
 from .wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
 
@@ -95,7 +95,7 @@ class Node(_Model):
     ``address_v6``, and an explicit ``router_id``)."""
 
     asn: ASN
-    router_id: IPv4Address
+    router_id: IPv4Address  # default: ``address`` (``node_addresses.default_router_id``)
     address: Annotated[IPv4Address | None, BeforeValidator(empty_is_none)] = None
     address_v6: Annotated[IPv6Address | None, BeforeValidator(empty_is_none)] = None
     addresses: tuple[IPAddress, ...] = ()
@@ -109,10 +109,16 @@ class Node(_Model):
     @model_validator(mode="before")
     @classmethod
     def _by_family(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
         try:
-            return fill_by_family(data) if isinstance(data, dict) else data
+            data = fill_by_family(data)
         except ValueError as e:
             raise _FieldErrors([(("addresses",), str(e))]) from None
+        try:
+            return default_router_id(data)
+        except ValueError as e:
+            raise _FieldErrors([(("router_id",), str(e))]) from None
 
     @model_validator(mode="after")
     def _addresses(self) -> Node:

@@ -1,7 +1,8 @@
 """``node.addresses``: the node's addresses as one list, filled into ``node.address`` (IPv4)
 and ``node.address_v6`` (IPv6) by family, so that one config serves single-stack and
-dual-stack nodes. The DaemonSet sets ``NODE_IPS`` from the downward API's ``status.hostIPs``,
-which gives a comma-separated list (``10.0.0.2,2001:db8::2``)."""
+dual-stack nodes; and ``node.router_id``, by default the node's IPv4 address. The DaemonSet
+sets ``NODE_IPS`` from the downward API's ``status.hostIPs``, which gives a comma-separated
+list (``10.0.0.2,2001:db8::2``), primary address first."""
 
 from __future__ import annotations
 
@@ -66,3 +67,21 @@ def _address(value: object) -> IPAddress | None:
         return ipaddress.ip_address(value.strip())
     except ValueError:
         return None
+
+
+def default_router_id(node: dict[str, object]) -> dict[str, object]:
+    """``node`` with ``router_id`` set to ``address`` where it is missing (or empty) and
+    ``address`` is an IPv4 address: a BGP identifier is four octets (RFC 6286), unique in the
+    AS, as a node's IPv4 address is. Raises ValueError on an IPv6-only node, which must give
+    one."""
+    if node.get("router_id") not in (None, ""):
+        return node
+    address = _address(node.get("address"))
+    if isinstance(address, IPv4Address):
+        return {**node, "router_id": address}
+    if node.get("address_v6") not in (None, ""):
+        raise ValueError(
+            "required on a node without an IPv4 address (it defaults to node.address): a BGP "
+            "identifier is four octets (RFC 6286); give one unique in the AS"
+        )
+    return {k: v for k, v in node.items() if k != "router_id"}  # "required" on router_id

@@ -285,6 +285,7 @@ GATEWAYS = {4: IPv4Address("10.0.2.1"), 6: IPv6Address("2001:db8:2::1")}
 NODES = {
     "single-stack": {"NODE_IP": "10.0.2.7", "NODE_IPS": "10.0.2.7"},
     "dual-stack": {"NODE_IP": "10.0.2.7", "NODE_IPS": "10.0.2.7,2001:db8:2::7"},
+    "dual-stack, IPv6 primary": {"NODE_IP": "2001:db8:2::7", "NODE_IPS": "2001:db8:2::7,10.0.2.7"},
 }
 
 
@@ -341,3 +342,4 @@ def test_configmap_allows_the_node_as_behind_an_ebgp_tor(tmp_path: Path) -> None
             if upstream.asn != config.node.asn:
                 assert upstream.allow_node_as, f"{name(kustomization)}: {upstream.name}"
         assert config.node.address_v6 == ip_address("2001:db8:2::7")
+        assert config.node.router_id == ip_address("10.0.2.7")

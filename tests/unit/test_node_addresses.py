@@ -98,3 +98,28 @@ def test_parse_addresses_orders_ipv4_first() -> None:
         IPv6Address("2001:db8::2"),
     )
     assert parse_addresses([]) == ()
+
+
+def test_router_id_defaults_to_the_ipv4_address() -> None:
+    ipv6_primary = parse_config(
+        TEXT.replace('router_id: "${NODE_IP}", ', ""),
+        env={"NODE_IPS": "2001:db8:ff::2,10.0.0.2"},
+    )
+    assert ipv6_primary.node.router_id == IPv4Address("10.0.0.2")
+    assert ipv6_primary.node.client_router_id == IPv4Address("127.0.0.2")
+    assert with_node(router_id="", address="10.0.0.3").node.router_id == IPv4Address("10.0.0.3")
+    assert with_node(router_id="10.9.9.9", addresses="10.0.0.2").node.router_id == IPv4Address(
+        "10.9.9.9"
+    )
+
+
+def test_an_ipv6_only_node_must_give_its_router_id() -> None:
+    doc = yaml.safe_load(TEXT)
+    doc["node"] = {"asn": 64512, "addresses": "2001:db8::2"}
+    doc["upstreams"][0]["address"] = "2001:db8::1"
+    with pytest.raises(ConfigError) as info:
+        parse_config(yaml.safe_dump(doc), env={})
+    assert dict(info.value.errors) == {
+        "node.router_id": "required on a node without an IPv4 address (it defaults to "
+        "node.address): a BGP identifier is four octets (RFC 6286); give one unique in the AS"
+    }
