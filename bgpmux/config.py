@@ -372,11 +372,12 @@ class Config(_Model):
 
     @property
     def metrics_listen(self) -> Endpoint:
-        """Where /metrics listens: ``metrics.listen``, else ``node.address`` (an IPv6-only
-        node: ``node.address_v6``) port 9479."""
+        """Where /metrics listens: ``metrics.listen``, else port 9479 on the node's primary
+        address (the first of ``node.addresses``: the pod IP the kubelet probes), else on
+        ``node.address`` (an IPv6-only node: ``node.address_v6``)."""
         if self.metrics.listen is not None:
             return self.metrics.listen
-        host = self.node.address or self.node.address_v6
+        host = next(iter(self.node.addresses), None) or self.node.address or self.node.address_v6
         assert host is not None  # Node requires one of them
         return Endpoint(host, METRICS_PORT)
 
@@ -408,7 +409,7 @@ def _listen_clashes(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
         host, port = endpoint
         shown = str(endpoint)
         if loc == ("metrics", "listen") and config.metrics.listen is None:
-            which = "node.address" if config.node.address is not None else "node.address_v6"
+            which = "node.address" if host.version == 4 else "node.address_v6"
             shown += f" (the default: {which} port {METRICS_PORT})"
         if isinstance(host, IPv6Address) and host.ipv4_mapped is not None:
             msg = f"{shown}: an IPv4-mapped address; write {Endpoint(host.ipv4_mapped, port)}"

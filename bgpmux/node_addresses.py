@@ -13,9 +13,9 @@ IPAddress = IPv4Address | IPv6Address
 
 
 def parse_addresses(value: object) -> tuple[IPAddress, ...]:
-    """``value``, a comma-separated string or a list of strings, as addresses: at most one
-    of each family, none link-local, ``""`` and ``[]`` as none. Raises ValueError naming the
-    bad item."""
+    """``value``, a comma-separated string or a list of strings, as addresses in their order
+    (status.hostIPs: the primary first): at most one of each family, none link-local, ``""``
+    and ``[]`` as none. Raises ValueError naming the bad item."""
     if isinstance(value, str):
         items: list[object] = [part.strip() for part in value.split(",") if part.strip()]
     elif isinstance(value, list | tuple):
@@ -36,7 +36,7 @@ def parse_addresses(value: object) -> tuple[IPAddress, ...]:
                 "of each family"
             )
         found[address.version] = address
-    return tuple(found[v] for v in (4, 6) if v in found)
+    return tuple(found.values())
 
 
 def fill_by_family(node: dict[str, object]) -> dict[str, object]:

@@ -45,8 +45,17 @@ def test_node_ips_fill_each_family(node_ips: str, v4: str, v6: str | None) -> No
     config = parse_config(TEXT, env={"NODE_IP": "10.0.0.2", "NODE_IPS": node_ips})
     assert config.node.address == IPv4Address(v4)
     assert config.node.address_v6 == (IPv6Address(v6) if v6 else None)
-    # the defaults that follow from the addresses are the same as with address / address_v6
-    assert str(config.metrics_listen) == f"{v4}:9479"
+
+
+def test_metrics_listen_on_the_primary_address() -> None:
+    """The kubelet probes the pod IP, under hostNetwork the node's primary address: the first
+    of status.hostIPs, IPv6 on an IPv6-primary dual-stack node."""
+    for node_ips, listen in (
+        ("10.0.0.2,2001:db8:ff::2", "10.0.0.2:9479"),
+        ("2001:db8:ff::2,10.0.0.2", "[2001:db8:ff::2]:9479"),
+    ):
+        config = parse_config(TEXT, env={"NODE_IP": "10.0.0.2", "NODE_IPS": node_ips})
+        assert str(config.metrics_listen) == listen
 
 
 def test_a_yaml_list_works_too() -> None:
@@ -92,10 +101,10 @@ def test_none_at_all_is_the_node_address_error() -> None:
     assert "node.address" in errors(addresses="")
 
 
-def test_parse_addresses_orders_ipv4_first() -> None:
+def test_parse_addresses_keeps_their_order() -> None:
     assert parse_addresses("2001:db8::2,10.0.0.2") == (
-        IPv4Address("10.0.0.2"),
         IPv6Address("2001:db8::2"),
+        IPv4Address("10.0.0.2"),
     )
     assert parse_addresses([]) == ()
 
