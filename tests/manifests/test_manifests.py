@@ -21,9 +21,9 @@ from bgpmux.cli import main
 from tests.manifests.render import DEPLOY, KUSTOMIZATIONS, ROOT, one, render, tool
 
 CORE_KINDS = ("Namespace", "ServiceAccount", "ConfigMap", "DaemonSet")
-# The oldest Kubernetes with status.hostIPs in the downward API by default (beta in 1.29, GA
-# in 1.30), and the newest kubernetes-validate knows.
-KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
+# The first Kubernetes with status.hostIPs in the downward API by default (PodHostIPs: beta,
+# on by default, in 1.29; GA in 1.30), and the newest kubernetes-validate knows.
+KUBERNETES_VERSIONS = ("1.29.0", "1.37.0")
 BASES = [DEPLOY / "base", DEPLOY / "overlays" / "multi-rack"]
 
 
