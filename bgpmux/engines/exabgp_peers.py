@@ -1,0 +1,107 @@
+"""The exabgp engine's upstreams changed on reload: one reset, added or removed.
+
+Each rewrites ExaBGP's configuration and has ExaBGP reload it (SIGUSR1). ExaBGP 5.0 compares
+the neighbors it runs with the file's: a new one is dialled, a removed one is ended with
+Cease/Peer De-configured (RFC 4486 §3), a changed one is ended and dialled again, and the
+others are left alone, their sessions and Adj-RIB-Out untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from typing import TYPE_CHECKING
+
+from ..session.states import State
+from ..wire.errors import CeaseSubcode
+from . import exabgp_text as text
+from .exabgp_session import ExaBGPSession
+
+if TYPE_CHECKING:
+    from ..config import Config, Upstream
+    from .exabgp import ExaBGPEngine
+
+log = logging.getLogger("bgpmux.engine.exabgp")
+
+
+def _rewrite(engine: ExaBGPEngine, config: Config) -> None:
+    """Make ``config`` the engine's and write ExaBGP's files; raises OSError or ValueError,
+    with the engine's configuration as it was, when they cannot be written."""
+    running, engine.config = engine.config, config
+    try:
+        engine.write_config()
+    except (OSError, ValueError):
+        engine.config = running
+        raise
+
+
+def _reload(engine: ExaBGPEngine, why: str) -> None:
+    proc = engine._proc
+    if proc is not None and proc.returncode is None:
+        proc.send_signal(signal.SIGUSR1)  # by its PID: reload the configuration
+        log.info("ExaBGP told to reload its configuration (%s)", why)
+
+
+def reset(engine: ExaBGPEngine, upstream: Upstream) -> None:
+    """``ExaBGPEngine.reset_upstream``: where the neighbor block changed, a reload; where it
+    did not (a password file moved, say), a ``teardown`` with Cease/Other Configuration
+    Change."""
+    name = upstream.name
+    config = engine.config
+    old = next(u for u in config.upstreams if u.name == name)
+    upstreams = tuple(upstream if u.name == name else u for u in config.upstreams)
+    new_config = config.model_copy(update={"upstreams": upstreams})
+    before = text.exabgp_config(config.model_copy(update={"upstreams": (old,)}), [])
+    after = text.exabgp_config(new_config.model_copy(update={"upstreams": (upstream,)}), [])
+    _rewrite(engine, new_config)
+    old_address, address = engine.addresses[name], text.peer_address(upstream)
+    if address != old_address:
+        del engine.names[old_address]
+        engine._retired.add(old_address)
+        engine._retired.discard(address)
+        engine.names[address] = name
+        engine.addresses[name] = address
+    engine._states[name] = State.IDLE  # the core took the old session down already
+    engine._established_at[name] = None
+    engine._graceful.reset(upstream)
+    engine._sessions[name].forget()
+    engine._details[name] = "reset: its configuration changed"
+    if before == after:
+        engine._send([text.format_teardown(old_address, CeaseSubcode.OTHER_CONFIGURATION_CHANGE)])
+    else:
+        _reload(engine, f"{name} changed")
+
+
+def add(engine: ExaBGPEngine, upstream: Upstream) -> None:
+    """``ExaBGPEngine.add_upstream``: a neighbor more, and a reload."""
+    name = upstream.name
+    upstreams = (*engine.config.upstreams, upstream)
+    _rewrite(engine, engine.config.model_copy(update={"upstreams": upstreams}))
+    address = text.peer_address(upstream)
+    engine._retired.discard(address)
+    engine.addresses[name] = address
+    engine.names[address] = name
+    engine._states[name] = State.IDLE
+    engine._details[name] = ""
+    engine._established_at[name] = None
+    engine._received[name] = 0
+    engine._families[name] = None
+    engine._sessions[name] = ExaBGPSession(name)
+    engine._graceful.reset(upstream)
+    _reload(engine, f"{name} added")
+
+
+def remove(engine: ExaBGPEngine, name: str) -> None:
+    """``ExaBGPEngine.remove_upstream``: a neighbor less, and a reload (ExaBGP ends the
+    session with Cease/Peer De-configured); what ExaBGP still says of it is ignored."""
+    upstreams = tuple(u for u in engine.config.upstreams if u.name != name)
+    _rewrite(engine, engine.config.model_copy(update={"upstreams": upstreams}))
+    address = engine.addresses.pop(name)
+    del engine.names[address]
+    engine._retired.add(address)
+    del engine._states[name], engine._details[name], engine._established_at[name]
+    del engine._received[name], engine._families[name], engine._sessions[name]
+    engine.rib_out.held.pop(name, None)
+    engine.rib_out.unconfirmed.pop(name, None)
+    engine._graceful.forget(name)
+    _reload(engine, f"{name} removed")
