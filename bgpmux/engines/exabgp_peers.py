@@ -1,13 +1,21 @@
 """The exabgp engine's upstreams changed on reload: one reset, added or removed.
 
-Each rewrites ExaBGP's configuration and has ExaBGP reload it (SIGUSR1). ExaBGP 5.0 compares
-the neighbors it runs with the file's: a new one is dialled, a removed one is ended with
-Cease/Peer De-configured (RFC 4486 §3), a changed one is ended and dialled again, and the
-others are left alone, their sessions and Adj-RIB-Out untouched.
+Each rewrites ExaBGP's configuration and has ExaBGP reload it (SIGUSR1). ExaBGP 5.0.15
+compares the neighbors it runs with the file's: a new one is dialled, a changed one is ended
+(Cease) and dialled again, and the others are left alone, their sessions and Adj-RIB-Out
+untouched. A removed one has its connection closed without a NOTIFICATION (ExaBGP offers no
+choice there): the ToR sees the connection lost, and under graceful restart keeps the node's
+routes for its restart time (they still lead to this node).
+
+ExaBGP 5.0.15 drops a SIGUSR1 that comes while a session has UPDATEs waiting to go out, so the
+signal is sent again ``RELOAD_AGAIN`` seconds later: a reload of an unchanged file leaves
+every session alone.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import signal
 from typing import TYPE_CHECKING
@@ -23,6 +31,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bgpmux.engine.exabgp")
 
+RELOAD_AGAIN = (1.0, 3.0)  # seconds after the first SIGUSR1
+
 
 def _rewrite(engine: ExaBGPEngine, config: Config) -> None:
     """Make ``config`` the engine's and write ExaBGP's files; raises OSError or ValueError,
@@ -36,10 +46,22 @@ def _rewrite(engine: ExaBGPEngine, config: Config) -> None:
 
 
 def _reload(engine: ExaBGPEngine, why: str) -> None:
+    """SIGUSR1 to a running ExaBGP, by its PID, and again after ``RELOAD_AGAIN``; one that
+    does not run reads the file when it starts."""
     proc = engine._proc
-    if proc is not None and proc.returncode is None:
-        proc.send_signal(signal.SIGUSR1)  # by its PID: reload the configuration
-        log.info("ExaBGP told to reload its configuration (%s)", why)
+    if proc is None or proc.returncode is not None:
+        return
+    proc.send_signal(signal.SIGUSR1)
+    log.info("ExaBGP told to reload its configuration (%s)", why)
+    loop = asyncio.get_running_loop()
+    for delay in RELOAD_AGAIN:
+        loop.call_later(delay, _signal_again, proc)
+
+
+def _signal_again(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGUSR1)
 
 
 def reset(engine: ExaBGPEngine, upstream: Upstream) -> None:
@@ -92,8 +114,8 @@ def add(engine: ExaBGPEngine, upstream: Upstream) -> None:
 
 
 def remove(engine: ExaBGPEngine, name: str) -> None:
-    """``ExaBGPEngine.remove_upstream``: a neighbor less, and a reload (ExaBGP ends the
-    session with Cease/Peer De-configured); what ExaBGP still says of it is ignored."""
+    """``ExaBGPEngine.remove_upstream``: a neighbor less, and a reload (ExaBGP closes the
+    connection); what ExaBGP still says of it is ignored."""
     upstreams = tuple(u for u in engine.config.upstreams if u.name != name)
     _rewrite(engine, engine.config.model_copy(update={"upstreams": upstreams}))
     address = engine.addresses.pop(name)
