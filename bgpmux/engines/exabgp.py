@@ -216,9 +216,10 @@ class ExaBGPEngine(Engine):
         peers.add(self, upstream)
 
     def remove_upstream(self, name: str) -> None:
-        """Have ExaBGP end the session of ``name`` and forget it (``exabgp_peers.remove``: a
-        reload; ExaBGP 5.0.15 closes it without a NOTIFICATION). Raises OSError or
-        ValueError, with nothing changed, when the new configuration cannot be written."""
+        """Have ExaBGP end the session of ``name`` and forget it (``exabgp_peers.remove``: its
+        routes withdrawn, then a reload, which closes it without a NOTIFICATION). Raises
+        OSError or ValueError, with nothing changed, when the new configuration cannot be
+        written."""
         peers.remove(self, name)
 
     def status(self) -> list[UpstreamStatus]:

@@ -4,8 +4,9 @@ Each rewrites ExaBGP's configuration and has ExaBGP reload it (SIGUSR1). ExaBGP 
 compares the neighbors it runs with the file's: a new one is dialled, a changed one is ended
 (Cease) and dialled again, and the others are left alone, their sessions and Adj-RIB-Out
 untouched. A removed one has its connection closed without a NOTIFICATION (ExaBGP offers no
-choice there): the ToR sees the connection lost, and under graceful restart keeps the node's
-routes for its restart time (they still lead to this node).
+choice there), which a ToR under graceful restart takes for a restart: so the routes it was
+sent are withdrawn first, and the reload waits for ExaBGP to have taken those commands (at
+most ``ACK_WAIT`` seconds).
 
 ExaBGP 5.0.15 drops a SIGUSR1 that comes while a session has UPDATEs waiting to go out, so the
 signal is sent again ``RELOAD_AGAIN`` seconds later: a reload of an unchanged file leaves
@@ -31,7 +32,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bgpmux.engine.exabgp")
 
-RELOAD_AGAIN = (1.0, 3.0)  # seconds after the first SIGUSR1
+RELOAD_AGAIN = (1.0, 3.0, 10.0)  # seconds after the first SIGUSR1
+ACK_WAIT = 5.0  # seconds a removal's reload waits for its withdrawals to be taken
+ACK_POLL = 0.05
 
 
 def _rewrite(engine: ExaBGPEngine, config: Config) -> None:
@@ -56,6 +59,26 @@ def _reload(engine: ExaBGPEngine, why: str) -> None:
     loop = asyncio.get_running_loop()
     for delay in RELOAD_AGAIN:
         loop.call_later(delay, _signal_again, proc)
+
+
+def _reload_after(engine: ExaBGPEngine, commands: list[str], why: str) -> None:
+    """Queue ``commands``, then ``_reload`` once ExaBGP has answered every command queued or
+    sent so far (``ACK_WAIT`` seconds at most: a command lost with a crashed ExaBGP is never
+    answered)."""
+    counters = engine.counters
+    awaited = counters["commands_sent"] + len(engine._queue) + len(commands)
+    engine._send(commands)
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + ACK_WAIT
+
+    def check() -> None:
+        done = counters["commands_done"] + counters["commands_failed"] >= awaited
+        if done or loop.time() >= give_up:
+            _reload(engine, why)
+        else:
+            loop.call_later(ACK_POLL, check)
+
+    check()
 
 
 def _signal_again(proc: asyncio.subprocess.Process) -> None:
@@ -114,16 +137,28 @@ def add(engine: ExaBGPEngine, upstream: Upstream) -> None:
 
 
 def remove(engine: ExaBGPEngine, name: str) -> None:
-    """``ExaBGPEngine.remove_upstream``: a neighbor less, and a reload (ExaBGP closes the
-    connection); what ExaBGP still says of it is ignored."""
+    """``ExaBGPEngine.remove_upstream``: a neighbor less; while its session is up, every
+    route it was sent withdrawn; then a reload (ExaBGP closes the connection). What ExaBGP
+    still says of it is ignored."""
     upstreams = tuple(u for u in engine.config.upstreams if u.name != name)
     _rewrite(engine, engine.config.model_copy(update={"upstreams": upstreams}))
     address = engine.addresses.pop(name)
     del engine.names[address]
     engine._retired.add(address)
+    up = engine._states[name] is State.ESTABLISHED
     del engine._states[name], engine._details[name], engine._established_at[name]
     del engine._received[name], engine._families[name], engine._sessions[name]
-    engine.rib_out.held.pop(name, None)
+    held = engine.rib_out.held.pop(name, {})
     engine.rib_out.unconfirmed.pop(name, None)
     engine._graceful.forget(name)
-    _reload(engine, f"{name} removed")
+    proc = engine._proc
+    withdrawals = [
+        line
+        for family, prefixes in held.items()
+        if prefixes
+        for line in text.format_withdraw([address], family, list(prefixes))
+    ]
+    if up and withdrawals and proc is not None and proc.returncode is None:
+        _reload_after(engine, withdrawals, f"{name} removed")
+    else:
+        _reload(engine, f"{name} removed")

@@ -89,7 +89,9 @@ def _build(engine: str) -> Rack:
             host = topo.add_host(name)
             topo.link(host, [f"{TOR_V4[name]}/30"], node, [f"{NODE_LINK_V4[name]}/30"])
             host.run(["ip", "route", "add", f"{NODE_V4}/32", "via", NODE_LINK_V4[name]])
-            neighbor = Neighbor(NODE_V4, NODE_AS, passive=True, hold_time=30, families=("ipv4",))
+            # graceful restart: a session that ends without a NOTIFICATION keeps the routes
+            neighbor = Neighbor(NODE_V4, NODE_AS, passive=True, hold_time=30, families=("ipv4",),
+                                graceful_restart=120)  # fmt: skip
             tors[name] = GoBgp(host, name, TOR_AS[name], TOR_V4[name], [neighbor],
                                [Announce(OWN[name], next_hop=TOR_V4[name])])  # fmt: skip
             tors[name].start()

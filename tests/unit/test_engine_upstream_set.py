@@ -5,6 +5,7 @@ error. No daemon runs here, no socket is opened (the interop test drives the rea
 from __future__ import annotations
 
 import asyncio
+import signal
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,9 @@ from bgpmux.engines.exabgp import ExaBGPEngine
 from bgpmux.engines.gobgp import GoBGPEngine
 from bgpmux.engines.native import NativeEngine
 from bgpmux.session import State
+from bgpmux.wire.attributes import PathAttributes
+from bgpmux.wire.constants import IPV4_UNICAST
+from bgpmux.wire.prefix import prefix_from_str
 
 from .test_engine_exabgp import RecordingEvents
 
@@ -62,6 +66,37 @@ def test_exabgp_add_then_remove_rewrites_its_config(tmp_path: Path) -> None:
     engine._handle(text.StateChange("10.0.0.1", "down", "removed"), 3.0)
     assert [name for name, _args in events.posts] == ["established", "established"]
     assert list(engine._queue) == []  # reloads (SIGUSR1 to a running ExaBGP), no command
+
+
+class FakeProcess:
+    """An ExaBGP that runs: records the signals it is sent."""
+
+    returncode = None
+
+    def __init__(self) -> None:
+        self.signals: list[int] = []
+
+    def send_signal(self, sig: int) -> None:
+        self.signals.append(sig)
+
+
+async def test_exabgp_remove_withdraws_then_reloads(tmp_path: Path) -> None:
+    engine = ExaBGPEngine(config(TWO), RecordingEvents(), tmp_path)
+    engine._handle(text.StateChange("10.0.0.1", "up"), 1.0)
+    prefix = prefix_from_str("10.244.1.0/26")[1]
+    engine.announce(["tor", "tor-b"], IPV4_UNICAST, PathAttributes(), bytes(4), [prefix])
+    engine._queue.clear()
+    proc = engine._proc = FakeProcess()  # type: ignore[assignment]
+    engine.remove_upstream("tor")
+    # ExaBGP closes a removed neighbor without a NOTIFICATION: what it was sent goes first
+    assert list(engine._queue) == ["neighbor 10.0.0.1 withdraw attributes nlri 10.244.1.0/26"]
+    await asyncio.sleep(0.2)
+    assert proc.signals == []  # the withdrawal is not answered yet
+    engine.counters["commands_sent"] += 1
+    engine.counters["commands_done"] += 1
+    await asyncio.sleep(0.2)
+    assert proc.signals == [signal.SIGUSR1]
+    engine._proc = None
 
 
 def test_exabgp_add_with_an_unreadable_password_changes_nothing(tmp_path: Path) -> None:
