@@ -6,8 +6,10 @@ the other upstream's session does not flap and is not sent its table again.
               bgpmux dials from 10.0.0.2; a Calico-role BIRD on :1790
 
 bgpmux starts with tor-a only. The API's Reload with tor-b added: tor-b comes up and gets
-the node's routes, tor-a's session stays as it was (GoBGP's flap count and uptime at tor-a,
-bgpmux's ``since`` and ``flaps``) and keeps its routes. Then with tor-a removed: tor-a sees
+the node's routes, tor-a's session stays as it was (GoBGP's flap count, uptime and UPDATEs
+received at tor-a: the table is not sent again; bgpmux's ``since`` and ``flaps``) and keeps
+its routes. The ToRs negotiate graceful restart, so a session that ended without withdrawals
+or a NOTIFICATION would leave the node's routes at the ToR. Then with tor-a removed: tor-a sees
 the session end (with a NOTIFICATION, but from ExaBGP, whose reload closes the connection) and
 drops the node's routes, Calico loses tor-a's routes and keeps tor-b's, tor-b stays as it was,
 and tor-a's metrics series are gone.
@@ -58,10 +60,10 @@ class Rack:
             "state", {}).get("uptime", {}).get("seconds", 0)  # fmt: skip
         return self.tors[tor].neighbor_state(NODE_V4), int(state.get("flops", 0)), int(uptime)
 
-    def notifications_at(self, tor: str) -> int:
-        """NOTIFICATIONs the ToR received from the node."""
+    def received_at(self, tor: str, kind: str) -> int:
+        """Messages of ``kind`` ("update", "notification") the ToR received from the node."""
         messages = self.tors[tor].neighbor_info(NODE_V4)["state"].get("messages", {})
-        return int(messages.get("received", {}).get("notification", 0))
+        return int(messages.get("received", {}).get(kind, 0))
 
     def received_from_node(self, tor: str) -> set[str]:
         out = self.tors[tor].cli(["neighbor", NODE_V4, "adj-in", "-a", "ipv4", "-j"]).stdout
@@ -146,6 +148,8 @@ def test_upstreams_added_and_removed_live(rack: Rack) -> None:
     tor_a = rack.tor_session("tor-a")
     assert tor_a[0] == "Established"
     before = mux.sessions()["tor-a"]
+    updates = rack.received_at("tor-a", "update")
+    assert updates > 0  # its table came in UPDATEs (GoBGP counts them)
 
     # Added: tor-b comes up and gets the table; tor-a is left alone.
     assert rack.reload(["tor-a", "tor-b"]) == {"ok": True, "errors": [], "needs_restart": []}
@@ -154,12 +158,14 @@ def test_upstreams_added_and_removed_live(rack: Rack) -> None:
     _wait(rack, lambda: OWN["tor-b"] in rack.calico.routes_of("ipv4"), "tor-b's route at calico")
     assert rack.tor_session("tor-a") == tor_a  # no flap, the same session
     assert CALICO_V4 in rack.received_from_node("tor-a")
+    assert rack.received_at("tor-a", "update") == updates  # not sent the table again
     after = mux.sessions()["tor-a"]
     assert (after["state"], after["flaps"]) == ("ESTABLISHED", before["flaps"])
     assert abs(after["since"] - before["since"]) < 1  # (the loop's clock, given as Unix time)
     assert mux.metric("bgpmux_upstream_prefixes_received", upstream="tor-b") is not None
     tor_b = rack.tor_session("tor-b")
-    notifications = rack.notifications_at("tor-a")
+    updates = rack.received_at("tor-b", "update")
+    notifications = rack.received_at("tor-a", "notification")
 
     # Removed: tor-a's session ends at tor-a, its routes leave calico; tor-b is left alone.
     assert rack.reload(["tor-b"]) == {"ok": True, "errors": [], "needs_restart": []}
@@ -170,6 +176,7 @@ def test_upstreams_added_and_removed_live(rack: Rack) -> None:
     assert mux.metric("bgpmux_upstream_prefixes_received", upstream="tor-a") is None
     _wait(rack, lambda: CALICO_V4 not in rack.tors["tor-a"].routes("ipv4"), "calico's route gone")
     if rack.engine != "exabgp":  # Cease/Peer De-configured, not a lost connection
-        assert rack.notifications_at("tor-a") == notifications + 1
+        assert rack.received_at("tor-a", "notification") == notifications + 1
     assert rack.tor_session("tor-b") == tor_b
+    assert rack.received_at("tor-b", "update") == updates
     assert CALICO_V4 in rack.received_from_node("tor-b")
