@@ -8,10 +8,12 @@ them resets that session; a change to anything else does not.
   settings, at once. Its import policy (``UPSTREAM_POLICY_FIELDS``) applies live.
 - A client's identity is every field but ``POLICY_FIELDS``; its policy applies live, a change
   to its identity is reported as needing a restart.
-- What the node is (``node``: AS, router id, addresses), the engine, upstreams or clients
-  added, removed or reordered, and an upstream's other fields are reported as needing a
-  restart. ``name`` and ``node_cidrs`` (which only select upstreams) are no part of a
-  session.
+- An upstream added or removed (by ``name``) is added or removed live: ``upstreams_added``,
+  ``upstreams_removed``. A pure reorder of the upstreams is no change (their order at start
+  keeps ranking their routes; an added one ranks after all of them).
+- What the node is (``node``: AS, router id, addresses), the engine, clients added, removed or
+  reordered, and an upstream's other fields are reported as needing a restart. ``name`` and
+  ``node_cidrs`` (which only select upstreams) are no part of a session.
 """
 
 from __future__ import annotations
@@ -60,19 +62,22 @@ class Plan:
     policy, changed or not, applies at once). ``upstream_policies``: the new ``Upstream`` of
     every upstream (its import policy applies at once, after a reset where there is one).
     ``resets``: the new ``Upstream`` of every upstream whose identity changed (its session is
-    reset with these settings), and ``reset_fields`` the fields that changed, by name."""
+    reset with these settings), and ``reset_fields`` the fields that changed, by name.
+    ``upstreams_added``: the new upstreams, in the new configuration's order;
+    ``upstreams_removed``: the names of those gone, in the running configuration's order."""
 
     pending: list[str] = field(default_factory=list)
     policies: list[Client] = field(default_factory=list)
     upstream_policies: list[Upstream] = field(default_factory=list)
     resets: list[Upstream] = field(default_factory=list)
     reset_fields: dict[str, list[str]] = field(default_factory=dict)
+    upstreams_added: list[Upstream] = field(default_factory=list)
+    upstreams_removed: list[str] = field(default_factory=list)
 
 
 def plan(running: Config, new: Config) -> Plan:
-    """Compare ``running`` with ``new`` (see the module's docstring). When upstreams (or
-    clients) were added, removed or reordered, none of them is reset (no client policy
-    applies) and that is pending."""
+    """Compare ``running`` with ``new`` (see the module's docstring). When clients were
+    added, removed or reordered, no client policy applies and that is pending."""
     out = Plan()
     out.pending = [
         section
@@ -94,10 +99,14 @@ def plan(running: Config, new: Config) -> Plan:
 
 
 def _plan_upstreams(running: Config, new: Config, out: Plan) -> None:
-    if [u.name for u in new.upstreams] != [u.name for u in running.upstreams]:
-        out.pending.append("upstreams (added, removed or reordered)")
-        return
-    for index, (old, upstream) in enumerate(zip(running.upstreams, new.upstreams, strict=True)):
+    before = {u.name: u for u in running.upstreams}
+    names = {u.name for u in new.upstreams}
+    out.upstreams_removed = [u.name for u in running.upstreams if u.name not in names]
+    for index, upstream in enumerate(new.upstreams):
+        old = before.get(upstream.name)
+        if old is None:
+            out.upstreams_added.append(upstream)
+            continue
         ours, theirs = upstream.model_dump(), old.model_dump()
         changed = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
         reset = [k for k in changed if k in UPSTREAM_IDENTITY]
