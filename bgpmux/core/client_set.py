@@ -91,7 +91,7 @@ def remove_client(core: Core, name: str, notification: Notification, now: float)
     core.exporter.forget(name)
     del core.clients[name]
     core._client_list.remove(peer)
-    core._channels = [c for c in core._channels if c is not channel]
+    core._channels[:] = [c for c in core._channels if c is not channel]
     loc_rib = core.for_upstreams
     loc_rib.sources = [rib for rib in loc_rib.sources if rib is not channel.rib]
     core.client_export.clients_changed(core._client_list)

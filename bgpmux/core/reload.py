@@ -10,9 +10,12 @@ them resets that session; a change to anything else does not.
   added starts, one removed stops, and one whose identity changed is removed and added again
   (``clients_added``, ``clients_removed``): the other clients' sessions are not touched. A pure
   reorder of the clients is no change.
-- What the node is (``node``: AS, router id, addresses), the engine, upstreams added, removed
-  or reordered, and an upstream's other fields are reported as needing a restart. ``name``
-  and ``node_cidrs`` (which only select upstreams) are no part of a session.
+- An upstream added or removed (by ``name``) is added or removed live: ``upstreams_added``,
+  ``upstreams_removed``. A pure reorder of the upstreams is no change (their order at start
+  keeps ranking their routes; an added one ranks after all of them).
+- What the node is (``node``: AS, router id, addresses), the engine, and an upstream's other
+  fields are reported as needing a restart. ``name`` and ``node_cidrs`` (which only select
+  upstreams) are no part of a session.
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ class Plan:
     every upstream (its import policy applies at once, after a reset where there is one).
     ``resets``: the new ``Upstream`` of every upstream whose identity changed (its session is
     reset with these settings), and ``reset_fields`` the fields that changed, by name.
+    ``upstreams_added``: the new upstreams, in the new configuration's order;
+    ``upstreams_removed``: the names of those gone, in the running configuration's order.
     ``clients_added``: the new ``Client`` of every client to start, in the new file's order;
     ``clients_removed``: the names of the clients to stop. A client whose identity changed is
     in both (stopped, then started with its new settings), with the fields that changed in
@@ -72,14 +77,15 @@ class Plan:
     upstream_policies: list[Upstream] = field(default_factory=list)
     resets: list[Upstream] = field(default_factory=list)
     reset_fields: dict[str, list[str]] = field(default_factory=dict)
+    upstreams_added: list[Upstream] = field(default_factory=list)
+    upstreams_removed: list[str] = field(default_factory=list)
     clients_added: list[Client] = field(default_factory=list)
     clients_removed: list[str] = field(default_factory=list)
     client_fields: dict[str, list[str]] = field(default_factory=dict)
 
 
 def plan(running: Config, new: Config) -> Plan:
-    """Compare ``running`` with ``new`` (see the module's docstring). When upstreams were
-    added, removed or reordered, none of them is reset and that is pending."""
+    """Compare ``running`` with ``new`` (see the module's docstring)."""
     out = Plan()
     out.pending = [
         section
@@ -112,10 +118,14 @@ def _plan_clients(running: Config, new: Config, out: Plan) -> None:
 
 
 def _plan_upstreams(running: Config, new: Config, out: Plan) -> None:
-    if [u.name for u in new.upstreams] != [u.name for u in running.upstreams]:
-        out.pending.append("upstreams (added, removed or reordered)")
-        return
-    for index, (old, upstream) in enumerate(zip(running.upstreams, new.upstreams, strict=True)):
+    before = {u.name: u for u in running.upstreams}
+    names = {u.name for u in new.upstreams}
+    out.upstreams_removed = [u.name for u in running.upstreams if u.name not in names]
+    for index, upstream in enumerate(new.upstreams):
+        old = before.get(upstream.name)
+        if old is None:
+            out.upstreams_added.append(upstream)
+            continue
         ours, theirs = upstream.model_dump(), old.model_dump()
         changed = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
         reset = [k for k in changed if k in UPSTREAM_IDENTITY]
