@@ -44,6 +44,7 @@ from .config_types import (
 )
 from .config_types import Endpoint as Endpoint  # re-exported: the config's value types
 from .config_types import IPAddress as IPAddress
+from .node_addresses import default_router_id, fill_by_family
 from .policy.prefix_list import PrefixRule as PrefixRule
 from .wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
 
@@ -94,20 +95,36 @@ class Node(_Model):
     ``address_v6``, and an explicit ``router_id``)."""
 
     asn: ASN
-    router_id: IPv4Address
+    router_id: IPv4Address  # default: ``address`` (``node_addresses.default_router_id``)
     address: Annotated[IPv4Address | None, BeforeValidator(empty_is_none)] = None
     address_v6: Annotated[IPv6Address | None, BeforeValidator(empty_is_none)] = None
+    addresses: tuple[IPAddress, ...] = ()
+    """The node's addresses (``${NODE_IPS}``), filled into ``address`` and ``address_v6``."""
     client_router_id: IPv4Address = Field(default_factory=_client_id_from)
     """The BGP identifier bgpmux presents to its clients; upstreams see ``router_id``."""
     initial_sync_timeout: float = Field(default=30.0, ge=0, le=3600)
     """Seconds End-of-RIB waits after start: to the upstreams for every client's table, to the
     clients for the upstreams' tables."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _by_family(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        try:
+            data = fill_by_family(data)
+        except ValueError as e:
+            raise _FieldErrors([(("addresses",), str(e))]) from None
+        try:
+            return default_router_id(data)
+        except ValueError as e:
+            raise _FieldErrors([(("router_id",), str(e))]) from None
+
     @model_validator(mode="after")
     def _addresses(self) -> Node:
         errors: list[tuple[tuple[str | int, ...], str]] = []
         if self.address is None and self.address_v6 is None:
-            msg = "required (an IPv6-only node gives node.address_v6 instead)"
+            msg = "required (or node.addresses; an IPv6-only node gives node.address_v6 instead)"
             errors.append((("address",), msg))
         if self.client_router_id in (self.router_id, self.address):
             msg = "must differ from node.router_id and node.address"
@@ -282,6 +299,14 @@ class Log(_Model):
     format: Literal["text", "json"] = "text"
 
 
+class Reload(_Model):
+    """Live reload: ``watch`` reloads, as on SIGHUP, when the configuration file's content
+    changes (``bgpmux.config_watch``: the kubelet's ``..data`` swap of a ConfigMap volume, an
+    edit or a replace of a plain file)."""
+
+    watch: bool = True
+
+
 def _non_empty(items: tuple[_T, ...]) -> tuple[_T, ...]:
     # Not Field(min_length=1): pydantic would also report that on a list whose items are bad.
     if not items:
@@ -303,6 +328,7 @@ class Config(_Model):
     metrics: Metrics = Metrics()
     api: Api = Api()
     log: Log = Log()
+    reload: Reload = Reload()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
@@ -355,11 +381,12 @@ class Config(_Model):
 
     @property
     def metrics_listen(self) -> Endpoint:
-        """Where /metrics listens: ``metrics.listen``, else ``node.address`` (an IPv6-only
-        node: ``node.address_v6``) port 9479."""
+        """Where /metrics listens: ``metrics.listen``, else port 9479 on the node's primary
+        address (the first of ``node.addresses``: the pod IP the kubelet probes), else on
+        ``node.address`` (an IPv6-only node: ``node.address_v6``)."""
         if self.metrics.listen is not None:
             return self.metrics.listen
-        host = self.node.address or self.node.address_v6
+        host = next(iter(self.node.addresses), None) or self.node.address or self.node.address_v6
         assert host is not None  # Node requires one of them
         return Endpoint(host, METRICS_PORT)
 
@@ -391,7 +418,7 @@ def _listen_clashes(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
         host, port = endpoint
         shown = str(endpoint)
         if loc == ("metrics", "listen") and config.metrics.listen is None:
-            which = "node.address" if config.node.address is not None else "node.address_v6"
+            which = "node.address" if host.version == 4 else "node.address_v6"
             shown += f" (the default: {which} port {METRICS_PORT})"
         if isinstance(host, IPv6Address) and host.ipv4_mapped is not None:
             msg = f"{shown}: an IPv4-mapped address; write {Endpoint(host.ipv4_mapped, port)}"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .api import ApiServer, ReloadOutcome
 from .config import Config, ConfigError, load_config
+from .config_watch import ConfigWatcher, digest
 from .core import Core
 from .core.events import Reconfigure
 from .core.port import Engine, UpstreamEvents
@@ -23,7 +24,7 @@ from .metrics import MetricsServer
 from .placement import Placement, place
 from .reloads import ReloadStats
 from .secrets import check_files
-from .transport.listeners import ClientServer
+from .transport.listeners import ClientServer, ListenError
 
 log = logging.getLogger("bgpmux")
 FATAL_EXIT_DELAY = 1.0  # seconds /healthz fails before bgpmux exits after a fatal error
@@ -62,15 +63,34 @@ _skipped_logged: set[str] = set()
 
 
 async def reload(
-    runner: CoreRunner, clients: ClientServer, path: Path, stats: ReloadStats | None = None
+    runner: CoreRunner,
+    clients: ClientServer,
+    path: Path,
+    stats: ReloadStats | None = None,
+    watcher: ConfigWatcher | None = None,
 ) -> ReloadOutcome:
-    """SIGHUP and the API's Reload: read and check the file again and place it on this node
-    (default gateways resolved again); the log settings apply at once, the rest through a
-    ``Reconfigure`` request to the core. A bad file is logged and changes nothing. Returns
-    the outcome: each error with its field path, or the changes that need a restart.
-    ``stats`` counts the reloads that failed (refused, or not applied whole) and when the
-    last one succeeded."""
-    stats = stats if stats is not None else ReloadStats()
+    """SIGHUP, the API's Reload and the config watcher: read and check the file again and
+    place it on this node (default gateways resolved again); the log settings apply at once,
+    the listeners of added clients are bound, the rest goes through a ``Reconfigure`` request
+    to the core, then the listeners follow (removed clients' sessions end). A bad file, or a
+    new listen address that cannot be bound, is logged and changes nothing. Returns the
+    outcome: each error with its field path, or the changes that need a restart. ``stats``
+    counts the reloads that failed (refused, or not applied whole) and when the last one
+    succeeded. ``watcher`` learns the content read (so a change already reloaded, by SIGHUP
+    too, is not reloaded again) and each configuration applied (``reload.watch``)."""
+    async with clients.reloading:  # one at a time: SIGHUP, the API, the watcher
+        if watcher is not None:
+            watcher.last_digest = digest(path)
+        outcome, config = await _reload(runner, clients, path, stats or ReloadStats())
+        if watcher is not None and config is not None:
+            watcher.configure(config)
+        return outcome
+
+
+async def _reload(
+    runner: CoreRunner, clients: ClientServer, path: Path, stats: ReloadStats
+) -> tuple[ReloadOutcome, Config | None]:
+    """``reload``'s work: the outcome, and the configuration when it was applied."""
     try:
         config = load_config(path)
         check_files(config)  # every upstream's, as at start
@@ -78,16 +98,23 @@ async def reload(
     except ConfigError as exc:
         log.error("reload: %s not reloaded:\n%s", path, exc)
         stats.failed()
-        return ReloadOutcome(errors=list(exc.errors))
+        return ReloadOutcome(errors=list(exc.errors)), None
     log_skipped(placement, _skipped_logged)
     config = placement.config
+    try:
+        await clients.prepare(config)
+    except ListenError as exc:
+        log.error("reload: %s not reloaded: %s", path, exc)
+        stats.failed()
+        return ReloadOutcome(errors=[(exc.field, exc.message)]), None
     setup_logging(config.log.level, config.log.format)
     try:
         pending = await runner.request(Reconfigure(config))
     except Exception as exc:  # a bug in applying it: the core keeps the old configuration
+        clients.abandon()
         log.exception("reload: %s could not be applied", path)
         stats.failed()
-        return ReloadOutcome(errors=[("", f"could not be applied: {exc}")])
+        return ReloadOutcome(errors=[("", f"could not be applied: {exc}")]), None
     assert isinstance(pending, list)
     clients.reloaded(config)
     if pending:
@@ -98,7 +125,7 @@ async def reload(
     else:
         stats.succeeded()
         log.info("reload: %s reloaded", path)
-    return ReloadOutcome(needs_restart=pending)
+    return ReloadOutcome(needs_restart=pending), config
 
 
 _reloads: set[asyncio.Task[object]] = set()
@@ -136,8 +163,12 @@ async def _main(config: Config, config_path: Path | None) -> int:
     reloads = ReloadStats()
     metrics = MetricsServer(str(listen.host), listen.port, core, clients, engine, reloads)
     reloader = None
+    watcher: ConfigWatcher | None = None
     if config_path is not None:
-        reloader = functools.partial(reload, runner, clients, Path(config_path), reloads)
+        path = Path(config_path)
+        # the watcher reloads through the API, as SIGHUP does: the outcome is an API event
+        watcher = ConfigWatcher(path, lambda: api.reload())
+        reloader = functools.partial(reload, runner, clients, path, reloads, watcher)
     tcp = None if config.api.listen_tcp is None else str(config.api.listen_tcp)
     api = ApiServer(config.api.path, runner, clients, engine, reloader, tcp)
     try:
@@ -187,10 +218,14 @@ async def _main(config: Config, config_path: Path | None) -> int:
         loop.add_signal_handler(sig, stop.set)
     if config_path is not None:
         loop.add_signal_handler(signal.SIGHUP, on_sighup, api)
+    if watcher is not None and config.reload.watch:
+        watcher.start()
     await stop.wait()
     if failed:
         await asyncio.sleep(FATAL_EXIT_DELAY)  # /healthz says why before the process goes
     log.info("shutting down")
+    if watcher is not None:
+        await watcher.stop()
     # The core stops first: the sessions closing below must not turn into withdrawals. Each
     # side keeps what it learned from us under graceful restart, and gets it back, complete,
     # from the next bgpmux (RFC 4724 §4.1).

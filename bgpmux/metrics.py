@@ -329,15 +329,21 @@ class MetricsServer:
             await self.server.wait_closed()
 
     def ready(self) -> tuple[bool, str]:
-        """(ready, why) for /readyz: ready once the listeners are bound and some upstream is
-        Established with its table and End-of-RIB sent (an engine that holds the table before
-        the session opens, ``table_first``, is not Established yet)."""
+        """(ready, why) for /readyz: ready once the listeners are bound and bgpmux's start is
+        over: some upstream is Established with its table and End-of-RIB sent (an engine that
+        holds the table before the session opens, ``table_first``, is not Established yet), or
+        the clients were given their End-of-RIB without one (``node.initial_sync_timeout``
+        passed: no ToR answered). From then on upstreams coming and going (a ToR in
+        maintenance) leave it ready, so that a DaemonSet rollout does not wait on them; the
+        session metrics and alerts report them."""
         if not self.listening:
             return False, "listeners not bound"
         for upstream in self.core.upstreams.values():
             if upstream.up and upstream.established_at is not None and upstream.eor_sent:
                 return True, f"upstream {upstream.name} established with its table sent"
-        return False, "no upstream established with its table sent"
+        if self.core.sync.upstreams_synced:
+            return True, "started; no upstream established now (see bgpmux status)"
+        return False, "starting: no upstream established with its table sent yet"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -2,6 +2,7 @@
 the benchmark and the interop tests. Needs root; never touches the root namespace's interfaces."""
 
 from .bird import Bird
+from .configmap import ConfigMapVolume
 from .daemon import Daemon
 from .exabgp import ExaBgp
 from .frr import Frr
@@ -15,6 +16,7 @@ __all__ = [
     "Announce",
     "Bgpmux",
     "Bird",
+    "ConfigMapVolume",
     "Daemon",
     "ExaBgp",
     "Frr",

@@ -176,6 +176,21 @@ class Engine(abc.ABC):
         engine cannot (the change then needs a restart)."""
         raise NotImplementedError(f"the {self.name} engine cannot reset one upstream session")
 
+    def add_upstream(self, upstream: Upstream) -> None:
+        """Dial a new upstream (added on reload; no session of that name runs), leaving the
+        other sessions alone. The engine reports ``established`` once it is up, as for any
+        upstream. Raises NotImplementedError where the engine cannot (the change then needs
+        a restart), OSError or ValueError when it cannot use the settings (an unreadable
+        password file, say); nothing is changed then."""
+        raise NotImplementedError(f"the {self.name} engine cannot add an upstream session")
+
+    def remove_upstream(self, name: str) -> None:
+        """End the session of the upstream ``name`` (removed on reload) with Cease/Peer
+        De-configured (RFC 4486 §3) where the engine lets us choose, and forget it: no
+        further event about it, no ``status`` entry. The core takes it down itself. Raises
+        NotImplementedError, OSError or ValueError, with nothing changed, where it cannot."""
+        raise NotImplementedError(f"the {self.name} engine cannot remove an upstream session")
+
     @abc.abstractmethod
     def status(self) -> list[UpstreamStatus]:
         """A snapshot of every upstream session, for /metrics and ``bgpmux status``."""

@@ -1,16 +1,19 @@
 """Applying a reloaded configuration to the core (``Reconfigure``): client and upstream import
-policies live, and a reset of every upstream whose session identity changed (``reload.plan``
-says which)."""
+policies live, a reset of every upstream whose session identity changed, clients added and
+removed (``client_set``), and upstreams added and removed (``reload.plan`` says which;
+``upstream_set`` adds and removes)."""
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
 
-from ..config import Upstream
+from ..config import Client, Upstream
 from . import reload
+from .client_set import apply_client_set
 from .events import Reconfigure, UpstreamDown
 from .upstream_policy import apply_upstream_policies
+from .upstream_set import add_upstreams, remove_upstreams
 
 if TYPE_CHECKING:
     from .routing import Core
@@ -23,11 +26,13 @@ def reconfigure(core: Core, event: Reconfigure, now: float) -> list[str]:
     returns what needs a restart, in words.
 
     Policy fields apply at once, every route a peer sent judged again (a lower client
-    max_prefixes may close its session). An upstream whose session identity changed is reset
-    with its new settings. The rest (node, engine, metrics, api, a client's identity, peers
-    added, removed or reordered, an upstream's other fields) is returned, not applied;
-    ``core.config`` becomes what runs."""
+    max_prefixes may close its session). Clients added start, clients removed stop, a client
+    whose identity changed is restarted with it (``client_set``). An upstream whose session
+    identity changed is reset with its new settings. Upstreams added or removed are, live
+    (``apply_upstream_set``). The rest (node, engine, metrics, api, an upstream's other
+    fields) is returned, not applied; ``core.config`` becomes what runs."""
     plan = reload.plan(core.config, event.config)
+    apply_client_set(core, plan, now)
     for new in plan.policies:
         client = core.clients[new.name]
         if new != client.channel.policy:
@@ -55,10 +60,23 @@ def reconfigure(core: Core, event: Reconfigure, now: float) -> list[str]:
         u.model_copy(update={f: getattr(declared[u.name], f) for f in applied.get(u.name, ())})
         for u in core.config.upstreams
     )
-    policies = {c.name: c for c in plan.policies}
-    clients = tuple(policies.get(c.name, c) for c in core.config.clients)
+    clients = running_clients(core.config.clients, plan)
     core.config = core.config.model_copy(update={"upstreams": upstreams, "clients": clients})
+    pending += apply_upstream_set(core, plan, now)
     return pending
+
+
+def apply_upstream_set(core: Core, plan: reload.Plan, now: float) -> list[str]:
+    """The upstreams ``plan`` removes, then those it adds (a renamed upstream at the same
+    address: the old session ends before the new one is dialled); ``core.config`` follows.
+    Returns what the engine could not do, in words (needs a restart)."""
+    failed = remove_upstreams(core, plan.upstreams_removed, now)
+    failed += add_upstreams(core, plan.upstreams_added)
+    kept = tuple(u for u in core.config.upstreams if u.name in core.upstreams)
+    known = {u.name for u in kept}
+    added = tuple(u for u in plan.upstreams_added if u.name in core.upstreams.keys() - known)
+    core.config = core.config.model_copy(update={"upstreams": kept + added})
+    return failed
 
 
 def reset_upstream(core: Core, new: Upstream, fields: list[str], now: float) -> None:
@@ -76,3 +94,19 @@ def reset_upstream(core: Core, new: Upstream, fields: list[str], now: float) -> 
     )
     core.upstreams[new.name].channel.ebgp = new.asn != core.node_asn
     core.handle(UpstreamDown(new.name), now)
+
+
+def running_clients(running: tuple[Client, ...], plan: reload.Plan) -> tuple[Client, ...]:
+    """The clients that run after ``plan``: the running ones in their order, with their new
+    policy (or new settings, when replaced), less those removed; then those added."""
+    policies = {c.name: c for c in plan.policies}
+    added = {c.name: c for c in plan.clients_added}
+    removed = set(plan.clients_removed)
+    out = []
+    for client in running:
+        if client.name in removed:
+            if client.name in added:
+                out.append(added.pop(client.name))
+        else:
+            out.append(policies.get(client.name, client))
+    return (*out, *added.values())

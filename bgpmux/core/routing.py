@@ -94,6 +94,7 @@ class Core:
         }
         self._client_list = list(self.clients.values())
         self._upstream_list = list(self.upstreams.values())
+        self.upstreams_removed: set[str] = set()  # on reload: their late events are ignored
         self._channels: list[ClientChannel | UpstreamChannel] = [
             *(c.channel for c in self._client_list),
             *(u.channel for u in self._upstream_list),
@@ -139,6 +140,9 @@ class Core:
     def handle(self, event: Event, now: float) -> object:
         """Apply one event; returns the result of a request (None for other events). Raises
         KeyError for a peer name the configuration does not have."""
+        removed = self.upstreams_removed
+        if removed and getattr(event, "upstream", None) in removed:
+            return None
         return self._handlers[type(event)](event, now)
 
     # ------------------------------------------------------------------ clients

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import sys
 import tempfile
 import time
@@ -31,9 +30,9 @@ from ..session.facts import SessionFacts
 from ..session.states import State
 from ..wire.attributes import PathAttributes
 from ..wire.constants import Family
-from ..wire.errors import CeaseSubcode
 from ..wire.packing import nlri_room, split_too_large
 from ..wire.prefix import Prefix
+from . import exabgp_peers as peers
 from . import exabgp_text as text
 from .exabgp_graceful import GracefulSessions, down_reason
 from .exabgp_rib_out import RibOutMirror
@@ -204,44 +203,24 @@ class ExaBGPEngine(Engine):
             self._send(self.rib_out.end_of_rib(upstream, self.addresses[upstream], family))
 
     def reset_upstream(self, upstream: Upstream) -> None:
-        """Make ExaBGP end the session and dial ``upstream`` with its new settings: where its
-        neighbor block changed, the configuration is rewritten and ExaBGP reloads it
-        (SIGUSR1: changed neighbors are torn down and set up again, the others are left
-        alone); where it did not (a password file moved, say), a ``teardown`` with
-        Cease/Other Configuration Change. Raises OSError or ValueError, with nothing changed,
-        when the new configuration cannot be written."""
-        name = upstream.name
-        old = next(u for u in self.config.upstreams if u.name == name)
-        new_config = self.config.model_copy(
-            update={
-                "upstreams": tuple(upstream if u.name == name else u for u in self.config.upstreams)
-            }
-        )
-        before = text.exabgp_config(self.config.model_copy(update={"upstreams": (old,)}), [])
-        after = text.exabgp_config(new_config.model_copy(update={"upstreams": (upstream,)}), [])
-        running, self.config = self.config, new_config
-        try:
-            self.write_config()
-        except (OSError, ValueError):
-            self.config = running
-            raise
-        old_address, address = self.addresses[name], text.peer_address(upstream)
-        if address != old_address:
-            del self.names[old_address]
-            self._retired.add(old_address)
-            self._retired.discard(address)
-            self.names[address] = name
-            self.addresses[name] = address
-        self._states[name] = State.IDLE  # the core took the old session down already
-        self._established_at[name] = None
-        self._graceful.reset(upstream)
-        self._sessions[name].forget()
-        self._details[name] = "reset: its configuration changed"
-        if before == after:
-            self._send([text.format_teardown(old_address, CeaseSubcode.OTHER_CONFIGURATION_CHANGE)])
-        elif self._proc is not None and self._proc.returncode is None:
-            self._proc.send_signal(signal.SIGUSR1)  # by its PID: reload the configuration
-            log.info("ExaBGP told to reload its configuration (%s changed)", name)
+        """Make ExaBGP end the session and dial ``upstream`` with its new settings
+        (``exabgp_peers.reset``: a reload, or a teardown with Cease/Other Configuration
+        Change). Raises OSError or ValueError, with nothing changed, when the new
+        configuration cannot be written."""
+        peers.reset(self, upstream)
+
+    def add_upstream(self, upstream: Upstream) -> None:
+        """Have ExaBGP dial ``upstream`` too (``exabgp_peers.add``: a reload, the other
+        sessions left alone). Raises OSError or ValueError, with nothing changed, when the
+        new configuration cannot be written."""
+        peers.add(self, upstream)
+
+    def remove_upstream(self, name: str) -> None:
+        """Have ExaBGP end the session of ``name`` and forget it (``exabgp_peers.remove``: its
+        routes withdrawn, then a reload, which closes it without a NOTIFICATION). Raises
+        OSError or ValueError, with nothing changed, when the new configuration cannot be
+        written."""
+        peers.remove(self, name)
 
     def status(self) -> list[UpstreamStatus]:
         """Each upstream's state as ExaBGP last reported it, the engine's counters, its facts and

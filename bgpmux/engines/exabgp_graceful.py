@@ -115,3 +115,9 @@ class GracefulSessions:
         self._offered[upstream.name] = upstream.graceful_restart > 0
         self._opened.pop(upstream.name, None)
         self._established.pop(upstream.name, None)
+
+    def forget(self, name: str) -> None:
+        """The upstream was removed (``remove_upstream``)."""
+        self._offered.pop(name, None)
+        self._opened.pop(name, None)
+        self._established.pop(name, None)

@@ -73,6 +73,9 @@ class FakeEngine(Engine):
         self.enhanced: set[str] = set()  # upstreams that negotiated enhanced route refresh
         self.started = False
         self.resets: list[Upstream] = []  # every reset_upstream call
+        self.added: list[Upstream] = []  # every add_upstream call
+        self.removed: list[str] = []  # every remove_upstream call
+        self.refuse: Exception | None = None  # raised by add_upstream and remove_upstream
         self.stopped = False
         self.states: dict[str, State] = dict.fromkeys(self.upstreams, State.IDLE)
 
@@ -125,6 +128,20 @@ class FakeEngine(Engine):
     def reset_upstream(self, upstream: Upstream) -> None:
         """Recorded in ``resets``."""
         self.resets.append(upstream)
+
+    def add_upstream(self, upstream: Upstream) -> None:
+        """Recorded in ``added`` (its state IDLE); raises ``refuse`` when set."""
+        if self.refuse is not None:
+            raise self.refuse
+        self.added.append(upstream)
+        self.states[upstream.name] = State.IDLE
+
+    def remove_upstream(self, name: str) -> None:
+        """Recorded in ``removed`` (its state gone); raises ``refuse`` when set."""
+        if self.refuse is not None:
+            raise self.refuse
+        self.removed.append(name)
+        self.states.pop(name, None)
 
     def status(self) -> list[UpstreamStatus]:
         """One ``UpstreamStatus`` per entry of ``states``."""

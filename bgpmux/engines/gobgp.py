@@ -57,6 +57,7 @@ from ..wire.constants import Family
 from ..wire.packing import nlri_room, split_too_large
 from ..wire.prefix import Prefix
 from . import gobgp_peers as peers
+from . import gobgp_reload as reload
 from .gobgp_api import gobgp_pb2, gobgp_pb2_grpc
 from .gobgp_events import WatchReader
 from .gobgp_paths import add_path_stream_request, for_gobgp, path_template, withdrawal
@@ -242,17 +243,20 @@ class GoBGPEngine(Engine):
 
     def reset_upstream(self, upstream: Upstream) -> None:
         """Delete the upstream's peer in gobgpd (Cease/Peer De-configured) and add it again
-        with the new settings once the core has sent its table. Raises OSError or ValueError,
-        with nothing changed, for a key that cannot be read."""
-        password = peers.read_password(upstream)
-        old = self.peers[upstream.name]
-        self._queue("delete", old.address)
-        configs = [upstream if u.name == upstream.name else u for u in self.config.upstreams]
-        self.config = self.config.model_copy(update={"upstreams": tuple(configs)})
-        peer = self.peers[upstream.name] = _Peer(upstream, password)
-        peer.last_error, peer.last_error_at = "reset: its configuration changed", peers.now()
-        if self._stub is not None:
-            asyncio.get_running_loop().call_soon(self._core_up, upstream.name)
+        with the new settings once the core has sent its table (``gobgp_reload.reset``).
+        Raises OSError or ValueError, with nothing changed, for a key that cannot be read."""
+        reload.reset(self, upstream)
+
+    def add_upstream(self, upstream: Upstream) -> None:
+        """A new peer, added once the core has sent its table (``gobgp_reload.add``); the
+        others are left alone. Raises OSError or ValueError, with nothing changed, for a key
+        that cannot be read."""
+        reload.add(self, upstream)
+
+    def remove_upstream(self, name: str) -> None:
+        """Delete the upstream's peer in gobgpd, which sends Cease/Peer De-configured (RFC
+        4486 §3), and forget it (``gobgp_reload.remove``)."""
+        reload.remove(self, name)
 
     def status(self) -> list[UpstreamStatus]:
         """Each upstream's session as gobgpd last reported it (``ListPeer``): state, facts,
@@ -283,8 +287,8 @@ class GoBGPEngine(Engine):
     def _core_up(self, name: str) -> None:
         """Ask the core for the upstream's table before its session opens (``table_first``):
         it sends the table, then End-of-RIB, and the peer is added (``end_of_rib``)."""
-        peer = self.peers[name]
-        if self._stopping or peer.core_up:
+        peer = self.peers.get(name)
+        if peer is None or self._stopping or peer.core_up:
             return
         peer.core_up = True
         peer.core_eor.clear()
@@ -481,7 +485,8 @@ class GoBGPEngine(Engine):
                 continue
             ops.popleft()
             if kind == "add":
-                peer = self.peers[item]
+                if (peer := self.peers.get(item)) is None:
+                    continue  # removed on reload meanwhile
                 config = peers.peer_config(self.config, peer.config, peer.password)
                 await stub.AddPeer(gobgp_pb2.AddPeerRequest(peer=config), timeout=CALL_TIMEOUT)
                 log.info("peer added to gobgpd", extra={"peer": item})

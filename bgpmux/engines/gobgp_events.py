@@ -81,7 +81,7 @@ class WatchReader:
         and the End-of-RIBs received since (RFC 4724 §2) reported to the core."""
         while True:
             snapshots = await self.list_peers()
-            for name, peer in self.engine.peers.items():
+            for name, peer in list(self.engine.peers.items()):  # reload may change them
                 snapshot = snapshots.get(peer.address)
                 if snapshot is None:
                     continue

@@ -148,6 +148,28 @@ class NativeEngine(Engine):
         new.conn.session.stats.add(old.conn.session.stats)  # counters go on (Prometheus)
         new.last_error, new.last_error_at = old.last_error, old.last_error_at
 
+    def add_upstream(self, upstream: Upstream) -> None:
+        """Open a session to ``upstream`` (added on reload); the others are left alone.
+        Raises OSError, with nothing changed, when its password file cannot be read."""
+        self.config = self.config.model_copy(
+            update={"upstreams": (*self.config.upstreams, upstream)}
+        )
+        try:
+            self._open(upstream)
+        except OSError:
+            self.config = self.config.model_copy(update={"upstreams": self.config.upstreams[:-1]})
+            raise
+
+    def remove_upstream(self, name: str) -> None:
+        """End the session of ``name`` with Cease/Peer De-configured (RFC 4486 §3) and forget
+        it; its late events are not passed on."""
+        old = self.upstreams.pop(name)
+        if old.dial is not None:
+            old.dial.cancel()
+        old.conn.shutdown(Notification(ErrorCode.CEASE, CeaseSubcode.PEER_DECONFIGURED, b""))
+        configs = tuple(u for u in self.config.upstreams if u.name != name)
+        self.config = self.config.model_copy(update={"upstreams": configs})
+
     async def stop(self) -> None:
         """Cancel dials, end every session and wait up to ``STOP_TIMEOUT`` seconds for the
         connections to close. An upstream that keeps our routes across a restart (graceful
@@ -205,9 +227,9 @@ class NativeEngine(Engine):
 
     def _on_event(self, conn: BGPConnection, event: object) -> None:
         name = conn.session.config.peer_name
-        upstream = self.upstreams[name]
-        if conn is not upstream.conn:
-            return  # a session ended by reset_upstream: the core has taken it down already
+        upstream = self.upstreams.get(name)
+        if upstream is None or conn is not upstream.conn:
+            return  # a session ended by reset_ or remove_upstream: the core took it down
         events = self.events
         if isinstance(event, UpdateReceived):
             update = event.update

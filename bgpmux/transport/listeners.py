@@ -14,21 +14,22 @@ other address of this host). Several clients may share a listen address when eac
 * Cease/Connection Collision Resolution: the client is Established without graceful restart.
 
 Refusals are logged at most once per 10 s per cause, with the count held back.
+
+A reload adds and removes clients live (``prepare``, then ``reloaded``; ``client_set``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import logging
 import math
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Client, Config
+from ..core import reload
 from ..core.events import ClientDown, ClientEstablished, ClientRouteRefresh, ClientUpdate
 from ..core.runner import CoreRunner
 from ..logs import Throttle, peer_logger
@@ -47,6 +48,10 @@ from ..session.idle_hold import IdleHold
 from ..session.notifications import OUT_OF_RESOURCES
 from ..wire.errors import CeaseSubcode, ErrorCode
 from ..wire.messages import Notification, encode_notification
+from . import client_set
+from .addresses import is_host_address as is_host_address  # re-exported
+from .addresses import normalize_ip as normalize_ip
+from .client_set import ListenError as ListenError  # re-exported for the daemon
 from .connection import BGPConnection
 from .md5 import md5_keys, md5_listening_socket
 from .profiles import CLIENT_OPEN_HOLD_TIME, TAKEOVER_OPEN_HOLD_TIME, client_session_config
@@ -57,36 +62,6 @@ MAX_PENDING_PER_LISTENER = 16  # connections before Established, per listen addr
 MIB = 1024 * 1024
 CONNECTION_REJECTED = Notification(ErrorCode.CEASE, CeaseSubcode.CONNECTION_REJECTED)
 COLLISION = Notification(ErrorCode.CEASE, CeaseSubcode.CONNECTION_COLLISION_RESOLUTION)
-
-
-def normalize_ip(address: str) -> str:
-    """``address`` as the configuration spells it: an IPv4-mapped IPv6 address (a listener on
-    ``::`` sees IPv4 peers so) becomes the IPv4 address; anything unparsable is kept."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    return str(ip)
-
-
-def is_host_address(address: str) -> bool:
-    """Whether ``address`` belongs to this host (binding a socket to it succeeds). Raises
-    nothing; False for anything that is not an IP address."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if ip.is_loopback:
-        return True
-    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.bind((str(ip), 0))
-        except OSError:
-            return False
-    return True
 
 
 @dataclass
@@ -112,7 +87,10 @@ class ClientServer:
         self.by_listen: dict[str, list[Client]] = {}
         for client in config.clients:
             self.by_listen.setdefault(str(client.listen), []).append(client)
-        self.servers: list[asyncio.base_events.Server] = []
+        self.servers: dict[str, asyncio.base_events.Server] = {}  # by listen endpoint
+        self.leaving: set[BGPConnection] = set()  # sessions of removed clients, unreported
+        self._reload: client_set.Prepared | None = None
+        self.reloading = asyncio.Lock()  # held by the daemon's reload: one at a time
         self.current: dict[str, BGPConnection] = {}  # client name -> its session's connection
         self.takeovers: dict[str, BGPConnection] = {}  # a restarted client's new connection
         self.established_at: dict[str, float] = {}
@@ -132,21 +110,28 @@ class ClientServer:
     async def start(self) -> None:
         """Bind one listener per distinct ``listen`` endpoint, with the TCP-MD5 keys of its
         clients; raises OSError when one cannot be bound or a password file read."""
-        loop = asyncio.get_running_loop()
         for listen, clients in self.by_listen.items():
-            protocol = functools.partial(_Accepting, self, listen, clients)
-            keys = md5_keys(clients)
-            if keys:
-                sock = md5_listening_socket(clients[0].listen, keys)
-                server = await loop.create_server(protocol, sock=sock)
-            else:
-                endpoint = clients[0].listen
-                host, port = str(endpoint.host), endpoint.port
-                server = await loop.create_server(protocol, host, port, reuse_address=True)
-            self.servers.append(server)
-            signed = f" (TCP-MD5 from {', '.join(keys)})" if keys else ""
-            names = ", ".join(c.name for c in clients)
-            log.info("listening on %s for %s%s", listen, names, signed)
+            self.servers[listen] = await self.listen_on(listen, clients, clients)
+
+    async def listen_on(
+        self, listen: str, clients: list[Client], configured: list[Client]
+    ) -> asyncio.base_events.Server:
+        """A listener on ``listen`` accepting ``clients`` (the list is read at each
+        connection), with the TCP-MD5 keys of ``configured``. Raises OSError."""
+        loop = asyncio.get_running_loop()
+        protocol = functools.partial(_Accepting, self, listen, clients)
+        keys = md5_keys(configured)
+        endpoint = configured[0].listen
+        if keys:
+            sock = md5_listening_socket(endpoint, keys)
+            server = await loop.create_server(protocol, sock=sock)
+        else:
+            host, port = str(endpoint.host), endpoint.port
+            server = await loop.create_server(protocol, host, port, reuse_address=True)
+        signed = f" (TCP-MD5 from {', '.join(keys)})" if keys else ""
+        names = ", ".join(c.name for c in configured)
+        log.info("listening on %s for %s%s", listen, names, signed)
+        return server
 
     async def stop(self, message: str = "bgpmux shutting down") -> None:
         """Stop listening and end every session, waiting up to 1 s for the connections to
@@ -155,7 +140,7 @@ class ClientServer:
         without a NOTIFICATION, or with Cease/Administrative Shutdown where RFC 8538's N bit
         was negotiated. Every other session gets Cease/Administrative Shutdown carrying
         ``message`` (RFC 8203)."""
-        for server in self.servers:
+        for server in self.servers.values():
             server.close()
         cease = cease_shutdown(message)
         conns = {*self.current.values(), *self.takeovers.values(), *self.pending}
@@ -166,7 +151,7 @@ class ClientServer:
             if all(c.closed for c in conns):
                 break
             await asyncio.sleep(0.05)
-        for server in self.servers:
+        for server in self.servers.values():
             await server.wait_closed()
 
     def sessions(self) -> list[ClientSessionInfo]:
@@ -213,9 +198,26 @@ class ClientServer:
         hold = self.holds.get(name)
         return hold.remaining(now) if hold is not None else 0.0
 
+    async def prepare(self, config: Config) -> reload.Plan:
+        """Before the core applies ``config``: ``client_set.prepare``, kept until
+        ``reloaded`` or ``abandon``. Returns the plan; raises ListenError, with nothing
+        changed, when a new listen address cannot be bound."""
+        self._reload = await client_set.prepare(self, config)
+        return self._reload.plan
+
+    def abandon(self) -> None:
+        """The core did not apply the prepared reload: undo ``prepare``."""
+        prepared, self._reload = self._reload, None
+        if prepared is not None:
+            client_set.abandon(self, prepared)
+
     def reloaded(self, config: Config) -> None:
-        """A reload was applied: the clients' new policy fields count from now, and every
-        idle hold ends (``max_prefixes_restart: 0`` holds a client until this)."""
+        """A reload was applied: clients removed and added (``client_set``), new policies
+        count from now, every idle hold ends (``max_prefixes_restart: 0`` waits for this)."""
+        prepared, self._reload = self._reload, None
+        if prepared is not None:
+            client_set.apply(self, prepared)
+            self.config = client_set.running_config(self.config, prepared)
         for client in config.clients:
             if client.name in self.by_name:
                 self.by_name[client.name] = client
@@ -367,6 +369,11 @@ class ClientServer:
         name = conn.session.config.peer_name
         runner = self.runner
         now = conn.loop.time()
+        if conn in self.leaving:  # its client was removed: the core has forgotten it
+            if isinstance(event, SessionDown):
+                self.leaving.discard(conn)
+                self.pending.pop(conn, None)
+            return
         if isinstance(event, UpdateReceived):
             runner.submit(ClientUpdate(name, event.update))
             if runner.congested():

@@ -28,6 +28,7 @@ def document(tmp_path: Path, metrics_port: int, upstream_port: int, client_port:
                      "max_prefixes": 100}],
         "metrics": {"listen": f"127.0.0.1:{metrics_port}"},
         "api": {"listen": f"unix:{tmp_path / 'api.sock'}"},
+        "reload": {"watch": False},  # SIGHUP only: each reload counted once
     }  # fmt: skip
 
 

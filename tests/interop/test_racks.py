@@ -45,13 +45,13 @@ CLIENT = {
 }
 
 # One configuration for every node (node1, node2): what differs comes from the environment
-# (NODE_IP, NODE_IP6, as the DaemonSet sets them) and from each node's default routes.
+# (NODE_IP, and NODE_IPS from status.hostIPs, as the DaemonSet sets them: node1 is dual-stack,
+# node2 IPv4 only) and from each node's default routes.
 RACKS: dict[str, Any] = {
     "node": {
         "asn": NODE_AS,
         "router_id": "${NODE_IP}",
-        "address": "${NODE_IP}",
-        "address_v6": "${NODE_IP6:-}",
+        "addresses": "${NODE_IPS}",
         "initial_sync_timeout": 1,
     },
     "upstreams": [
@@ -81,7 +81,7 @@ IPV6_ONLY: dict[str, Any] = {
 
 
 class NodeMux(Bgpmux):
-    """bgpmux with the node's environment (NODE_IP, NODE_IP6), as the DaemonSet gives it."""
+    """bgpmux with the node's environment (NODE_IP, NODE_IPS), as the DaemonSet gives it."""
 
     def __init__(self, host: Host, config: dict[str, Any], engine: str, env: dict[str, str]):
         super().__init__(host, f"bgpmux-{engine}", {**config, "engine": engine})
@@ -181,8 +181,8 @@ def check_config(host: Host, mux: Bgpmux, env: dict[str, str]) -> str:
 @pytest.mark.parametrize("engine", ENGINES)
 def test_one_config_two_racks_and_an_ipv6_upstream(fabric: Fabric, engine: str) -> None:
     node1, node2 = fabric.hosts["node1"], fabric.hosts["node2"]
-    env1 = {"NODE_IP": NODE1_V4, "NODE_IP6": NODE1_V6}
-    env2 = {"NODE_IP": NODE2_V4}
+    env1 = {"NODE_IP": NODE1_V4, "NODE_IPS": f"{NODE1_V4},{NODE1_V6}"}
+    env2 = {"NODE_IP": NODE2_V4, "NODE_IPS": NODE2_V4}
     # a dial to the other rack's ToR would reach it: the "never dialled" below means something
     node1.run(["ping", "-c", "1", "-W", "2", TOR2_V4])
     mux1, mux2 = NodeMux(node1, RACKS, engine, env1), NodeMux(node2, RACKS, engine, env2)

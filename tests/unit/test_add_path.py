@@ -356,7 +356,8 @@ def test_add_path_change_needs_a_new_session() -> None:
     running = parse_config(_config(), env={})
     new = parse_config(_config(add_path_plain=False), env={})
     plan = reload.plan(running, new)
-    assert plan.pending == ["clients[1] (plain): add_path"]
+    assert plan.pending == [] and plan.client_fields == {"plain": ["add_path"]}
+    assert plan.clients_removed == ["plain"] and [c.name for c in plan.clients_added] == ["plain"]
     assert [c.name for c in plan.policies] == ["calico"]
 
 

@@ -233,7 +233,7 @@ def upstream(**fields: Any) -> dict[str, Any]:
         (
             minimal(node={"asn": 1, "router_id": "10.0.0.2"}),
             "node.address",
-            "required (an IPv6-only node gives node.address_v6 instead)",
+            "required (or node.addresses; an IPv6-only node gives node.address_v6 instead)",
         ),
         (minimal(clients=[client(listen="127.0.0.1:0")]), "clients[0].listen", "port 0 is not in"),
         (minimal(clients=[client(listen="127.0.0.1")]), "clients[0].listen", "is not 'host:port'"),

@@ -229,13 +229,14 @@ def test_reload_applies_policy_without_touching_sessions(setup) -> None:
     assert core.clients["calico"].link is calico  # no session was reset
 
 
-def test_reload_reports_identity_changes_without_applying_them(setup) -> None:
-    core, _engine, _calico, _metallb = setup
+def test_reload_restarts_a_client_whose_identity_changed(setup) -> None:
+    core, _engine, calico, metallb = setup
     changed = CONFIG.replace(
         'listen: "127.0.0.1:1791", asn: 64514', 'listen: "127.0.0.1:1792", asn: 64514'
     )
     pending = core.handle(Reconfigure(parse_config(changed, env={})), 1.0)
-    assert pending == ["clients[1] (metallb): listen"]
+    assert pending == []  # applied: removed and added again (test_reload_clients)
+    assert len(metallb.shutdowns) == 1 and calico.shutdowns == []
 
 
 def test_end_of_rib_to_receiving_client_waits_for_the_upstreams_or_the_timeout(setup) -> None:

@@ -141,3 +141,26 @@ def test_readyz_waits_for_a_table_first_upstreams_session() -> None:
     core.handle(UpstreamEstablished("tor"), 31.0)
     core.handle_timer(31.0)
     assert server.ready()[0] is True
+
+
+def test_readyz_after_the_start_does_not_wait_for_a_tor() -> None:
+    """A ToR that never answers (in maintenance) holds /readyz until the initial sync ends,
+    not longer; one that goes down later does not make bgpmux unready."""
+    from bgpmux.core.events import UpstreamDown
+    from bgpmux.metrics import MetricsServer
+
+    config = parse_config(CONFIG, env={})
+    core = Core(config, FakeEngine(["tor"]), now=0.0)
+    clients = ClientServer(config, runner=None)  # type: ignore[arg-type]
+    server = MetricsServer("127.0.0.1", 0, core, clients, core.engine)
+    assert server.ready() == (False, "listeners not bound")
+    server.listening = True
+    core.handle_timer(29.0)
+    assert server.ready() == (False, "starting: no upstream established with its table sent yet")
+    core.handle_timer(30.0)  # initial_sync_timeout: the clients get End-of-RIB without the ToR
+    assert server.ready() == (True, "started; no upstream established now (see bgpmux status)")
+    core.handle(UpstreamEstablished("tor"), 40.0)
+    core.handle_timer(41.0)
+    assert server.ready() == (True, "upstream tor established with its table sent")
+    core.handle(UpstreamDown("tor", stale_time=120.0), 50.0)
+    assert server.ready()[0] is True

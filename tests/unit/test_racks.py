@@ -317,9 +317,8 @@ def test_multi_rack_example_places_on_each_rack() -> None:
 
 
 def test_deploy_configmap_dials_the_default_gateway_unless_tor_ip_is_set() -> None:
-    manifest = yaml.safe_load((EXAMPLES.parent / "deploy" / "configmap.yaml").read_text())
-    text = manifest["data"]["bgpmux.yaml"]
+    text = (EXAMPLES.parent / "deploy" / "base" / "bgpmux.yaml").read_text()
     for env, address in (({}, "10.0.1.1"), ({"TOR_IP": "10.0.1.254"}, "10.0.1.254")):
-        config = parse_config(text, env={"NODE_IP": "10.0.1.5", **env})
+        config = parse_config(text, env={"NODE_IP": "10.0.1.5", "NODE_IPS": "10.0.1.5", **env})
         (tor,) = place(config, lookup).config.upstreams
         assert str(tor.address) == address

@@ -326,4 +326,5 @@ def test_reload_policy_and_identity_of_upstreams_are_told_apart() -> None:
     gtsm = plan(running, parse(doc({"ttl_security": True})))  # identity: a reset, no restart
     assert gtsm.pending == [] and gtsm.reset_fields == {"tor": ["ttl_security"]}
     password = plan(running, parse(doc(password_file="/k", peer_address="127.0.0.1")))
-    assert password.pending == ["clients[0] (calico): password_file, peer_address"]
+    assert password.pending == [] and password.clients_removed == ["calico"]
+    assert password.client_fields == {"calico": ["password_file", "peer_address"]}
