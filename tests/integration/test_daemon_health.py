@@ -47,19 +47,23 @@ async def http_status(port: int, path: str) -> int:
     return status
 
 
+async def wait_healthy(port: int) -> None:
+    """Wait (5 s at most) until bgpmux's /healthz on ``port`` answers 200."""
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        try:
+            if await http_status(port, "/healthz") == 200:
+                return
+        except OSError:
+            continue
+    raise AssertionError("bgpmux did not come up")
+
+
 async def test_core_task_death_fails_healthz_and_exits_non_zero(tmp_path: Path) -> None:
     metrics_port = free_port()
     config = loopback_config(tmp_path, metrics_port)
     main = asyncio.create_task(daemon._main(config, None))
-    for _ in range(100):
-        await asyncio.sleep(0.05)
-        try:
-            if await http_status(metrics_port, "/healthz") == 200:
-                break
-        except OSError:
-            continue
-    else:
-        raise AssertionError("bgpmux did not come up")
+    await wait_healthy(metrics_port)
     [core] = [t for t in asyncio.all_tasks() if t.get_name() == "core"]
     core.cancel()
     await asyncio.sleep(0.1)

@@ -26,7 +26,7 @@ from bgpmux.wire.errors import CeaseSubcode, ErrorCode
 from bgpmux.wire.messages import Notification, Open
 
 from . import test_listener_limits
-from .test_daemon_health import free_port, http_status
+from .test_daemon_health import free_port, wait_healthy
 from .test_listener_limits import Speaker, announce, established
 from .test_reload_metrics import document, scrape
 
@@ -59,13 +59,7 @@ async def test_clients_added_and_removed_bind_and_unbind_listeners(tmp_path: Pat
     main = asyncio.create_task(daemon._main(parse_config(path.read_text(), env={}), path))
     busy = socket.socket()
     try:
-        for _ in range(100):
-            await asyncio.sleep(0.05)
-            try:
-                if await http_status(metrics_port, "/healthz") == 200:
-                    break
-            except OSError:
-                continue
+        await wait_healthy(metrics_port)
         assert await accepts(kept_port) and not await accepts(added_port)
         metallb = {"name": "metallb", "listen": f"127.0.0.1:{added_port}", "asn": 64514}
         added = {**doc, "clients": [*doc["clients"], metallb]}

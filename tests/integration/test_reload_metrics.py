@@ -15,7 +15,7 @@ import yaml
 from bgpmux import daemon
 from bgpmux.config import parse_config
 
-from .test_daemon_health import free_port, http_status
+from .test_daemon_health import free_port, wait_healthy
 
 
 def document(tmp_path: Path, metrics_port: int, upstream_port: int, client_port: int) -> Any:
@@ -64,13 +64,7 @@ async def test_reload_failures_and_last_success(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(doc))
     main = asyncio.create_task(daemon._main(parse_config(path.read_text(), env={}), path))
     try:
-        for _ in range(100):
-            await asyncio.sleep(0.05)
-            try:
-                if await http_status(metrics_port, "/healthz") == 200:
-                    break
-            except OSError:
-                continue
+        await wait_healthy(metrics_port)
         start = await scrape(metrics_port)
         failures = "bgpmux_config_reload_failures_total"
         last = "bgpmux_config_last_reload_success_timestamp_seconds"
