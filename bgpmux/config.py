@@ -18,7 +18,6 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -39,12 +38,11 @@ from .config_types import (
     Name,
     PrefixRuleField,
     UpstreamAddress,
-    empty_is_none,
     parse_endpoint,
 )
 from .config_types import Endpoint as Endpoint  # re-exported: the config's value types
 from .config_types import IPAddress as IPAddress
-from .node_addresses import default_router_id, fill_by_family
+from .node_addresses import NodeIPv4, NodeIPv6, RouterId, default_router_id, fill_by_family
 from .policy.prefix_list import PrefixRule as PrefixRule
 from .wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
 
@@ -95,9 +93,9 @@ class Node(_Model):
     ``address_v6``, and an explicit ``router_id``)."""
 
     asn: ASN
-    router_id: IPv4Address  # default: ``address`` (``node_addresses.default_router_id``)
-    address: Annotated[IPv4Address | None, BeforeValidator(empty_is_none)] = None
-    address_v6: Annotated[IPv6Address | None, BeforeValidator(empty_is_none)] = None
+    router_id: RouterId  # default: ``address`` (``node_addresses.default_router_id``)
+    address: NodeIPv4 = None
+    address_v6: NodeIPv6 = None
     addresses: tuple[IPAddress, ...] = ()
     """The node's addresses (``${NODE_IPS}``), filled into ``address`` and ``address_v6``."""
     client_router_id: IPv4Address = Field(default_factory=_client_id_from)
@@ -242,7 +240,7 @@ class Client(_Model):
     priority: int = Field(default=100, ge=0, le=65535)
     keep_client_as_path: bool = False
     hold_time: HoldTime = 90
-    router_id: IPv4Address | None = None
+    router_id: RouterId | None = None
     add_communities: tuple[Community, ...] = ()
     add_large_communities: tuple[LargeCommunity, ...] = ()
     password_file: Path | None = None

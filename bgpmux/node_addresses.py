@@ -8,16 +8,64 @@ from __future__ import annotations
 
 import ipaddress
 from ipaddress import IPv4Address, IPv6Address
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator
+
+from .config_types import empty_is_none
 
 IPAddress = IPv4Address | IPv6Address
+_BROADCAST = IPv4Address("255.255.255.255")
+
+
+def check_node_address(address: IPAddress) -> IPAddress:
+    """``address`` when a node may have it as its own (a session's source, a next hop).
+    Raises ValueError on the unspecified address, a multicast one, the limited broadcast
+    255.255.255.255 or an IPv4-mapped IPv6 address (``::ffff:10.0.0.2``: give the IPv4 one)."""
+    if address.is_unspecified:
+        raise ValueError(f"{address} is the unspecified address: give the node's own address")
+    if address.is_multicast:
+        raise ValueError(f"{address} is a multicast address: give the node's own address")
+    if address == _BROADCAST:
+        raise ValueError(f"{address} is the broadcast address: give the node's own address")
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        raise ValueError(
+            f"{address} is an IPv4-mapped IPv6 address: give {address.ipv4_mapped} as the "
+            "node's IPv4 address"
+        )
+    return address
+
+
+def _check_optional(address: IPAddress | None) -> IPAddress | None:
+    return None if address is None else check_node_address(address)
+
+
+def check_router_id(router_id: IPv4Address) -> IPv4Address:
+    """``router_id`` when it can be a BGP Identifier; raises ValueError on 0.0.0.0 (RFC 6286
+    §2.1: a non-zero four-octet unsigned integer)."""
+    if int(router_id) == 0:
+        raise ValueError("0.0.0.0: a BGP identifier must be non-zero (RFC 6286 §2.1)")
+    return router_id
+
+
+# The ``node:`` fields' types: "" as not given, then the checks above.
+NodeIPv4 = Annotated[
+    IPv4Address | None, BeforeValidator(empty_is_none), AfterValidator(_check_optional)
+]
+NodeIPv6 = Annotated[
+    IPv6Address | None, BeforeValidator(empty_is_none), AfterValidator(_check_optional)
+]
+RouterId = Annotated[IPv4Address, AfterValidator(check_router_id)]
 
 
 def parse_addresses(value: object) -> tuple[IPAddress, ...]:
     """``value``, a comma-separated string or a list of strings, as addresses in their order
-    (status.hostIPs: the primary first): at most one of each family, none link-local, ``""``
-    and ``[]`` as none. Raises ValueError naming the bad item."""
-    if isinstance(value, str):
-        items: list[object] = [part.strip() for part in value.split(",") if part.strip()]
+    (status.hostIPs: the primary first): at most one of each family, none link-local, ``""``,
+    ``[]`` and None as none. Raises ValueError naming the bad item (``check_node_address``)."""
+    if value is None:  # `addresses: ${NODE_IPS}` unquoted, NODE_IPS empty
+        items: list[object] = []
+    elif isinstance(value, str):
+        items = [part.strip() for part in value.split(",") if part.strip()]
     elif isinstance(value, list | tuple):
         items = list(value)
     else:
@@ -27,6 +75,7 @@ def parse_addresses(value: object) -> tuple[IPAddress, ...]:
         address = _address(item)
         if address is None:
             raise ValueError(f"{item!r} is not an IP address")
+        check_node_address(address)
         if address.is_link_local:
             raise ValueError(f"{address} is link-local: give the node's global address")
         if address.version in found:
@@ -42,11 +91,13 @@ def parse_addresses(value: object) -> tuple[IPAddress, ...]:
 def fill_by_family(node: dict[str, object]) -> dict[str, object]:
     """``node`` (the raw ``node:`` mapping) with ``address`` and ``address_v6`` taken from
     ``addresses`` where they are not given; ``addresses`` is kept, parsed. Raises ValueError
-    when ``addresses`` is bad, or names an address of a family that ``address`` or
-    ``address_v6`` gives otherwise."""
+    when ``addresses`` is bad, empty with neither field given (``NODE_IPS`` set empty), or
+    names an address of a family that ``address`` or ``address_v6`` gives otherwise."""
     if "addresses" not in node:
         return node
     addresses = parse_addresses(node["addresses"])
+    if not addresses and all(node.get(f) in (None, "") for f in ("address", "address_v6")):
+        raise ValueError("empty (is NODE_IPS set?)")
     out = {**node, "addresses": addresses}
     for address in addresses:
         field = "address" if address.version == 4 else "address_v6"

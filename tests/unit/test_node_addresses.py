@@ -97,8 +97,48 @@ def test_bad_addresses_are_named(addresses: object, message: str) -> None:
     assert message in found["node.addresses"]
 
 
-def test_none_at_all_is_the_node_address_error() -> None:
-    assert "node.address" in errors(addresses="")
+def test_empty_addresses_ask_for_node_ips() -> None:
+    """NODE_IPS set empty: the one error names node.addresses and the variable, not a
+    router_id or address that would follow from it."""
+    assert errors(addresses="") == {"node.addresses": "empty (is NODE_IPS set?)"}
+    doc = yaml.safe_load(TEXT)
+    doc["node"] = {"asn": 64512, "addresses": "${NODE_IPS}"}
+    with pytest.raises(ConfigError) as info:
+        parse_config(yaml.safe_dump(doc), env={"NODE_IPS": ""})
+    assert dict(info.value.errors) == {"node.addresses": "empty (is NODE_IPS set?)"}
+    # empty beside an explicit address is no error
+    assert with_node(addresses="", address="10.0.0.3").node.address == IPv4Address("10.0.0.3")
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("0.0.0.0", "0.0.0.0 is the unspecified address"),
+        ("::", ":: is the unspecified address"),
+        ("224.0.0.5", "224.0.0.5 is a multicast address"),
+        ("ff02::2", "ff02::2 is a multicast address"),
+        ("255.255.255.255", "255.255.255.255 is the broadcast address"),
+        ("::ffff:10.0.0.2", "is an IPv4-mapped IPv6 address: give 10.0.0.2 as the"),
+    ],
+)
+def test_addresses_no_node_can_have_are_refused(address: str, message: str) -> None:
+    found = errors(addresses=address)
+    assert list(found) == ["node.addresses"] and message in found["node.addresses"]
+    field = "address" if ":" not in address else "address_v6"
+    found = errors(**{field: address})
+    assert list(found) == [f"node.{field}"] and message in found[f"node.{field}"]
+
+
+def test_router_id_zero_is_refused() -> None:
+    """RFC 6286 §2.1: the BGP Identifier is a non-zero four-octet integer."""
+    found = errors(router_id="0.0.0.0", address="10.0.0.2")
+    assert list(found) == ["node.router_id"]
+    assert "must be non-zero (RFC 6286 §2.1)" in found["node.router_id"]
+    doc = yaml.safe_load(TEXT)
+    doc["clients"][0]["router_id"] = "0.0.0.0"
+    with pytest.raises(ConfigError) as info:
+        parse_config(yaml.safe_dump(doc), env={"NODE_IP": "10.0.0.2", "NODE_IPS": "10.0.0.2"})
+    assert list(dict(info.value.errors)) == ["clients[0].router_id"]
 
 
 def test_parse_addresses_keeps_their_order() -> None:
