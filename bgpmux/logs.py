@@ -69,6 +69,9 @@ def setup_logging(level: str = "info", fmt: str = "text", stream: TextIO | None 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(levelno)
+    # watchfiles logs "N change(s) detected" at INFO on every touch of a watched file; bgpmux
+    # logs the reload itself.
+    logging.getLogger("watchfiles").setLevel(max(levelno, logging.WARNING))
 
 
 class PeerLoggerAdapter(logging.LoggerAdapter[logging.Logger]):

@@ -276,7 +276,7 @@ class BgpmuxCollector(Collector):
 def _reload_metrics(reloads: ReloadStats) -> Iterator[Metric]:
     failures = CounterMetricFamily(
         "bgpmux_config_reload_failures",
-        "Configuration reloads (SIGHUP, API) refused as invalid or not applied whole",
+        "Configuration reloads (SIGHUP, API, file watcher) refused as invalid or not applied whole",
     )
     failures.add_metric([], reloads.failures)
     last = GaugeMetricFamily(

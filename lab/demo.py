@@ -7,7 +7,8 @@
 
 Prints the sessions, the ToR's table, what was rejected and why, what Calico learned from the
 ToR, and a few lines of /metrics; then tears everything down. ``KEEP=1`` keeps it up until
-Ctrl-C; ``ENGINE=native`` runs the native engine instead of the config's.
+Ctrl-C and prints bgpmux's PID, its config file (edit it: bgpmux reloads it live) and commands
+to explore; ``ENGINE=native`` runs the native engine instead of the config's.
 """
 
 from __future__ import annotations
@@ -134,6 +135,9 @@ def report(tor: GoBgp, mux: Bgpmux, calico: Bird) -> None:
 def keep_running(topo: Topology, mux: Bgpmux, tor: GoBgp) -> None:
     node, tor_host = topo.hosts["node"], topo.hosts["tor"]
     heading("KEEP=1: the rack stays up until you press Ctrl-C")
+    pid = mux.proc.pid if mux.proc is not None else "?"
+    print(f"  bgpmux: PID {pid}, config {mux.config_path}, log {mux.log_path}")
+    print("  Edit the config file: bgpmux reloads it live (reload.watch); see its log.")
     bgpmux = f"ip netns exec {node.netns} {sys.executable} -m bgpmux"
     print(f"  {bgpmux} status --api unix:{mux.api_path}")
     print(f"  {bgpmux} routes --api unix:{mux.api_path}")
