@@ -76,7 +76,8 @@ def test_every_alert_is_tested_firing_and_quiet() -> None:
     assert names == {
         "BgpmuxUpstreamSessionDown", "BgpmuxClientSessionDown", "BgpmuxPrefixesRejectedRising",
         "BgpmuxClientMaxPrefixes", "BgpmuxUpstreamMaxPrefixes", "BgpmuxEngineRestarts",
-        "BgpmuxConfigReloadFailed", "BgpmuxNoUpstreamWithRoutes",
+        "BgpmuxConfigReloadFailed", "BgpmuxNoUpstreamWithRoutes", "BgpmuxDown",
+        "BgpmuxNotScraped", "BgpmuxDaemonSetUnavailable",
     }  # fmt: skip
     assert names - firing == set(), "alerts never tested firing"
     assert names - quiet == set(), "alerts never tested quiet"

@@ -7,6 +7,7 @@ passes ``bgpmux check-config`` with the downward API's variables, single- and du
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 import sys
 from ipaddress import IPv4Address, IPv6Address, ip_address
@@ -126,6 +127,7 @@ PODMONITOR = {
             "required": ["selector"],
             "additionalProperties": False,
             "properties": {
+                "jobLabel": {"type": "string"},
                 "selector": {
                     "type": "object",
                     "additionalProperties": False,
@@ -223,6 +225,25 @@ def test_podmonitor_finds_the_pods_metrics_port() -> None:
     assert {e["port"] for e in monitor["spec"]["podMetricsEndpoints"]} <= ports
 
 
+def test_podmonitor_job_is_what_the_scrape_alerts_match() -> None:
+    """The job label comes from the pods' app.kubernetes.io/name (jobLabel): "bgpmux", which
+    BgpmuxDown and BgpmuxNotScraped match (as well as prometheus-operator's default
+    <namespace>/<podmonitor-name>, for an overlay that drops jobLabel)."""
+    objects = render(DEPLOY / "base")
+    monitor, template = one(objects, "PodMonitor"), pod_template(objects)
+    job = template["metadata"]["labels"][monitor["spec"]["jobLabel"]]
+    matcher = re.compile(r'up\{job=~"([^"]+)"\}')
+    rule = one(objects, "PrometheusRule")
+    exprs = {r["alert"]: r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]}
+    for alert in ("BgpmuxDown", "BgpmuxNotScraped"):
+        found = matcher.search(exprs[alert])
+        assert found, exprs[alert]
+        pattern = re.compile(found.group(1))
+        default = f"{monitor['metadata']['namespace']}/{monitor['metadata']['name']}"
+        assert pattern.fullmatch(job) and pattern.fullmatch(default), alert
+        assert not pattern.fullmatch("kube-state-metrics")
+
+
 def test_the_shape_check_refuses_a_misspelt_field() -> None:
     rule = copy.deepcopy(one(render(DEPLOY / "base"), "PrometheusRule"))
     rule["spec"]["groups"][0]["rules"][0]["fro"] = "5m"
@@ -231,6 +252,15 @@ def test_the_shape_check_refuses_a_misspelt_field() -> None:
 
 
 # ------------------------------------------------------------------ the DaemonSet's hardening
+
+
+def test_namespace_allows_host_network() -> None:
+    """Pod Security Admission's Baseline profile refuses hostNetwork: the namespace enforces
+    privileged, so a cluster whose default is Baseline or Restricted admits the pods."""
+    objects = render(DEPLOY / "base")
+    namespace = one(objects, "Namespace")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+    assert pod_template(objects)["spec"]["hostNetwork"] is True
 
 
 def pod_template(objects: tuple[dict[str, Any], ...]) -> dict[str, Any]:
