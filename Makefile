@@ -81,9 +81,10 @@ hitless: deps
 	$(BIN)/python -m bench.hitless $(HITLESS_ARGS)
 
 # The image (README "The image"): Debian bookworm bases made by mmdebstrap from Debian's packages
-# (image/base.sh), imported as local images and cached by a stamp (rm $(IMAGE_DIR)/.base, or
-# `make image-base`, to take Debian's updates); buildah builds the Dockerfile with --pull=never
-# and --layers (an unchanged tree builds again from its cache).
+# (image/base.sh), imported as local images and cached by a stamp, or by podman having them
+# (`make image-base` to take Debian's updates); buildah builds the Dockerfile with --pull=never
+# and --layers (an unchanged tree builds again from its cache), then removes the dangling
+# images a rebuild leaves.
 IMAGE ?= localhost/bgpmux:latest
 IMAGE_DIR := build/image
 IMAGE_BASE_BUILD := localhost/bgpmux-base-build:bookworm
@@ -106,19 +107,31 @@ $(STAMP_IMAGE_APT):
 	fi
 	@touch $@
 
+# With no stamp (a fresh clone) and both bases already in podman, the stamp is only made: a
+# changed image/base.sh, or `make image-base` (IMAGE_BASE_FORCE=1), remakes them.
 $(STAMP_IMAGE_BASE): image/base.sh $(STAMP_IMAGE_APT)
-	image/base.sh $(IMAGE_DIR) $(IMAGE_BASE_BUILD) $(IMAGE_BASE_RUNTIME)
+	@if [ ! -e $@ ] && [ -z "$(IMAGE_BASE_FORCE)" ] && podman image exists $(IMAGE_BASE_BUILD) \
+	    && podman image exists $(IMAGE_BASE_RUNTIME); then \
+	  echo "image: using the bases already in podman (make image-base remakes them)"; \
+	else image/base.sh $(IMAGE_DIR) $(IMAGE_BASE_BUILD) $(IMAGE_BASE_RUNTIME); fi
 	@touch $@
 
 image-base:
 	rm -f $(STAMP_IMAGE_BASE)
-	$(MAKE) $(STAMP_IMAGE_BASE)
+	$(MAKE) IMAGE_BASE_FORCE=1 $(STAMP_IMAGE_BASE)
+
+# The builder stage is tagged too ($(IMAGE_BUILDER)), so that `podman image prune` (dangling
+# images only: the previous build's, left untagged) keeps its layer cache.
+IMAGE_BUILDER ?= localhost/bgpmux-builder:latest
+IMAGE_BUD = buildah bud --quiet --isolation=chroot --pull=never --layers \
+	  $(if $(wildcard $(IMAGE_CA)),--volume $(IMAGE_CA):/run/host-ca.crt:ro) -f Dockerfile
 
 image: $(STAMP_IMAGE_BASE)
 	@podman image exists $(IMAGE_BASE_BUILD) && podman image exists $(IMAGE_BASE_RUNTIME) || \
 	  image/base.sh $(IMAGE_DIR) $(IMAGE_BASE_BUILD) $(IMAGE_BASE_RUNTIME)
-	buildah bud --quiet --isolation=chroot --pull=never --layers \
-	  $(if $(wildcard $(IMAGE_CA)),--volume $(IMAGE_CA):/run/host-ca.crt:ro) -f Dockerfile -t $(IMAGE) .
+	$(IMAGE_BUD) --target builder -t $(IMAGE_BUILDER) .
+	$(IMAGE_BUD) -t $(IMAGE) .
+	podman image prune -f
 	@podman images $(IMAGE)
 
 # Runs the image with podman: version, check-config on $(IMAGE_CONFIG), not root, a read-only
