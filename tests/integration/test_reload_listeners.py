@@ -20,7 +20,9 @@ from bgpmux import daemon
 from bgpmux.api.client import ApiClient
 from bgpmux.config import Client, Config, parse_config
 from bgpmux.config_types import parse_endpoint
+from bgpmux.core import reload
 from bgpmux.core.events import Reconfigure
+from bgpmux.transport import client_set
 from bgpmux.transport.listeners import ClientServer
 from bgpmux.wire.errors import CeaseSubcode, ErrorCode
 from bgpmux.wire.messages import Notification, Open
@@ -94,10 +96,11 @@ async def test_clients_added_and_removed_bind_and_unbind_listeners(tmp_path: Pat
 
 
 async def reload_clients(server: ClientServer, config: Config) -> None:
-    """What the daemon's reload does: prepare, the core, then the listeners."""
-    await server.prepare(config)
-    assert await server.runner.request(Reconfigure(config)) == []
-    server.reloaded(config)
+    """What the daemon's reload does: one plan, prepare, the core, then the listeners."""
+    plan = reload.plan(server.runner.core.config, config)
+    prepared = await client_set.prepare(server, config, plan)
+    assert await server.runner.request(Reconfigure(config, plan)) == []
+    client_set.reloaded(server, prepared, config)
 
 
 async def test_a_client_removed_gets_peer_deconfigured_and_added_back_comes_up(
@@ -137,11 +140,12 @@ async def test_abandon_undoes_prepare(serving: tuple[ClientServer, int]) -> None
     speaker = await established(port)
     new_port = free_port()
     moved = config.clients[0].model_copy(update={"listen": parse_endpoint(f"127.0.0.1:{new_port}")})
-    plan = await server.prepare(config.model_copy(update={"clients": (moved,)}))
-    assert plan.clients_removed == ["metallb"] and server.leaving
+    new = config.model_copy(update={"clients": (moved,)})
+    prepared = await client_set.prepare(server, new, reload.plan(config, new))
+    assert prepared.plan.clients_removed == ["metallb"] and server.leaving
     refused = await Speaker.connect(new_port)  # bound, but accepts nobody yet
     assert await refused.until(Open) is None
-    server.abandon()
+    client_set.abandon(server, prepared)
     assert not server.leaving and server.by_listen[f"127.0.0.1:{port}"] == [config.clients[0]]
     with pytest.raises(OSError):
         await Speaker.connect(new_port)
