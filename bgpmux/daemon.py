@@ -62,7 +62,8 @@ def run(config: Config, config_path: Path | None = None, placement: Placement | 
     """Run bgpmux until SIGTERM/SIGINT with ``config`` as this node runs it (``placement``:
     how it was placed, its skipped upstreams logged once); SIGHUP reloads ``config_path``
     when given. Returns the exit status: 0 after a clean stop, 1 when the client, metrics or
-    API listener could not bind or the core task ended."""
+    API listener could not bind, the core task ended, or a reload failed in the core
+    (``reloader``)."""
     if placement is not None:
         log_skipped(placement, _skipped_logged)
     try:

@@ -28,7 +28,7 @@ from bgpmux.wire.errors import CeaseSubcode, ErrorCode
 from bgpmux.wire.messages import Notification, Open
 
 from . import test_listener_limits
-from .test_daemon_health import free_port, wait_healthy
+from .test_daemon_health import free_port, http_status, wait_healthy
 from .test_listener_limits import Speaker, announce, established
 from .test_reload_metrics import document, scrape
 
@@ -90,6 +90,32 @@ async def test_clients_added_and_removed_bind_and_unbind_listeners(tmp_path: Pat
         busy.close()
         os.kill(os.getpid(), signal.SIGTERM)  # the daemon's handler: a clean stop
         assert await asyncio.wait_for(main, 10) == 0
+
+
+async def test_a_reload_that_fails_in_the_core_fails_healthz_and_exits_non_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    metrics_port = free_port()
+    doc = document(tmp_path, metrics_port, free_port(), free_port())
+    path = tmp_path / "bgpmux.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    main = asyncio.create_task(daemon._main(parse_config(path.read_text(), env={}), path))
+    await wait_healthy(metrics_port)
+
+    def broken(*_args: object) -> list[str]:
+        raise RuntimeError("a bug half way through")
+
+    monkeypatch.setattr("bgpmux.core.routing.reconfigure", broken)
+    try:
+        path.write_text(yaml.safe_dump({**doc, "log": {"level": "debug"}}))
+        result = await api_reload(tmp_path / "api.sock")
+        assert not result["ok"] and "bgpmux exits" in result["errors"][0]["message"]
+        assert await http_status(metrics_port, "/healthz") == 503
+        assert await asyncio.wait_for(main, 10) == 1
+    finally:
+        if not main.done():
+            os.kill(os.getpid(), signal.SIGTERM)
+            await asyncio.wait_for(main, 10)
 
 
 # ------------------------------------------------------------- the listeners and the core alone
