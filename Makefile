@@ -94,9 +94,8 @@ IMAGE_CA ?= /etc/ssl/certs/ca-certificates.crt
 IMAGE_APT := buildah podman mmdebstrap runc uidmap
 STAMP_IMAGE_APT := $(IMAGE_DIR)/.apt-installed
 STAMP_IMAGE_BASE := $(IMAGE_DIR)/.base
-# The shipped ConfigMap (or the bgpmux.yaml it is generated from) whose config image-test checks
-IMAGE_CONFIG ?= $(firstword $(wildcard deploy/base/bgpmux.yaml deploy/base/configmap.yaml \
-	deploy/configmap.yaml))
+# The shipped config (deploy/base's ConfigMap is generated from it) that image-test checks
+IMAGE_CONFIG ?= deploy/base/bgpmux.yaml
 
 $(STAMP_IMAGE_APT):
 	@mkdir -p $(IMAGE_DIR)
@@ -127,7 +126,7 @@ image: $(STAMP_IMAGE_BASE)
 # Established with a BIRD ToR (exabgp, native and gobgp engines); prints the idle memory. Not
 # part of `make test` (tests/image/).
 image-test: image deps
-	@test -n "$(IMAGE_CONFIG)" || { echo "image-test: no shipped ConfigMap found: set IMAGE_CONFIG"; exit 1; }
+	@test -f "$(IMAGE_CONFIG)" || { echo "image-test: $(IMAGE_CONFIG) not found: set IMAGE_CONFIG"; exit 1; }
 	$(BIN)/python -m tests.image --image $(IMAGE) --config $(IMAGE_CONFIG)
 
 clean:

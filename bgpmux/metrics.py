@@ -21,7 +21,9 @@ from . import __version__
 from .core import Core
 from .core.port import Engine
 from .core.views import advertised as advertised_count
+from .policy.transforms import RejectReason
 from .reloads import ReloadStats
+from .session.describe import is_open_error
 from .session.facts import SessionFacts
 from .session.states import State
 from .session.stats import SessionStats
@@ -178,6 +180,9 @@ class BgpmuxCollector(Collector):
         for name, client in core.clients.items():
             channel = client.channel
             reasons = Counter(reason.value for reason, _path in channel.rejected.values())
+            # Every reason from the start, at 0: the first refusal is then a rise that
+            # alerts see, not a series appearing (README "Alerts").
+            reasons.update({reason.value: 0 for reason in RejectReason})
             received_p.add_metric([name], channel.rib.count() + len(channel.rejected))
             accepted.add_metric([name], channel.rib.count())
             stale.add_metric([name], channel.rib.stale_count())
@@ -279,7 +284,15 @@ def _reload_metrics(reloads: ReloadStats) -> Iterator[Metric]:
         "Unix time of the last configuration applied whole (at start, then each reload)",
     )
     last.add_metric([], reloads.last_success)
-    yield from (failures, last)
+    # As Prometheus's own prometheus_config_last_reload_successful: it stays 0 while the file
+    # is not applied, where the failure counter's increase ends with its range.
+    successful = GaugeMetricFamily(
+        "bgpmux_config_last_reload_successful",
+        "1 when the last reload (SIGHUP, API or watcher) applied the file whole, 0 when it was"
+        " refused or not applied whole (1 before any reload)",
+    )
+    successful.add_metric([], 1 if reloads.last_successful else 0)
+    yield from (failures, last, successful)
 
 
 def _renamed(metric: CounterMetricFamily, name: str) -> CounterMetricFamily:
@@ -305,6 +318,7 @@ class MetricsServer:
     ) -> None:
         self.host, self.port = host, port
         self.core = core
+        self.engine = engine
         self.registry = CollectorRegistry()
         self.registry.register(BgpmuxCollector(core, clients, engine, reloads))
         self.propagation = Histogram(
@@ -335,9 +349,18 @@ class MetricsServer:
         the clients were given their End-of-RIB without one (``node.initial_sync_timeout``
         passed: no ToR answered). From then on upstreams coming and going (a ToR in
         maintenance) leave it ready, so that a DaemonSet rollout does not wait on them; the
-        session metrics and alerts report them."""
+        session metrics and alerts report them. But never ready while an upstream that is not
+        Established last ended on an OPEN Message Error NOTIFICATION, sent or received
+        (``is_open_error``: bad peer AS, BGP identifier, capability...): the ToR answered and
+        the two configurations disagree, which a rollout would carry to every node."""
         if not self.listening:
             return False, "listeners not bound"
+        for status in self.engine.status():
+            if status.state is not State.ESTABLISHED and is_open_error(status.facts.last_error):
+                return False, (
+                    f"upstream {status.name} refused the session: {status.facts.last_error}"
+                    f" (see bgpmux status {status.name})"
+                )
         for upstream in self.core.upstreams.values():
             if upstream.up and upstream.established_at is not None and upstream.eor_sent:
                 return True, f"upstream {upstream.name} established with its table sent"

@@ -10,6 +10,7 @@ import math
 
 from bgpmux.wire import Notification
 from bgpmux.wire.constants import IPV4_UNICAST, IPV6_UNICAST, CapabilityCode, Family
+from bgpmux.wire.errors import ErrorCode, error_name
 
 from .facts import SessionFacts
 from .graceful import graceful_families
@@ -95,6 +96,16 @@ def notification_words(notification: Notification, received: bool) -> str:
     """ "sent Cease/Administrative Shutdown", "received Hold Timer Expired", ...: a NOTIFICATION
     in words (``Notification.describe``), with its direction."""
     return f"{'received' if received else 'sent'} {notification.describe()}"
+
+
+def is_open_error(last_error: str) -> bool:
+    """True when ``last_error`` (``SessionFacts.last_error``, as ``notification_words`` and
+    ``down_words`` put it) is an OPEN Message Error NOTIFICATION (code 2, RFC 4271 §6.2), sent
+    or received: bad peer AS, bad BGP identifier, unsupported capability or version,
+    unacceptable hold time, role mismatch, authentication. The peer was reached and refused
+    the session as configured: a configuration error, not a peer that is away."""
+    major = error_name(ErrorCode.OPEN_MESSAGE, 0).partition("/")[0]
+    return last_error.startswith((f"sent {major}/", f"received {major}/"))
 
 
 def down_words(reason: DownReason, notification: Notification | None, detail: str = "") -> str:

@@ -96,3 +96,39 @@ async def test_native_upstream_facts_and_counters() -> None:
         server.close()
         with contextlib.suppress(Exception):
             await server.wait_closed()
+
+
+async def test_native_bad_peer_as_is_an_open_error() -> None:
+    """A ToR answering in another AS than configured gets OPEN Message Error/Bad Peer AS: the
+    last error is one that keeps /readyz not ready (``is_open_error``)."""
+    from bgpmux.session.describe import is_open_error
+
+    port = free_port()
+    accepted: asyncio.Queue[Speaker] = asyncio.Queue()
+
+    async def tor(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await accepted.put(Speaker(reader, writer))
+
+    server = await asyncio.start_server(tor, "127.0.0.1", port)
+    doc = {
+        "node": {"asn": 64512, "router_id": "10.0.0.2", "address": "127.0.0.1"},
+        "engine": "native",
+        "upstreams": [{"name": "tor", "address": "127.0.0.1", "port": port, "asn": 65000}],
+        "clients": [{"name": "calico", "listen": "127.0.0.1:1790", "asn": 64512}],
+    }
+    engine = NativeEngine(parse_config(yaml.safe_dump(doc), env={}), Events())  # type: ignore[arg-type]
+    await engine.start()
+    try:
+        speaker = await asyncio.wait_for(accepted.get(), 10)
+        assert isinstance(await speaker.until(Open), Open)
+        caps = Capabilities(multiprotocol=(IPV4_UNICAST,), four_octet_as=65099)
+        speaker.send(encode_message(Open(65099, 30, "10.0.0.1", caps)))
+        down = await status_until(engine, lambda s: s.facts.last_error)
+        assert down.facts.last_error.startswith("sent Open Message/Bad Peer As")
+        assert is_open_error(down.facts.last_error)
+        speaker.close()
+    finally:
+        await engine.stop()
+        server.close()
+        with contextlib.suppress(Exception):
+            await server.wait_closed()

@@ -1,6 +1,7 @@
 """The daemon on loopback, reloaded with SIGHUP: a file that fails validation and one that needs
-a restart count in ``bgpmux_config_reload_failures_total``; one applied whole moves
-``bgpmux_config_last_reload_success_timestamp_seconds``."""
+a restart count in ``bgpmux_config_reload_failures_total`` and set
+``bgpmux_config_last_reload_successful`` to 0; one applied whole moves
+``bgpmux_config_last_reload_success_timestamp_seconds`` and sets it back to 1."""
 
 from __future__ import annotations
 
@@ -68,15 +69,19 @@ async def test_reload_failures_and_last_success(tmp_path: Path) -> None:
         start = await scrape(metrics_port)
         failures = "bgpmux_config_reload_failures_total"
         last = "bgpmux_config_last_reload_success_timestamp_seconds"
-        assert start[failures] == 0 and start[last] > 1.7e9
+        ok = "bgpmux_config_last_reload_successful"
+        assert start[failures] == 0 and start[last] > 1.7e9 and start[ok] == 1
 
-        await reload_until(metrics_port, path, "node: {asn: nope}\n", lambda v: v[failures] == 1)
+        refused = await reload_until(
+            metrics_port, path, "node: {asn: nope}\n", lambda v: v[failures] == 1
+        )
+        assert refused[ok] == 0
         policy = {**doc, "clients": [{**doc["clients"][0], "max_prefixes": 200}]}
         applied = await reload_until(metrics_port, path, policy, lambda v: v[last] > start[last])
-        assert applied[failures] == 1
+        assert applied[failures] == 1 and applied[ok] == 1
         restart = {**policy, "node": {**doc["node"], "asn": 64513}}  # needs a restart
         after = await reload_until(metrics_port, path, restart, lambda v: v[failures] == 2)
-        assert after[last] == applied[last]
+        assert after[last] == applied[last] and after[ok] == 0
     finally:
         os.kill(os.getpid(), signal.SIGTERM)  # the daemon's handler: a clean stop
         assert await asyncio.wait_for(main, 10) == 0

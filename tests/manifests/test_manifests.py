@@ -343,3 +343,45 @@ def test_configmap_allows_the_node_as_behind_an_ebgp_tor(tmp_path: Path) -> None
                 assert upstream.allow_node_as, f"{name(kustomization)}: {upstream.name}"
         assert config.node.address_v6 == ip_address("2001:db8:2::7")
         assert config.node.router_id == ip_address("10.0.2.7")
+
+
+def test_probes_have_timeouts() -> None:
+    """The kubelet's default probe timeout (1 s) fails a busy node's late answer: every probe
+    sets its own, no longer than its period (README "Install on a cluster")."""
+    (container,) = pod_template(render(DEPLOY / "base"))["spec"]["containers"]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        spec = container[probe]
+        assert 2 <= spec.get("timeoutSeconds", 1) <= spec["periodSeconds"], probe
+    assert container["readinessProbe"]["timeoutSeconds"] == 5
+
+
+# The route count the DaemonSet's memory limit is sized on (README "Resources, measured":
+# make bench's peak RSS at 100k routes, 433 MiB with the exabgp engine, under 512Mi).
+LIMIT_ROUTES, LIMIT_MEMORY = 100_000, "512Mi"
+
+
+@pytest.mark.parametrize("kustomization", BASES, ids=name)
+def test_upstream_max_prefixes_fit_the_memory_limit(kustomization: Path, tmp_path: Path) -> None:
+    """A ToR leaking a full table must not OOMKill bgpmux on every node at once: each upstream
+    has a ``max_prefixes``, and with the clients' they stay within the routes the memory limit
+    was sized on."""
+    from bgpmux.config import load_config
+
+    (container,) = pod_template(render(DEPLOY / "base"))["spec"]["containers"]
+    assert container["resources"]["limits"]["memory"] == LIMIT_MEMORY
+    config = load_config(config_file(kustomization, tmp_path), env=NODES["dual-stack"])
+    clients = sum(client.max_prefixes for client in config.clients)
+    for upstream in config.upstreams:
+        assert upstream.max_prefixes is not None, upstream.name
+        # a node uses one upstream per rack (node_cidrs): each must fit with the clients
+        assert upstream.max_prefixes + clients <= LIMIT_ROUTES, upstream.name
+
+
+def test_multi_rack_clients_equal_the_base() -> None:
+    """deploy/overlays/multi-rack/bgpmux.yaml copies the base's ``clients`` block (a ConfigMap
+    key is one whole file): the two rendered configs must not drift apart."""
+    blocks = [
+        yaml.safe_load(one(render(kustomization), "ConfigMap")["data"]["bgpmux.yaml"])["clients"]
+        for kustomization in BASES
+    ]
+    assert blocks[0] == blocks[1]

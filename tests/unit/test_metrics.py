@@ -164,3 +164,84 @@ def test_readyz_after_the_start_does_not_wait_for_a_tor() -> None:
     assert server.ready() == (True, "upstream tor established with its table sent")
     core.handle(UpstreamDown("tor", stale_time=120.0), 50.0)
     assert server.ready()[0] is True
+
+
+def test_last_reload_successful() -> None:
+    """1 until a reload fails, 0 from a refused or partly applied reload until one applies
+    whole (whichever path reloaded: they all count in the same ``ReloadStats``)."""
+    stats = ReloadStats()
+    _text, samples = scrape(stats)
+    assert value(samples, "bgpmux_config_last_reload_successful") == 1
+    stats.failed()
+    _text, samples = scrape(stats)
+    assert value(samples, "bgpmux_config_last_reload_successful") == 0
+    stats.succeeded(9.0)
+    _text, samples = scrape(stats)
+    assert value(samples, "bgpmux_config_last_reload_successful") == 1
+
+
+def test_prefixes_rejected_exists_at_zero_for_every_reason() -> None:
+    """A client's first refusal is a rise from 0, not a series appearing (alerts miss those)."""
+    from bgpmux.policy.transforms import RejectReason
+
+    _text, samples = scrape()
+    for reason in RejectReason:
+        assert (
+            value(samples, "bgpmux_prefixes_rejected", client="metallb", reason=reason.value) == 0
+        )
+
+
+class ErrorEngine(FakeEngine):
+    """A fake engine whose upstream ``tor`` is in ``state`` with ``last_error``."""
+
+    state = State.ACTIVE
+    last_error = ""
+
+    def status(self) -> list[UpstreamStatus]:
+        facts = SessionFacts(address="10.0.0.1", asn=65000, last_error=self.last_error)
+        return [UpstreamStatus("tor", self.state, facts=facts)]
+
+
+def test_is_open_error() -> None:
+    from bgpmux.session.describe import down_words, is_open_error, notification_words
+    from bgpmux.session.states import DownReason
+    from bgpmux.wire import Notification
+
+    bad_as = Notification(2, 2)
+    assert is_open_error(notification_words(bad_as, True))
+    assert is_open_error(notification_words(Notification(2, 7), False))
+    assert is_open_error(down_words(DownReason.NOTIFICATION_RECEIVED, bad_as, "peer AS 65001"))
+    assert not is_open_error(notification_words(Notification(4, 0), True))  # Hold Timer Expired
+    assert not is_open_error(notification_words(Notification(6, 2), True))  # Cease/Shutdown
+    assert not is_open_error("connect: Connection refused")
+    assert not is_open_error("")
+
+
+def test_readyz_not_ready_while_an_upstream_refuses_the_open() -> None:
+    """An OPEN Message Error (here Bad Peer AS) is a configuration that does not match the
+    ToR's: /readyz stays 503 past initial_sync_timeout, so that a rollout stops at the first
+    node. Other errors (no answer, Hold Timer Expired) keep the timeout; an upstream
+    Established again (its last error is history) does not hold it either."""
+    from bgpmux.metrics import MetricsServer
+    from bgpmux.session.describe import notification_words
+    from bgpmux.wire import Notification
+
+    config = parse_config(CONFIG, env={})
+    engine = ErrorEngine(["tor"])
+    core = Core(config, engine, now=0.0)
+    clients = ClientServer(config, runner=None)  # type: ignore[arg-type]
+    server = MetricsServer("127.0.0.1", 0, core, clients, engine)
+    server.listening = True
+    core.handle_timer(30.0)  # initial_sync_timeout passed
+    engine.last_error = notification_words(Notification(2, 2), True)
+    ok, why = server.ready()
+    assert not ok
+    assert why.startswith("upstream tor refused the session: received Open Message/Bad Peer As")
+    engine.last_error = notification_words(Notification(2, 3), False)  # sent: Bad BGP Identifier
+    assert server.ready()[0] is False
+    for other in ("connect: Connection refused", notification_words(Notification(4, 0), True)):
+        engine.last_error = other
+        assert server.ready()[0] is True
+    engine.last_error = notification_words(Notification(2, 2), True)
+    engine.state = State.ESTABLISHED
+    assert server.ready()[0] is True
