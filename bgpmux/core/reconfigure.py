@@ -32,7 +32,9 @@ def reconfigure(core: Core, event: Reconfigure, now: float) -> list[str]:
     whose identity changed is restarted with it (``client_set``). An upstream whose session
     identity changed is reset with its new settings. Upstreams added or removed are, live
     (``apply_upstream_set``). The rest (node, engine, metrics, api, an upstream's other
-    fields) is returned, not applied; ``core.config`` becomes what runs."""
+    fields) is returned, not applied; ``core.config`` becomes what runs. What changes is
+    ``event.plan`` (the daemon's, which the listeners follow too), else computed here. Raises
+    only on a bug, with the core half changed (the daemon then exits)."""
     plan = reload.plan(core.config, event.config) if event.plan is None else event.plan
     apply_client_set(core, plan)
     for new in plan.policies:
