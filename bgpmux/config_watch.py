@@ -7,11 +7,13 @@ renaming a new ``..data`` symlink over the old one; the file is reached through
 sees an event. The directory is watched (not the file), for events on the file's name or on
 ``..data`` only (a runtime directory beside it stays quiet), the events of one swap (or one
 editor's save, or ``kubectl cp``) are debounced into one check, and the check reloads only
-when the file, read through its symlinks, hashes differently from the last one seen: an
+when the file, read through its symlinks, hashes differently from the last one settled
+(``last_digest``, set by the daemon's reload: applied, or refused on validation): an
 unchanged file (another key of the ConfigMap, a ``touch``) does not reload, and a file that
-failed validation is not retried until it changes again. A quiet directory is checked every
-``POLL_SECONDS`` too, for mounts that give no events (a single bind-mounted file replaced on
-the host).
+failed validation is not retried until it changes again, while one refused for the
+environment (a password file not there yet, no default gateway, a listen port briefly busy)
+is retried at the next check. A quiet directory is checked every ``POLL_SECONDS`` too, for
+mounts that give no events (a single bind-mounted file replaced on the host).
 """
 
 from __future__ import annotations
@@ -45,9 +47,10 @@ def digest(path: Path) -> str | None:
 
 class ConfigWatcher:
     """Calls ``reload`` (the daemon's, as SIGHUP does) whenever the content of ``path``
-    changes. ``start`` begins watching, ``stop`` ends it; ``reloads`` counts the reloads it
-    asked for. ``debounce_ms``: milliseconds of quiet that end a burst of events;
-    ``poll_seconds``: how often a quiet directory is checked."""
+    differs from ``last_digest`` (SHA-256 hex of the content that settled, which ``reload``
+    sets: the watcher never does). ``start`` begins watching, ``stop`` ends it; ``reloads``
+    counts the reloads it asked for. ``debounce_ms``: milliseconds of quiet that end a burst
+    of events; ``poll_seconds``: how often a quiet directory is checked."""
 
     def __init__(
         self,
@@ -79,15 +82,20 @@ class ConfigWatcher:
         log.info("watching %s for changes (reload.watch)", self.path)
 
     async def stop(self) -> None:
-        """Stop watching and wait (at most 2 s, then cancel) for the watcher to end."""
+        """Stop watching and wait (at most 2 s, then cancel) for the watcher to end. Raises
+        CancelledError when the task calling it is cancelled (not when the watcher was)."""
         task, self._task = self._task, None
         if task is None:
             return
         self._stop.set()
         try:
             await asyncio.wait_for(task, timeout=2.0)
-        except (TimeoutError, asyncio.CancelledError):
+        except TimeoutError:
             pass
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
         except Exception:
             log.exception("the config watcher failed")
 
@@ -100,13 +108,12 @@ class ConfigWatcher:
             self._stop.set()
 
     async def check(self) -> bool:
-        """Reload when the file's content differs from the last seen; returns whether it
+        """Reload when the file's content differs from the last settled; returns whether it
         did. A reload that fails is logged by the reload itself; this never raises (but
         for cancellation)."""
         new = digest(self.path)
         if new is None or new == self.last_digest:
             return False
-        self.last_digest = new
         self.reloads += 1
         log.info("%s changed: reloading", self.path)
         try:

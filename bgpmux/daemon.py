@@ -6,25 +6,21 @@ Cease/Administrative Shutdown."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import signal
 from pathlib import Path
 
-from .api import ApiServer, ReloadOutcome
-from .config import Config, ConfigError, load_config
-from .config_watch import ConfigWatcher, digest
+from .api import ApiServer
+from .config import Config
+from .config_watch import ConfigWatcher
 from .core import Core
-from .core.events import Reconfigure
 from .core.port import Engine, UpstreamEvents
 from .core.runner import CoreRunner
-from .gateway import default_gateway
-from .logs import setup_logging
 from .metrics import MetricsServer
-from .placement import Placement, place
+from .placement import Placement
+from .reloader import Reloader, log_skipped
 from .reloads import ReloadStats
-from .secrets import check_files
-from .transport.listeners import ClientServer, ListenError
+from .transport.listeners import ClientServer
 
 log = logging.getLogger("bgpmux")
 FATAL_EXIT_DELAY = 1.0  # seconds /healthz fails before bgpmux exits after a fatal error
@@ -49,83 +45,7 @@ def make_engine(config: Config, events: UpstreamEvents) -> Engine:
     raise SystemExit(f"engine {config.engine!r} is not available in this build")
 
 
-def log_skipped(placement: Placement, logged: set[str]) -> None:
-    """Log each upstream that does not apply on this node, once (``logged``: names already
-    logged, updated)."""
-    for placed in placement.skipped:
-        if placed.name not in logged:
-            logged.add(placed.name)
-            log.info("not used on this node: %s", placed.why, extra={"peer": placed.name})
-    logged.intersection_update(p.name for p in placement.skipped)
-
-
 _skipped_logged: set[str] = set()
-
-
-async def reload(
-    runner: CoreRunner,
-    clients: ClientServer,
-    path: Path,
-    stats: ReloadStats | None = None,
-    watcher: ConfigWatcher | None = None,
-) -> ReloadOutcome:
-    """SIGHUP, the API's Reload and the config watcher: read and check the file again and
-    place it on this node (default gateways resolved again); the log settings apply at once,
-    the listeners of added clients are bound, the rest goes through a ``Reconfigure`` request
-    to the core, then the listeners follow (removed clients' sessions end). A bad file, or a
-    new listen address that cannot be bound, is logged and changes nothing. Returns the
-    outcome: each error with its field path, or the changes that need a restart. ``stats``
-    counts the reloads that failed (refused, or not applied whole) and when the last one
-    succeeded. ``watcher`` learns the content read (so a change already reloaded, by SIGHUP
-    too, is not reloaded again) and each configuration applied (``reload.watch``)."""
-    async with clients.reloading:  # one at a time: SIGHUP, the API, the watcher
-        if watcher is not None:
-            watcher.last_digest = digest(path)
-        outcome, config = await _reload(runner, clients, path, stats or ReloadStats())
-        if watcher is not None and config is not None:
-            watcher.configure(config)
-        return outcome
-
-
-async def _reload(
-    runner: CoreRunner, clients: ClientServer, path: Path, stats: ReloadStats
-) -> tuple[ReloadOutcome, Config | None]:
-    """``reload``'s work: the outcome, and the configuration when it was applied."""
-    try:
-        config = load_config(path)
-        check_files(config)  # every upstream's, as at start
-        placement = place(config, default_gateway)
-    except ConfigError as exc:
-        log.error("reload: %s not reloaded:\n%s", path, exc)
-        stats.failed()
-        return ReloadOutcome(errors=list(exc.errors)), None
-    log_skipped(placement, _skipped_logged)
-    config = placement.config
-    try:
-        await clients.prepare(config)
-    except ListenError as exc:
-        log.error("reload: %s not reloaded: %s", path, exc)
-        stats.failed()
-        return ReloadOutcome(errors=[(exc.field, exc.message)]), None
-    setup_logging(config.log.level, config.log.format)
-    try:
-        pending = await runner.request(Reconfigure(config))
-    except Exception as exc:  # a bug in applying it: the core keeps the old configuration
-        clients.abandon()
-        log.exception("reload: %s could not be applied", path)
-        stats.failed()
-        return ReloadOutcome(errors=[("", f"could not be applied: {exc}")]), None
-    assert isinstance(pending, list)
-    clients.reloaded(config)
-    if pending:
-        stats.failed()  # the running configuration is not the file's
-        log.warning(
-            "reload: %s reloaded; these changes need a restart: %s", path, "; ".join(pending)
-        )
-    else:
-        stats.succeeded()
-        log.info("reload: %s reloaded", path)
-    return ReloadOutcome(needs_restart=pending), config
 
 
 _reloads: set[asyncio.Task[object]] = set()
@@ -142,7 +62,8 @@ def run(config: Config, config_path: Path | None = None, placement: Placement | 
     """Run bgpmux until SIGTERM/SIGINT with ``config`` as this node runs it (``placement``:
     how it was placed, its skipped upstreams logged once); SIGHUP reloads ``config_path``
     when given. Returns the exit status: 0 after a clean stop, 1 when the client, metrics or
-    API listener could not bind or the core task ended."""
+    API listener could not bind, the core task ended, or a reload failed in the core
+    (``reloader``)."""
     if placement is not None:
         log_skipped(placement, _skipped_logged)
     try:
@@ -162,13 +83,24 @@ async def _main(config: Config, config_path: Path | None) -> int:
     listen = config.metrics_listen
     reloads = ReloadStats()
     metrics = MetricsServer(str(listen.host), listen.port, core, clients, engine, reloads)
+    stop = asyncio.Event()
+    failed: list[str] = []
+
+    def fatal(what: str) -> None:
+        # /healthz fails and the process exits non-zero, so the kubelet restarts it.
+        if stop.is_set():
+            return
+        metrics.failure = what
+        failed.append(what)
+        stop.set()
+
     reloader = None
     watcher: ConfigWatcher | None = None
     if config_path is not None:
         path = Path(config_path)
         # the watcher reloads through the API, as SIGHUP does: the outcome is an API event
         watcher = ConfigWatcher(path, lambda: api.reload())
-        reloader = functools.partial(reload, runner, clients, path, reloads, watcher)
+        reloader = Reloader(runner, clients, path, reloads, watcher, fatal, _skipped_logged)
     tcp = None if config.api.listen_tcp is None else str(config.api.listen_tcp)
     api = ApiServer(config.api.path, runner, clients, engine, reloader, tcp)
     try:
@@ -196,21 +128,15 @@ async def _main(config: Config, config_path: Path | None) -> int:
         len(config.upstreams),
         len(config.clients),
     )
-    stop = asyncio.Event()
-    failed: list[str] = []
 
     def vital_ended(task: asyncio.Task[None]) -> None:
         # The core and the engine's supervisors never return on their own: an end, however it
-        # came, is fatal. /healthz fails and the process exits non-zero, so the kubelet
-        # restarts it.
+        # came, is fatal.
         if stop.is_set():
             return
         error = None if task.cancelled() else task.exception()
-        what = task.get_name()
-        log.critical("the %s task ended; exiting", what, exc_info=error)
-        metrics.failure = f"the {what} task ended"
-        failed.append(what)
-        stop.set()
+        log.critical("the %s task ended; exiting", task.get_name(), exc_info=error)
+        fatal(f"the {task.get_name()} task ended")
 
     for task in (core_task, *engine.supervisors()):
         task.add_done_callback(vital_ended)

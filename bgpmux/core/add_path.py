@@ -36,6 +36,15 @@ class ClientExport:
         self.multipath: frozenset[Family] = frozenset()
         self._pending: dict[Family, dict[int, Changes]] = {}  # family -> path id -> changes
 
+    def with_upstreams(self, upstreams: Sequence[UpstreamPeer]) -> ClientExport:
+        """A ClientExport for a new set of ``upstreams`` (a reload added or removed one) that
+        carries this one's multipath families and the changes noted but not yet flushed (those
+        of a removed upstream still go out)."""
+        fresh = ClientExport(self.exporter, upstreams)
+        fresh.multipath = self.multipath
+        fresh._pending = self._pending
+        return fresh
+
     def clients_changed(self, clients: Sequence[ClientPeer]) -> None:
         """A client came up, went down or changed ``receive_upstream_routes``: which families
         are now taken with several paths."""

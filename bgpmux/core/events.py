@@ -20,6 +20,7 @@ from ..wire.prefix import Prefix
 if TYPE_CHECKING:
     from ..config import Config
     from .peers import ClientLink
+    from .reload import Plan
 
 
 # ---------------------------------------------------------------------------- clients
@@ -134,15 +135,29 @@ class UpstreamRouteRefresh:
     subtype: int = 0
 
 
+UPSTREAM_EVENTS = (
+    UpstreamEstablished,
+    UpstreamDown,
+    UpstreamRoutes,
+    UpstreamWithdrawn,
+    UpstreamEndOfRib,
+    UpstreamRouteRefresh,
+)
+"""The events an engine reports about one upstream (``upstream``: its name)."""
+
+
 # ---------------------------------------------------------------------------- requests
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Reconfigure:
     """A new, validated configuration. Result: ``list[str]``, the changes that need a restart
-    (not applied); client policies apply at once."""
+    (not applied); client policies apply at once. ``plan``: ``reload.plan`` of the running
+    configuration and ``config``, as the daemon computed it for the listeners too (None: the
+    core computes it). Raising out of it is a bug, the core then half changed."""
 
     config: Config
+    plan: Plan | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,11 @@ import logging
 from typing import TYPE_CHECKING
 
 from ..config import Client, Upstream
+from ..wire.prefix import PrefixText
 from . import reload
 from .client_set import apply_client_set
 from .events import Reconfigure, UpstreamDown
+from .peers import ClientPeer
 from .upstream_policy import apply_upstream_policies
 from .upstream_set import add_upstreams, remove_upstreams
 
@@ -30,13 +32,15 @@ def reconfigure(core: Core, event: Reconfigure, now: float) -> list[str]:
     whose identity changed is restarted with it (``client_set``). An upstream whose session
     identity changed is reset with its new settings. Upstreams added or removed are, live
     (``apply_upstream_set``). The rest (node, engine, metrics, api, an upstream's other
-    fields) is returned, not applied; ``core.config`` becomes what runs."""
-    plan = reload.plan(core.config, event.config)
-    apply_client_set(core, plan, now)
+    fields) is returned, not applied; ``core.config`` becomes what runs. What changes is
+    ``event.plan`` (the daemon's, which the listeners follow too), else computed here. Raises
+    only on a bug, with the core half changed (the daemon then exits)."""
+    plan = reload.plan(core.config, event.config) if event.plan is None else event.plan
+    apply_client_set(core, plan)
     for new in plan.policies:
         client = core.clients[new.name]
         if new != client.channel.policy:
-            core._apply_policy(client, new)
+            apply_policy(core, client, new)
     pending = plan.pending
     reset: dict[str, Upstream] = {}
     for upstream in plan.resets:
@@ -64,6 +68,33 @@ def reconfigure(core: Core, event: Reconfigure, now: float) -> list[str]:
     core.config = core.config.model_copy(update={"upstreams": upstreams, "clients": clients})
     pending += apply_upstream_set(core, plan, now)
     return pending
+
+
+def apply_policy(core: Core, client: ClientPeer, new: Client) -> None:
+    """``client``'s new import policy ``new``: every route it sent judged again (a lower
+    max_prefixes may close its session); a change of ``receive_upstream_routes`` sends it the
+    upstreams' table, or withdraws it."""
+    log.info("applying the new import policy", extra={"peer": new.name})
+    channel = client.channel
+    was_receiving = channel.policy.receive_upstream_routes
+    imported = channel.reconfigure(new)
+    for family, prefix, reason in imported.rejected:
+        text = PrefixText(family, prefix)
+        core._log_batch(logging.WARNING, client.name, "rejected %s: %s", text, reason.value)
+    if imported.cut_off is not None:
+        core._cut_off(client, imported.cut_off)
+        return
+    if imported.limit_reached is not None:
+        core._limit_reached(client, imported.limit_reached)
+    for family, prefixes, _path in imported.changes:
+        core._decide(core.for_upstreams, family, prefixes)
+    link = client.link
+    if link is not None and new.receive_upstream_routes != was_receiving:
+        core.client_export.clients_changed(core._client_list)
+        if new.receive_upstream_routes:
+            core._send_full_table(client, end_of_rib=False)
+        else:
+            core.client_export.withdraw_table(link, core.for_clients)
 
 
 def apply_upstream_set(core: Core, plan: reload.Plan, now: float) -> list[str]:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import Client, Config
+from ..config import Config
 from ..policy.channels import ClientChannel, CutOff, LimitReached, UpstreamChannel
 from ..rib.adj_rib_in import AdjRibIn
 from ..rib.decision import explain
@@ -34,6 +34,7 @@ from ..wire.prefix import Prefix, PrefixText, prefix_to_str
 from . import upstream_restart
 from .add_path import ClientExport
 from .events import (
+    UPSTREAM_EVENTS,
     ClientDown,
     ClientEstablished,
     ClientRouteRefresh,
@@ -92,17 +93,16 @@ class Core:
             cfg.name: UpstreamPeer(upstream_channel(cfg, order, node.asn))
             for order, cfg in enumerate(config.upstreams)
         }
-        self._client_list = list(self.clients.values())
-        self._upstream_list = list(self.upstreams.values())
         self.upstreams_removed: set[str] = set()  # on reload: their late events are ignored
-        self._channels: list[ClientChannel | UpstreamChannel] = [
-            *(c.channel for c in self._client_list),
-            *(u.channel for u in self._upstream_list),
-        ]
-        self.for_upstreams = LocRib([c.channel.rib for c in self._client_list], True)
-        self.for_clients = LocRib([u.channel.rib for u in self._upstream_list])
+        # Derived from ``clients`` and ``upstreams`` by ``_peers_changed`` (and only there).
+        self._client_list: list[ClientPeer] = []
+        self._upstream_list: list[UpstreamPeer] = []
+        self._channels: list[ClientChannel | UpstreamChannel] = []
+        self.for_upstreams = LocRib([], True)
+        self.for_clients = LocRib([])
         self.exporter = Exporter(engine, node.asn, self.next_hops, self.clients)
-        self.client_export = ClientExport(self.exporter, self._upstream_list)
+        self.client_export = ClientExport(self.exporter, [])
+        self._peers_changed()
         self.sync = SyncState(self, now + node.initial_sync_timeout)
         self.refresh = Refresher(self)
         self._pending_up: dict[Family, Changes] = {}
@@ -138,10 +138,13 @@ class Core:
         self.exporter.engine = engine
 
     def handle(self, event: Event, now: float) -> object:
-        """Apply one event; returns the result of a request (None for other events). Raises
-        KeyError for a peer name the configuration does not have."""
+        """Apply one event; returns the result of a request (``Reconfigure``, ``RoutesQuery``,
+        ``PeersQuery``; None for other events). An upstream event (``UPSTREAM_EVENTS``) for an
+        upstream removed by a reload is ignored: the engine had queued it before the removal.
+        Raises KeyError for a peer name the configuration does not have (a request naming an
+        unknown peer gets an ``{"error": ...}`` result instead)."""
         removed = self.upstreams_removed
-        if removed and getattr(event, "upstream", None) in removed:
+        if removed and isinstance(event, UPSTREAM_EVENTS) and event.upstream in removed:
             return None
         return self._handlers[type(event)](event, now)
 
@@ -308,32 +311,23 @@ class Core:
             if self.watcher is not None:
                 self.watcher(conflict_seen(conflict, prefix_text, why))
 
-    # ------------------------------------------------------------------ reload
+    # ------------------------------------------------------------------ peers
 
-    def _apply_policy(self, client: ClientPeer, new: Client) -> None:
-        log.info("applying the new import policy", extra={"peer": new.name})
-        channel = client.channel
-        was_receiving = channel.policy.receive_upstream_routes
-        imported = channel.reconfigure(new)
-        for family, prefix, reason in imported.rejected:
-            self._log_batch(
-                logging.WARNING, client.name, "rejected %s: %s", PrefixText(family, prefix),
-                reason.value,
-            )  # fmt: skip
-        if imported.cut_off is not None:
-            self._cut_off(client, imported.cut_off)
-            return
-        if imported.limit_reached is not None:
-            self._limit_reached(client, imported.limit_reached)
-        for family, prefixes, _path in imported.changes:
-            self._decide(self.for_upstreams, family, prefixes)
-        link = client.link
-        if link is not None and new.receive_upstream_routes != was_receiving:
-            self.client_export.clients_changed(self._client_list)
-            if new.receive_upstream_routes:
-                self._send_full_table(client, end_of_rib=False)
-            else:
-                self.client_export.withdraw_table(link, self.for_clients)
+    def _peers_changed(self) -> None:
+        """Rebuild everything derived from ``clients`` and ``upstreams`` (at start, and when a
+        reload adds or removes a peer): the peer lists in their order, every channel (the
+        clients' first), each Loc-RIB's sources, and the clients' export (which carries the
+        changes it had noted)."""
+        self._client_list[:] = self.clients.values()
+        self._upstream_list[:] = self.upstreams.values()
+        self._channels[:] = [
+            *(c.channel for c in self._client_list),
+            *(u.channel for u in self._upstream_list),
+        ]
+        self.for_upstreams.sources = [c.channel.rib for c in self._client_list]
+        self.for_clients.sources = [u.channel.rib for u in self._upstream_list]
+        self.client_export = self.client_export.with_upstreams(self._upstream_list)
+        self.client_export.clients_changed(self._client_list)
 
     # ------------------------------------------------------------------ upstreams
 

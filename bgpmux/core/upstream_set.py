@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..config import Upstream
-from .add_path import ClientExport
 from .events import UpstreamDown
 from .peers import UpstreamPeer
 from .upstream_policy import upstream_channel
@@ -43,9 +42,9 @@ def add_upstreams(core: Core, configs: Sequence[Upstream]) -> list[str]:
         order = 1 + max((u.channel.source.order for u in core.upstreams.values()), default=-1)
         core.upstreams[config.name] = UpstreamPeer(upstream_channel(config, order, core.node_asn))
         core.upstreams_removed.discard(config.name)
-        _upstreams_changed(core)
-        log.info("upstream added: dialling %s port %d", config.address, config.port,
-                 extra={"peer": config.name})  # fmt: skip
+        core._peers_changed()
+        where = f"{config.address} port {config.port}"
+        log.info("upstream added: dialling %s", where, extra={"peer": config.name})
     return failed
 
 
@@ -62,23 +61,9 @@ def remove_upstreams(core: Core, names: Sequence[str], now: float) -> list[str]:
         upstream = core.upstreams[name]
         routes = upstream.channel.rib.count()
         core.handle(UpstreamDown(name), now)  # no stale time: its routes go now
-        core.sync.eor_owed.discard(name)
         del core.upstreams[name]
         core.upstreams_removed.add(name)
-        _upstreams_changed(core)
-        log.info("upstream removed: session ended, %d routes withdrawn", routes,
-                 extra={"peer": name})  # fmt: skip
+        core._peers_changed()
+        what = f"session ended, {routes} routes withdrawn"
+        log.info("upstream removed: %s", what, extra={"peer": name})
     return failed
-
-
-def _upstreams_changed(core: Core) -> None:
-    """Rebuild what the core derives from its set of upstreams."""
-    upstreams = list(core.upstreams.values())
-    core._upstream_list[:] = upstreams
-    core._channels[:] = [*(c.channel for c in core._client_list), *(u.channel for u in upstreams)]
-    core.for_clients.sources = [u.channel.rib for u in upstreams]
-    export = core.client_export
-    fresh = ClientExport(core.exporter, upstreams)
-    fresh.multipath = export.multipath
-    fresh._pending = export._pending  # changes noted for the removed one still go out
-    core.client_export = fresh

@@ -71,6 +71,7 @@ class ExaBGPEngine(Engine):
         self.addresses = {u.name: text.peer_address(u) for u in config.upstreams}
         self.names = {address: name for name, address in self.addresses.items()}
         self._retired: set[str] = set()  # addresses of upstreams that moved on reload
+        self._reload_gate = peers.ReloadGate()  # one SIGUSR1 while withdrawals go out first
         self.restarts = 0
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self._states = dict.fromkeys(self.addresses, State.IDLE)

@@ -8,6 +8,16 @@ choice there), which a ToR under graceful restart takes for a restart: so the ro
 sent are withdrawn first, and the reload waits for ExaBGP to have taken those commands (at
 most ``ACK_WAIT`` seconds).
 
+A reload that removes and adds upstreams (or resets one) makes several changes to the file;
+while a removal waits for its withdrawals, every other change only joins that wait
+(``ReloadGate``): ExaBGP is signalled once, when the withdrawals were taken, so it never reads
+a file without the removed neighbor before they went out.
+
+A removed name added again later is matched by its address again: what ExaBGP says of that
+address from then on (its old session's last words included, should they come that late) is
+taken as the new upstream's. ExaBGP names neighbors by address only, so no generation can
+tell them apart here; the old session ended before the removal's reload returned.
+
 ExaBGP 5.0.15 drops a SIGUSR1 that comes while a session has UPDATEs waiting to go out, so the
 signal is sent again ``RELOAD_AGAIN`` seconds later: a reload of an unchanged file leaves
 every session alone.
@@ -19,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..session.states import State
@@ -37,6 +48,17 @@ ACK_WAIT = 5.0  # seconds a removal's reload waits for its withdrawals to be tak
 ACK_POLL = 0.05
 
 
+@dataclass
+class ReloadGate:
+    """The reload of ExaBGP waiting for withdrawals to be taken (``_reload_after``):
+    ``awaited`` commands answered, or ``give_up`` (loop time, seconds) passed; ``why`` the
+    reasons of every reload asked for meanwhile. ``awaited`` is None when none waits."""
+
+    awaited: int | None = None
+    give_up: float = 0.0
+    why: list[str] = field(default_factory=list)
+
+
 def _rewrite(engine: ExaBGPEngine, config: Config) -> None:
     """Make ``config`` the engine's and write ExaBGP's files; raises OSError or ValueError,
     with the engine's configuration as it was, when they cannot be written."""
@@ -50,7 +72,16 @@ def _rewrite(engine: ExaBGPEngine, config: Config) -> None:
 
 def _reload(engine: ExaBGPEngine, why: str) -> None:
     """SIGUSR1 to a running ExaBGP, by its PID, and again after ``RELOAD_AGAIN``; one that
-    does not run reads the file when it starts."""
+    does not run reads the file when it starts. While a reload waits for withdrawals
+    (``_reload_after``), only noted: that one signals for both."""
+    gate = engine._reload_gate
+    if gate.awaited is not None:
+        gate.why.append(why)
+        return
+    _signal(engine, why)
+
+
+def _signal(engine: ExaBGPEngine, why: str) -> None:
     proc = engine._proc
     if proc is None or proc.returncode is not None:
         return
@@ -62,19 +93,29 @@ def _reload(engine: ExaBGPEngine, why: str) -> None:
 
 
 def _reload_after(engine: ExaBGPEngine, commands: list[str], why: str) -> None:
-    """Queue ``commands``, then ``_reload`` once ExaBGP has answered every command queued or
-    sent so far (``ACK_WAIT`` seconds at most: a command lost with a crashed ExaBGP is never
-    answered)."""
+    """Queue ``commands``, then reload once ExaBGP has answered every command queued or sent
+    so far (``ACK_WAIT`` seconds at most: a command lost with a crashed ExaBGP is never
+    answered). Another call meanwhile waits for its commands too, within the same wait."""
     counters = engine.counters
+    gate = engine._reload_gate
     awaited = counters["commands_sent"] + len(engine._queue) + len(commands)
     engine._send(commands)
     loop = asyncio.get_running_loop()
-    give_up = loop.time() + ACK_WAIT
+    gate.why.append(why)
+    if gate.awaited is not None:  # a check runs already: it waits for these too
+        gate.awaited = max(gate.awaited, awaited)
+        gate.give_up = loop.time() + ACK_WAIT
+        return
+    gate.awaited, gate.give_up = awaited, loop.time() + ACK_WAIT
 
     def check() -> None:
-        done = counters["commands_done"] + counters["commands_failed"] >= awaited
-        if done or loop.time() >= give_up:
-            _reload(engine, why)
+        target = gate.awaited
+        assert target is not None
+        done = counters["commands_done"] + counters["commands_failed"] >= target
+        if done or loop.time() >= gate.give_up:
+            reasons = ", ".join(gate.why)
+            gate.awaited, gate.why = None, []
+            _signal(engine, reasons)
         else:
             loop.call_later(ACK_POLL, check)
 

@@ -25,7 +25,12 @@ def _ask_table(engine: GoBGPEngine, name: str) -> None:
 
 
 def reset(engine: GoBGPEngine, upstream: Upstream) -> None:
-    """``GoBGPEngine.reset_upstream``."""
+    """``GoBGPEngine.reset_upstream``: ``upstream`` (a ``config.Upstream`` named like a
+    running one, with new session settings) replaces it. Its peer is queued for deletion in
+    gobgpd (Cease/Peer De-configured, RFC 4486 §3) and a new peer, with the new address and
+    key, is added once the core sent its table. Raises OSError when the password file cannot
+    be read, ValueError when its key is not ASCII, before anything changed; KeyError for a
+    name the engine does not have."""
     from .gobgp import _Peer
 
     password = peers.read_password(upstream)
@@ -39,7 +44,10 @@ def reset(engine: GoBGPEngine, upstream: Upstream) -> None:
 
 
 def add(engine: GoBGPEngine, upstream: Upstream) -> None:
-    """``GoBGPEngine.add_upstream``."""
+    """``GoBGPEngine.add_upstream``: ``upstream`` (a ``config.Upstream`` with a new name)
+    joins the engine's configuration as its last upstream; its peer is added to gobgpd once
+    the core sent its table and End-of-RIB. Raises OSError when the password file cannot be
+    read, ValueError when its key is not ASCII, before anything changed."""
     from .gobgp import _Peer
 
     password = peers.read_password(upstream)
@@ -50,7 +58,10 @@ def add(engine: GoBGPEngine, upstream: Upstream) -> None:
 
 
 def remove(engine: GoBGPEngine, name: str) -> None:
-    """``GoBGPEngine.remove_upstream``."""
+    """``GoBGPEngine.remove_upstream``: the upstream ``name`` leaves the engine's
+    configuration; its peer, if gobgpd has it already, is queued for deletion (gobgpd sends
+    Cease/Peer De-configured, RFC 4486 §3), and a report on its way about it is dropped.
+    Raises KeyError for a name the engine does not have."""
     peer = engine.peers.pop(name)
     peer.core_up = False  # a report on its way about it is dropped
     if peer.added:

@@ -1,17 +1,20 @@
-"""Clients added and removed by a reload, on the listeners' side (``ClientServer.prepare``,
-then ``ClientServer.reloaded``), in step with the core (``core.client_set``).
+"""Clients added and removed by a reload, on the listeners' side, in step with the core
+(``core.client_set``); the daemon's ``Reloader`` runs the steps, one reload at a time.
 
 1. ``prepare``, before the core applies the configuration: the listen address of a client
    added is bound if no listener has it yet, accepting nobody until step 3 (a connection then
    gets Cease/Connection Rejected and the client dials again). A client removed (or replaced:
    its identity changed) is detached: new connections of it are refused, and its sessions'
-   events stop reaching the core, which forgets it in step 2.
-2. The core applies the configuration (withdraws the removed clients' routes, ends their
-   Established sessions).
-3. ``apply``: the detached clients' remaining connections end with a Cease (RFC 4486 §3:
-   Peer De-configured, or Other Configuration Change when the client comes back with a new
-   identity) and their state goes (counters, metrics series, holds); the added clients are
-   accepted; a listener left without clients stops. No other session is touched.
+   events stop reaching the core, which forgets it in step 2. ``abandon`` undoes this step
+   when the reload stops before the core was asked.
+2. The core applies the configuration (withdraws the removed clients' routes and forgets
+   their links).
+3. ``reloaded``: the detached clients' connections end with a Cease (RFC 4486 §3: Peer
+   De-configured, or Other Configuration Change when the client comes back with a new
+   identity): this side alone sends it, since it knows every connection of the client,
+   Established or not. Their state goes (counters, metrics series, holds); the added clients
+   are accepted; a listener left without clients stops; new policies count from now and every
+   idle hold ends. No other session is touched.
 """
 
 from __future__ import annotations
@@ -19,13 +22,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..config import Client, Config
 from ..core import reload
-from ..core.client_set import DECONFIGURED, RECONFIGURED
 from ..core.reconfigure import running_clients
 from ..session import DownReason
+from ..wire.errors import CeaseSubcode, ErrorCode
 from ..wire.messages import Notification
 from .connection import BGPConnection
 from .md5 import md5_keys, set_md5_key
@@ -35,6 +38,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bgpmux.transport")
 Server = asyncio.base_events.Server
+DECONFIGURED = Notification(ErrorCode.CEASE, CeaseSubcode.PEER_DECONFIGURED)
+RECONFIGURED = Notification(ErrorCode.CEASE, CeaseSubcode.OTHER_CONFIGURATION_CHANGE)
 
 
 class ListenError(OSError):
@@ -59,10 +64,11 @@ class Prepared:
     leaving: set[BGPConnection] = field(default_factory=set)
 
 
-async def prepare(server: ClientServer, config: Config) -> Prepared:
-    """Step 1 (see the module's docstring) for ``config``. Raises ListenError, with nothing
+async def prepare(server: ClientServer, config: Config, plan: reload.Plan) -> Prepared:
+    """Step 1 (see the module's docstring) for ``config``, whose clients ``plan`` (the
+    daemon's, the core's too) says are added and removed. Raises ListenError, with nothing
     changed, when a new listen address cannot be bound or a password file read."""
-    prepared = Prepared(reload.plan(server.config, config))
+    prepared = Prepared(plan)
     added = {c.name for c in prepared.plan.clients_added}
     for index, client in enumerate(config.clients):
         listen = str(client.listen)
@@ -89,7 +95,7 @@ async def prepare(server: ClientServer, config: Config) -> Prepared:
 
 
 def abandon(server: ClientServer, prepared: Prepared) -> None:
-    """Undo ``prepare``: the core did not apply the configuration."""
+    """Undo ``prepare``: the reload stopped before the core was asked to apply it."""
     for bound, _ in prepared.bound.values():
         bound.close()
     for client in prepared.detached.values():
@@ -97,8 +103,23 @@ def abandon(server: ClientServer, prepared: Prepared) -> None:
     server.leaving -= prepared.leaving
 
 
-def apply(server: ClientServer, prepared: Prepared) -> None:
-    """Step 3 (see the module's docstring), once the core applied the configuration."""
+def reloaded(server: ClientServer, prepared: Prepared | None, config: Config) -> None:
+    """Step 3 (see the module's docstring), once the core applied ``config``; with
+    ``prepared`` None (no client added or removed), only the policies and the idle holds."""
+    if prepared is not None:
+        _apply(server, prepared)
+        server.config = running_config(server.config, prepared)
+    for client in config.clients:
+        if client.name in server.by_name:
+            server.by_name[client.name] = client
+    for name, hold in server.holds.items():
+        if hold.until is not None:
+            log.info("released from its idle hold by the reload", extra={"peer": name})
+        hold.release()
+
+
+def _apply(server: ClientServer, prepared: Prepared) -> None:
+    """The clients removed and added (``reloaded``)."""
     added = {c.name for c in prepared.plan.clients_added}
     for name in prepared.detached:
         _forget(server, name, RECONFIGURED if name in added else DECONFIGURED)
@@ -135,10 +156,18 @@ def _forget(server: ClientServer, name: str, cease: Notification) -> None:
             server.leaving.discard(conn)
         else:  # it leaves ``leaving`` at its SessionDown
             conn.shutdown(cease, DownReason.ADMIN_SHUTDOWN)
-    for table in (
-        server.current, server.takeovers, server.established_at, server.finished, server.holds,
-        server.hold_notifications, server.last_errors, server.stale_until, server.by_name,
-    ):  # fmt: skip
+    tables: list[dict[str, Any]] = [
+        server.current,
+        server.takeovers,
+        server.established_at,
+        server.finished,
+        server.holds,
+        server.hold_notifications,
+        server.last_errors,
+        server.stale_until,
+        server.by_name,
+    ]
+    for table in tables:
         table.pop(name, None)
 
 

@@ -15,7 +15,7 @@ other address of this host). Several clients may share a listen address when eac
 
 Refusals are logged at most once per 10 s per cause, with the count held back.
 
-A reload adds and removes clients live (``prepare``, then ``reloaded``; ``client_set``).
+A reload adds and removes clients live (``client_set``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Client, Config
-from ..core import reload
 from ..core.events import ClientDown, ClientEstablished, ClientRouteRefresh, ClientUpdate
 from ..core.runner import CoreRunner
 from ..logs import Throttle, peer_logger
@@ -48,10 +47,8 @@ from ..session.idle_hold import IdleHold
 from ..session.notifications import OUT_OF_RESOURCES
 from ..wire.errors import CeaseSubcode, ErrorCode
 from ..wire.messages import Notification, encode_notification
-from . import client_set
 from .addresses import is_host_address as is_host_address  # re-exported
 from .addresses import normalize_ip as normalize_ip
-from .client_set import ListenError as ListenError  # re-exported for the daemon
 from .connection import BGPConnection
 from .md5 import md5_keys, md5_listening_socket
 from .profiles import CLIENT_OPEN_HOLD_TIME, TAKEOVER_OPEN_HOLD_TIME, client_session_config
@@ -89,8 +86,6 @@ class ClientServer:
             self.by_listen.setdefault(str(client.listen), []).append(client)
         self.servers: dict[str, asyncio.base_events.Server] = {}  # by listen endpoint
         self.leaving: set[BGPConnection] = set()  # sessions of removed clients, unreported
-        self._reload: client_set.Prepared | None = None
-        self.reloading = asyncio.Lock()  # held by the daemon's reload: one at a time
         self.current: dict[str, BGPConnection] = {}  # client name -> its session's connection
         self.takeovers: dict[str, BGPConnection] = {}  # a restarted client's new connection
         self.established_at: dict[str, float] = {}
@@ -197,34 +192,6 @@ class ClientServer:
         a reload; 0: not held)."""
         hold = self.holds.get(name)
         return hold.remaining(now) if hold is not None else 0.0
-
-    async def prepare(self, config: Config) -> reload.Plan:
-        """Before the core applies ``config``: ``client_set.prepare``, kept until
-        ``reloaded`` or ``abandon``. Returns the plan; raises ListenError, with nothing
-        changed, when a new listen address cannot be bound."""
-        self._reload = await client_set.prepare(self, config)
-        return self._reload.plan
-
-    def abandon(self) -> None:
-        """The core did not apply the prepared reload: undo ``prepare``."""
-        prepared, self._reload = self._reload, None
-        if prepared is not None:
-            client_set.abandon(self, prepared)
-
-    def reloaded(self, config: Config) -> None:
-        """A reload was applied: clients removed and added (``client_set``), new policies
-        count from now, every idle hold ends (``max_prefixes_restart: 0`` waits for this)."""
-        prepared, self._reload = self._reload, None
-        if prepared is not None:
-            client_set.apply(self, prepared)
-            self.config = client_set.running_config(self.config, prepared)
-        for client in config.clients:
-            if client.name in self.by_name:
-                self.by_name[client.name] = client
-        for name, hold in self.holds.items():
-            if hold.until is not None:
-                log.info("released from its idle hold by the reload", extra={"peer": name})
-            hold.release()
 
     def totals(self, name: str) -> SessionStats:
         """A client's message counters over all its sessions since start."""

@@ -18,7 +18,7 @@ from bgpmux.core.runner import CoreRunner
 from bgpmux.engines.fake import FakeEngine
 from bgpmux.session import DownReason, State
 from bgpmux.session.events import SessionDown
-from bgpmux.transport import listeners
+from bgpmux.transport import client_set, listeners
 from bgpmux.transport.connection import BGPConnection
 from bgpmux.transport.listeners import (
     ClientServer,
@@ -160,7 +160,7 @@ async def test_max_prefixes_holds_the_client_down_until_the_hold_ends_or_a_reloa
         assert await again.until(Open) is None  # and closed, no OPEN
         again.close()
     refused = server.refused
-    server.reloaded(server.config)
+    client_set.reloaded(server, None, server.config)
     assert server.idle_hold("metallb", loop.time()) == 0
     back = await established(port)
     back.close()

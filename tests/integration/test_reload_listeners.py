@@ -20,13 +20,15 @@ from bgpmux import daemon
 from bgpmux.api.client import ApiClient
 from bgpmux.config import Client, Config, parse_config
 from bgpmux.config_types import parse_endpoint
+from bgpmux.core import reload
 from bgpmux.core.events import Reconfigure
+from bgpmux.transport import client_set
 from bgpmux.transport.listeners import ClientServer
 from bgpmux.wire.errors import CeaseSubcode, ErrorCode
 from bgpmux.wire.messages import Notification, Open
 
 from . import test_listener_limits
-from .test_daemon_health import free_port, wait_healthy
+from .test_daemon_health import free_port, http_status, wait_healthy
 from .test_listener_limits import Speaker, announce, established
 from .test_reload_metrics import document, scrape
 
@@ -90,14 +92,41 @@ async def test_clients_added_and_removed_bind_and_unbind_listeners(tmp_path: Pat
         assert await asyncio.wait_for(main, 10) == 0
 
 
+async def test_a_reload_that_fails_in_the_core_fails_healthz_and_exits_non_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    metrics_port = free_port()
+    doc = document(tmp_path, metrics_port, free_port(), free_port())
+    path = tmp_path / "bgpmux.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    main = asyncio.create_task(daemon._main(parse_config(path.read_text(), env={}), path))
+    await wait_healthy(metrics_port)
+
+    def broken(*_args: object) -> list[str]:
+        raise RuntimeError("a bug half way through")
+
+    monkeypatch.setattr("bgpmux.core.routing.reconfigure", broken)
+    try:
+        path.write_text(yaml.safe_dump({**doc, "log": {"level": "debug"}}))
+        result = await api_reload(tmp_path / "api.sock")
+        assert not result["ok"] and "bgpmux exits" in result["errors"][0]["message"]
+        assert await http_status(metrics_port, "/healthz") == 503
+        assert await asyncio.wait_for(main, 10) == 1
+    finally:
+        if not main.done():
+            os.kill(os.getpid(), signal.SIGTERM)
+            await asyncio.wait_for(main, 10)
+
+
 # ------------------------------------------------------------- the listeners and the core alone
 
 
 async def reload_clients(server: ClientServer, config: Config) -> None:
-    """What the daemon's reload does: prepare, the core, then the listeners."""
-    await server.prepare(config)
-    assert await server.runner.request(Reconfigure(config)) == []
-    server.reloaded(config)
+    """What the daemon's reload does: one plan, prepare, the core, then the listeners."""
+    plan = reload.plan(server.runner.core.config, config)
+    prepared = await client_set.prepare(server, config, plan)
+    assert await server.runner.request(Reconfigure(config, plan)) == []
+    client_set.reloaded(server, prepared, config)
 
 
 async def test_a_client_removed_gets_peer_deconfigured_and_added_back_comes_up(
@@ -137,11 +166,12 @@ async def test_abandon_undoes_prepare(serving: tuple[ClientServer, int]) -> None
     speaker = await established(port)
     new_port = free_port()
     moved = config.clients[0].model_copy(update={"listen": parse_endpoint(f"127.0.0.1:{new_port}")})
-    plan = await server.prepare(config.model_copy(update={"clients": (moved,)}))
-    assert plan.clients_removed == ["metallb"] and server.leaving
+    new = config.model_copy(update={"clients": (moved,)})
+    prepared = await client_set.prepare(server, new, reload.plan(config, new))
+    assert prepared.plan.clients_removed == ["metallb"] and server.leaving
     refused = await Speaker.connect(new_port)  # bound, but accepts nobody yet
     assert await refused.until(Open) is None
-    server.abandon()
+    client_set.abandon(server, prepared)
     assert not server.leaving and server.by_listen[f"127.0.0.1:{port}"] == [config.clients[0]]
     with pytest.raises(OSError):
         await Speaker.connect(new_port)

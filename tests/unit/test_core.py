@@ -236,7 +236,8 @@ def test_reload_restarts_a_client_whose_identity_changed(setup) -> None:
     )
     pending = core.handle(Reconfigure(parse_config(changed, env={})), 1.0)
     assert pending == []  # applied: removed and added again (test_reload_clients)
-    assert len(metallb.shutdowns) == 1 and calico.shutdowns == []
+    assert core.clients["metallb"].link is None  # the listeners end its session
+    assert metallb.shutdowns == calico.shutdowns == []
 
 
 def test_end_of_rib_to_receiving_client_waits_for_the_upstreams_or_the_timeout(setup) -> None:

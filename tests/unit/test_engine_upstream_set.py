@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,32 @@ async def test_exabgp_remove_withdraws_then_reloads(tmp_path: Path) -> None:
     engine.counters["commands_done"] += 1
     await asyncio.sleep(0.2)
     assert proc.signals == [signal.SIGUSR1]
+    engine._proc = None
+
+
+async def test_exabgp_a_reload_that_removes_and_adds_signals_once_after_the_withdrawals(
+    tmp_path: Path,
+) -> None:
+    engine = ExaBGPEngine(config(TWO), RecordingEvents(), tmp_path)
+    engine._handle(text.StateChange("10.0.0.1", "up"), 1.0)
+    prefix = prefix_from_str("10.244.1.0/26")[1]
+    engine.announce(["tor", "tor-b"], IPV4_UNICAST, PathAttributes(), bytes(4), [prefix])
+    engine._queue.clear()
+    proc = engine._proc = FakeProcess()  # type: ignore[assignment]
+    engine.remove_upstream("tor")
+    tor_c = tor_b().model_copy(update={"name": "tor-c", "address": ip_address("10.0.0.7")})
+    engine.add_upstream(tor_c)  # same reload: must not let ExaBGP drop tor before its withdrawal
+    engine.reset_upstream(tor_b().model_copy(update={"hold_time": 30}))
+    await asyncio.sleep(0.2)
+    assert proc.signals == []
+    engine.counters["commands_sent"] += 1
+    engine.counters["commands_done"] += 1
+    await asyncio.sleep(0.2)
+    assert proc.signals == [signal.SIGUSR1]  # one reload for the three changes
+    engine.add_upstream(
+        tor_b().model_copy(update={"name": "tor-d", "address": ip_address("10.0.0.8")})
+    )
+    assert proc.signals == [signal.SIGUSR1] * 2  # nothing waits any more: at once
     engine._proc = None
 
 

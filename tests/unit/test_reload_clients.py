@@ -10,7 +10,6 @@ from bgpmux.core.events import ClientDown, ClientEstablished, ClientUpdate, Reco
 from bgpmux.core.reload import plan
 from bgpmux.engines.fake import AnnounceCall, WithdrawCall
 from bgpmux.wire import IPV4_UNICAST
-from bgpmux.wire.errors import CeaseSubcode, ErrorCode
 from bgpmux.wire.prefix import prefix_to_str
 
 from .core_helpers import CONFIG, FakeLink, announce
@@ -91,6 +90,12 @@ def test_a_client_added_live_exports_without_touching_the_others(setup) -> None:
     # ranked after every client running (the last tie-breaker)
     orders = [core.clients[n].channel.source.order for n in ("calico", "metallb", "kubevip")]
     assert orders == [0, 1, 2]
+    # what the core derives from its peers is rebuilt in one place: the clients' channels
+    # first, in their order, then the upstreams' (as at start)
+    clients = [p.channel for p in core.clients.values()]
+    upstreams = [p.channel for p in core.upstreams.values()]
+    assert core._channels == [*clients, *upstreams]
+    assert core.for_upstreams.sources == [c.rib for c in clients]
 
 
 def test_a_client_removed_live_is_ceased_and_its_routes_leave(setup) -> None:
@@ -104,8 +109,7 @@ def test_a_client_removed_live_is_ceased_and_its_routes_leave(setup) -> None:
     # only metallb's own prefix is withdrawn; calico already won the shared one
     assert prefixes(engine.calls[before:]) == [("withdraw", "198.51.100.10/32")]
     assert set(engine.table(IPV4_UNICAST)) == {"198.51.100.20/32", "10.244.1.0/26"}
-    cease = metallb.shutdowns[0]
-    assert (cease.code, cease.subcode) == (ErrorCode.CEASE, CeaseSubcode.PEER_DECONFIGURED)
+    assert metallb.shutdowns == []  # the listeners alone send the Cease (transport.client_set)
     assert "metallb" not in core.clients and len(core.for_upstreams.sources) == 1
     assert calico.shutdowns == [] and len(calico.sent) == sent_calico
     assert [c.name for c in core.config.clients] == ["calico"]
@@ -134,8 +138,7 @@ def test_a_client_whose_identity_changed_is_restarted_in_its_place(setup) -> Non
     moved = CONFIG.replace('"127.0.0.1:1791", asn: 64514', '"127.0.0.1:1793", asn: 64514')
     assert core.handle(Reconfigure(config(moved)), 2.0) == []
     core.flush(2.0)
-    cease = metallb.shutdowns[0]
-    assert cease.subcode == CeaseSubcode.OTHER_CONFIGURATION_CHANGE
+    assert metallb.shutdowns == []  # the listeners send Cease/Other Configuration Change
     assert engine.table(IPV4_UNICAST) == {}
     assert str(core.config.clients[1].listen) == "127.0.0.1:1793"
     assert core.clients["metallb"].channel.source.order == 1  # keeps its place

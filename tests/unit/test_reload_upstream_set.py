@@ -12,6 +12,7 @@ from bgpmux.core.events import (
     ClientEstablished,
     ClientUpdate,
     Reconfigure,
+    RoutesQuery,
     UpstreamDown,
     UpstreamEndOfRib,
     UpstreamEstablished,
@@ -153,6 +154,13 @@ def test_a_removed_upstream_ends_and_its_routes_leave_the_clients() -> None:
     assert core.upstreams["tor"].up and core.upstreams["tor"].flaps == 0
     # events the engine had queued for it are ignored, not an error
     assert core.handle(UpstreamDown("tor-b"), 51.0) is None
+    # a query naming it is answered: no such upstream (the API's NOT_FOUND)
+    assert core.handle(RoutesQuery(upstream="tor-b"), 51.0) == {
+        "error": "no upstream named 'tor-b'"
+    }
+    assert core.handle(RoutesQuery(received_from="tor-b"), 51.0) == {
+        "error": "no upstream named 'tor-b'"
+    }
     tor_route(core, "tor-b", "198.18.1.0/24", 51.0)
     core.flush(51.0)
     assert "198.18.1.0/24" not in link.table()
