@@ -11,13 +11,30 @@ from pathlib import Path
 
 from .measure import Plan, RunResult, run_once
 from .report import build_report, markdown
+from .report import size_label as _label
 from .scenario import MUXES
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+DEFAULT_BIG = ("direct", "bird", "bgpmux-native")
+_SUFFIX = {"k": 1_000, "m": 1_000_000}
+
+
+def parse_size(text: str) -> int:
+    """A table size: `10000`, `10_000`, `10k`, `1000k`, `1M` or `1m`, `1.5M`. Raises
+    ValueError."""
+    word = text.strip().replace("_", "").lower()
+    scale = _SUFFIX.get(word[-1:], 1) if word else 1
+    number = word[:-1] if scale != 1 else word
+    value = float(number) * scale if "." in number else int(number) * scale
+    if value != int(value) or value < 1:
+        raise ValueError(f"not a whole number of routes: {text!r}")
+    return int(value)
+
+
 def _ints(text: str) -> list[int]:
-    return [int(x.replace("_", "").replace("k", "000")) for x in text.split(",") if x]
+    return [parse_size(x) for x in text.split(",") if x.strip()]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,9 +51,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--muxes", default=",".join(MUXES), help=f"comma-separated subset of {','.join(MUXES)}"
     )
-    p.add_argument("--sizes", default="10k,100k", help="IPv4 table sizes (default 10k,100k)")
+    p.add_argument(
+        "--sizes",
+        default="10k,100k,1M",
+        help="IPv4 table sizes: 10000, 10_000, 10k, 1000k, 1M (default 10k,100k,1M); each has "
+        "its own address range, at most 1,048,576 routes",
+    )
     p.add_argument(
         "--v6-sizes", default="100k", help="IPv6 table sizes (default 100k; '' for none)"
+    )
+    p.add_argument(
+        "--big-sizes-muxes",
+        default=",".join(DEFAULT_BIG),
+        help="muxes that measure every size; the others skip sizes above --size-cap (default "
+        f"{','.join(DEFAULT_BIG)}: GoBGP, the exabgp and the gobgp engines would add minutes "
+        "per run at 1M); 'all' for every mux",
+    )
+    p.add_argument(
+        "--size-cap",
+        default="100k",
+        help="largest size (both families) of a mux not in --big-sizes-muxes (default 100k)",
     )
     p.add_argument(
         "--v6-muxes",
@@ -54,7 +88,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--probes", type=int, default=25, help="latency probes per run (default 25, at least 20)"
     )
     p.add_argument(
-        "--poll-ms", type=float, default=50.0, help="count polling interval (default 50 ms)"
+        "--poll-ms",
+        type=float,
+        default=5.0,
+        help="finest count polling interval (default 5 ms; a `show protocols all` poll costs "
+        "about 0.1-0.3 ms of the receiving BIRD and the bench)",
+    )
+    p.add_argument(
+        "--poll-rel",
+        type=float,
+        default=2.0,
+        help="... widened to this percentage of the time elapsed in the phase (default 2%%: "
+        "every 5 ms up to 0.25 s, 20 ms at 1 s)",
     )
     p.add_argument(
         "--profile",
@@ -66,17 +111,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--out-dir", type=Path, default=RESULTS, help="where latest.md/latest.json go")
     args = p.parse_args(argv)
+    try:
+        args.size_list, args.v6_size_list = _ints(args.sizes), _ints(args.v6_sizes)
+        args.cap = parse_size(args.size_cap)
+    except ValueError as error:
+        p.error(f"--sizes, --v6-sizes, --size-cap: {error}")
     if args.quick:
-        args.runs, args.sizes, args.v6_sizes = 1, "10k", "10k"
+        args.runs, args.size_list, args.v6_size_list = 1, [10_000], [10_000]
     args.mux_list = [m.strip() for m in args.muxes.split(",") if m.strip()]
     if args.v6_muxes is None:
         args.v6_muxes = ",".join(m for m in MUXES if args.quick or m != "bgpmux-exabgp")
     args.v6_list = tuple(m.strip() for m in args.v6_muxes.split(",") if m.strip())
     unknown = [m for m in args.mux_list if m not in MUXES]
+    big = args.big_sizes_muxes.strip()
+    args.big_list = MUXES if big == "all" else tuple(m.strip() for m in big.split(",") if m)
+    unknown += [m for m in (*args.big_list, *args.v6_list) if m not in MUXES]
     if unknown:
         p.error(f"unknown mux {unknown[0]!r}; choose from {', '.join(MUXES)}")
     if args.runs < 1 or args.probes < 1:
         p.error("--runs and --probes must be at least 1")
+    if args.poll_ms <= 0 or args.poll_rel < 0:
+        p.error("--poll-ms must be positive and --poll-rel not negative")
+    args.plan = Plan(
+        sizes=args.size_list,
+        v6_sizes=args.v6_size_list,
+        v6_muxes=args.v6_list,
+        size_cap=args.cap,
+        big_muxes=args.big_list,
+        probes=args.probes,
+        poll=args.poll_ms / 1000,
+        poll_rel=args.poll_rel / 100,
+        profile_dir=args.profile,
+    )
+    try:
+        args.plan.check()
+    except ValueError as error:
+        p.error(str(error))
     return args
 
 
@@ -85,14 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("python -m bench needs root (it creates network namespaces)", file=sys.stderr)
         return 2
-    plan = Plan(
-        sizes=_ints(args.sizes),
-        v6_sizes=_ints(args.v6_sizes),
-        v6_muxes=args.v6_list,
-        probes=args.probes,
-        poll=args.poll_ms / 1000,
-        profile_dir=args.profile,
-    )
+    plan: Plan = args.plan
     runs_per_mux = {m: args.runs for m in args.mux_list}
     if "bgpmux-exabgp" in runs_per_mux and args.exabgp_runs is not None:
         runs_per_mux["bgpmux-exabgp"] = max(1, min(args.runs, args.exabgp_runs))
@@ -104,6 +167,12 @@ def main(argv: list[str] | None = None) -> int:
             + ", ".join(skipped_v6)
             + " (time budget; --v6-muxes to add)."
         )
+    capped = [m for m in args.mux_list if plan.sizes_for(m) != plan.sizes]
+    if capped and plan.size_cap is not None:
+        notes.append(
+            "Sizes above " + _label(plan.size_cap) + " not run for " + ", ".join(capped)
+            + " (time budget; --big-sizes-muxes to add)."
+        )  # fmt: skip
     if runs_per_mux.get("bgpmux-exabgp", args.runs) < args.runs:
         notes.append(
             f"bgpmux with engine exabgp ran {runs_per_mux['bgpmux-exabgp']} of {args.runs} runs "
@@ -116,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     log(
         f"bench: muxes {', '.join(args.mux_list)}; IPv4 sizes {plan.sizes}, "
-        f"IPv6 sizes {plan.v6_sizes}; {args.runs} run(s); {plan.probes} latency probes"
+        f"IPv6 sizes {plan.v6_sizes} (above {plan.size_cap} only for "
+        f"{', '.join(plan.big_muxes)}); {args.runs} run(s); {plan.probes} latency probes"
     )
     results: list[RunResult] = []
     for run in range(1, args.runs + 1):
@@ -135,8 +205,14 @@ def main(argv: list[str] | None = None) -> int:
             "sizes": plan.sizes,
             "v6_sizes": plan.v6_sizes,
             "v6_muxes": list(plan.v6_muxes),
+            "size_cap": plan.size_cap,
+            "big_sizes_muxes": list(plan.big_muxes),
+            "sizes_per_mux": {
+                m: {"ipv4": plan.sizes_for(m), "ipv6": plan.v6_sizes_for(m)} for m in args.mux_list
+            },
             "probes": plan.probes,
             "poll_ms": args.poll_ms,
+            "poll_rel_pct": args.poll_rel,
             "argv": sys.argv[1:] if argv is None else argv,
         },
         runs_per_mux=runs_per_mux,

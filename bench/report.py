@@ -29,7 +29,10 @@ REFERENCES = ("bird", "gobgp")
 CANDIDATES = ("bgpmux-native", "bgpmux-exabgp", "bgpmux-gobgp")
 
 
-def _size(n: int) -> str:
+def size_label(n: int) -> str:
+    """10000 -> "10k", 1000000 -> "1M"."""
+    if n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
     return f"{n // 1000}k" if n % 1000 == 0 else str(n)
 
 
@@ -39,11 +42,16 @@ def metric_label(metric: str) -> tuple[str, str]:
         return "1 route, added latency, median", "ms"
     if metric == "latency_p99_ms":
         return "1 route, added latency, p99", "ms"
-    kind, *rest = metric.rsplit("_", 2)
+    if metric == "rss_idle_mib":
+        return "idle RSS, sessions up, no route", "MiB"
     if metric.startswith("rss_mib_"):
-        return f"peak RSS at {_size(int(metric.rsplit('_', 1)[1]))}", "MiB"
-    family, n = rest
-    size = f"{_size(int(n))} {'IPv4' if family == 'v4' else 'IPv6'}"
+        n = size_label(int(metric.rsplit("_", 1)[1]))
+        return f"peak RSS (VmHWM) after the {n} IPv4 phases", "MiB"
+    if metric.startswith("rss_slope_"):
+        a, b = (size_label(int(x)) for x in metric.split("_")[2:])
+        return f"memory per route, peak RSS slope {a} → {b}", "B/route"
+    kind, family, n = metric.rsplit("_", 2)
+    size = f"{size_label(int(n))} {'IPv4' if family == 'v4' else 'IPv6'}"
     what = {
         "up": "up (client → ToR)",
         "down": "withdrawn (client → ToR)",
@@ -57,8 +65,12 @@ def metric_order(metrics: set[str]) -> list[str]:
     def key(metric: str) -> tuple[int, int, int]:
         if metric.startswith("latency"):
             return (0, 0, 0 if "p50" in metric else 1)
-        if metric.startswith("rss"):
+        if metric == "rss_idle_mib":
             return (3, 0, 0)
+        if metric.startswith("rss_mib_"):
+            return (4, int(metric.rsplit("_", 1)[1]), 0)
+        if metric.startswith("rss_slope_"):
+            return (5, int(metric.rsplit("_", 1)[1]), 0)
         kind, family, n = metric.rsplit("_", 2)
         kinds = ["up", "down", "rev", "revdown"]
         return (1 if family == "v4" else 2, int(n), kinds.index(kind))
@@ -115,6 +127,8 @@ def _fmt(value: float, unit: str) -> str:
         return f"{value:.2f}" if value >= 0.1 else f"{value:.3f}"
     if unit == "ms":
         return f"{value:.2f}" if value < 100 else f"{value:.0f}"
+    if unit == "B/route":
+        return f"{value:.0f}"
     return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
 
 
@@ -156,13 +170,20 @@ def markdown(report: dict[str, Any]) -> str:
         + ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
         + ".",
         "",
-        f"Each cell: median (min-max) over {runs} run(s); times in seconds from the injector's "
-        f"`birdc enable/disable` until the receiver's imported count first reached the target "
-        f"(polled 5, 15, 35 and 75 ms after the trigger, then every {report['poll_ms']:g} ms, so "
-        "times below ~0.1 s are at the polling resolution and their ratios say little); "
+        f"Each cell: median (min-max) over {runs} run(s); times in seconds from the "
+        "`birdc enable/disable` of the sender (the injector, or the ToR for the reverse "
+        "direction) until the receiver's imported count first reached the target, polled over "
+        f"BIRD's control socket (`show protocols all`) every {report['poll_ms']:g} ms, the "
+        f"interval widened to {_pct(report)}% of the time elapsed in the phase "
+        f"({_resolution(report)}); "
         "latency from packet timestamps (tcpdump on the injector's and the ToR's veth), "
-        f"{report['probes']} probes per run; peak RSS is VmHWM of the mux's processes "
-        "(bgpmux: itself plus its children) after the IPv4 phases.",
+        f"{report['probes']} probes per run. Memory: the mux's processes (bgpmux: itself plus "
+        "its ExaBGP child and relay, or its gobgpd; BIRD, GoBGP: the daemon); idle RSS is "
+        "VmRSS once both sessions are Established, before any route; peak RSS is the sum of "
+        "each process's VmHWM (its peak so far) read after all four phases of an IPv4 size "
+        "(up, withdrawn, ToR → client, withdrawn), so the 1M row is the peak over every phase "
+        "up to 1M; memory per route is the difference of two peak rows divided by the "
+        "difference of their route counts (e.g. (peak at 1M - peak at 100k) / 900k).",
         "",
         "| figure | " + " | ".join(MUX_LABELS.get(m, m) for m in muxes) + " |",
         "|---|" + "---|" * len(muxes),
@@ -206,16 +227,44 @@ def markdown(report: dict[str, Any]) -> str:
     if rss_notes:
         lines += [
             "",
-            "Peak RSS per process (MiB, last run): "
+            "RSS per process (MiB, last run; idle is VmRSS, the sizes VmHWM): "
             + "; ".join(
-                f"{MUX_LABELS.get(m, m)}: " + ", ".join(f"{k} {v:g}" for k, v in d.items())
-                for m, d in rss_notes.items()
+                f"{MUX_LABELS.get(m, m)}: "
+                + ", ".join(
+                    f"{tag if tag == 'idle' else size_label(int(tag))} "
+                    + " + ".join(f"{k} {v:g}" for k, v in d.items())
+                    for tag, d in per_tag.items()
+                )
+                for m, per_tag in rss_notes.items()
             ),
         ]
     for note in report.get("notes", []):
         lines += ["", note]
     lines += ["", f"Wall time of the whole benchmark: {report['elapsed_s']:.0f} s."]
     return "\n".join(lines) + "\n"
+
+
+def _pct(report: dict[str, Any]) -> str:
+    return f"{report['args'].get('poll_rel_pct', 0):g}"
+
+
+def _resolution(report: dict[str, Any]) -> str:
+    """How late a time can be, in words, with the median cost of one poll."""
+    rel = report["args"].get("poll_rel_pct", 0) / 100
+    poll = report["poll_ms"]
+    costs = [
+        r["notes"]["poll_cost_ms"]["median"]
+        for r in report["results"]
+        if "poll_cost_ms" in r["notes"]
+    ]
+    cost = f"; one poll took {statistics.median(costs):.2f} ms (median)" if costs else ""
+    if rel <= 0:
+        return f"a time is late by at most {poll:g} ms plus one poll{cost}"
+    knee = poll / 1000 / rel
+    return (
+        f"a time is late by at most {poll:g} ms up to {knee:.2g} s and {rel * 100:g}% beyond, "
+        f"plus one poll{cost}"
+    )
 
 
 def machine_info() -> dict[str, Any]:

@@ -374,13 +374,3 @@ def _comm(pid: int) -> str:
         if word == "bgpmux" or Path(word).name == "bgpmux":
             return "bgpmux"
     return Path(words[0]).name if words else "?"
-
-
-def vm_hwm_kib(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
