@@ -92,7 +92,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=5.0,
         help="finest count polling interval (default 5 ms; a `show protocols all` poll costs "
-        "about 0.1-0.3 ms of the receiving BIRD and the bench)",
+        "the bench about 0.13 ms of CPU, 0.2-0.6 ms of wall time)",
     )
     p.add_argument(
         "--poll-rel",

@@ -252,12 +252,15 @@ def _resolution(report: dict[str, Any]) -> str:
     """How late a time can be, in words, with the median cost of one poll."""
     rel = report["args"].get("poll_rel_pct", 0) / 100
     poll = report["poll_ms"]
-    costs = [
-        r["notes"]["poll_cost_ms"]["median"]
-        for r in report["results"]
-        if "poll_cost_ms" in r["notes"]
-    ]
-    cost = f"; one poll took {statistics.median(costs):.2f} ms (median)" if costs else ""
+    costs = [r["notes"]["poll_cost_ms"] for r in report["results"] if "poll_cost_ms" in r["notes"]]
+    cost = ""
+    if costs:
+        wall, p99 = (statistics.median(c[k] for c in costs) for k in ("median", "p99"))
+        cpu = statistics.median(c.get("cpu_mean", 0.0) for c in costs)
+        cost = (
+            f"; one poll took {wall:.2f} ms (median; p99 {p99:.1f} ms, while the receiving "
+            f"BIRD is busy importing) and {cpu:.2f} ms of the bench's CPU"
+        )
     if rel <= 0:
         return f"a time is late by at most {poll:g} ms plus one poll{cost}"
     knee = poll / 1000 / rel
