@@ -1,5 +1,6 @@
-"""The benchmark's plan (bench/): every route set of the default plan in its own range inside the
-accepted ranges, the sizes each mux measures, the size syntax, the memory slope."""
+"""The benchmark's plan and helpers (bench/): every route set of the default plan in its own range
+inside the accepted ranges, the sizes each mux measures, the size syntax, the memory slope, the
+count polling and the report's memory rows."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import itertools
 
 import pytest
 
+from bench import poll
 from bench.cli import parse_args, parse_size
 from bench.measure import Plan
 from bench.memory import slopes
+from bench.poll import PhaseError, timed_count
+from bench.report import metric_label, metric_order
 from bench.routes import (
     ACCEPT,
     PROBE_RANGE,
@@ -115,3 +119,47 @@ def test_slopes_bytes_per_route() -> None:
     got = slopes(values)
     assert got["rss_slope_100000_1000000"] == pytest.approx(100 * 1024 * 1024 / 900_000)
     assert set(got) == {"rss_slope_10000_100000", "rss_slope_100000_1000000"}
+
+
+class _Counts:
+    """A stand-in for BirdCtl: `imported` returns the next count of a script (then the last)."""
+
+    def __init__(self, counts: list[int]) -> None:
+        self.counts = counts
+
+    def imported(self, protocol: str, channel: str = "ipv4") -> int:
+        return self.counts.pop(0) if len(self.counts) > 1 else self.counts[0]
+
+
+def test_timed_count_reaches_the_target_and_records_poll_costs() -> None:
+    fired: list[bool] = []
+    costs: list[tuple[float, float]] = []
+    ctl = _Counts([0, 10, 50, 100])
+    elapsed = timed_count(
+        lambda: fired.append(True), ctl, "node", "ipv4", 100,  # type: ignore[arg-type]
+        poll=0.0001, poll_rel=0.0, timeout=10, costs=costs,
+    )  # fmt: skip
+    assert fired == [True] and elapsed >= 0 and len(costs) == 4
+
+
+def test_timed_count_fails_when_the_count_stalls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(poll, "STALL", 0.0)
+    with pytest.raises(PhaseError, match="stalled"):
+        timed_count(
+            lambda: None, _Counts([3]), "node", "ipv4", 100,  # type: ignore[arg-type]
+            poll=0.0001, poll_rel=0.02, timeout=10,
+        )  # fmt: skip
+
+
+def test_report_labels_the_memory_rows() -> None:
+    assert metric_label("rss_idle_mib") == ("idle RSS, sessions up, no route", "MiB")
+    assert metric_label("rss_mib_1000000")[0] == "peak RSS (VmHWM) after the 1M IPv4 phases"
+    assert metric_label("rss_slope_100000_1000000") == (
+        "memory per route, peak RSS slope 100k → 1M",
+        "B/route",
+    )
+    assert metric_label("down_v4_1000000")[0] == "1M IPv4 withdrawn (client → ToR)"
+    order = metric_order(
+        {"rss_slope_100000_1000000", "rss_mib_100000", "rss_idle_mib", "up_v4_10000"}
+    )
+    assert order == ["up_v4_10000", "rss_idle_mib", "rss_mib_100000", "rss_slope_100000_1000000"]
