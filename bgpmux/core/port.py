@@ -102,6 +102,10 @@ class UpstreamEvents(Protocol):
     def when_drained(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once the core has caught up."""
 
+    def handle_pending(self) -> None:
+        """What was reported so far may be handled now (the engine finished a read): the
+        core's fast path for a lone UPDATE. Doing nothing is correct, only slower."""
+
 
 class SupervisorTask(Protocol):
     """What the daemon watches of an engine's long-lived task (an ``asyncio.Task``)."""

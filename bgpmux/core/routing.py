@@ -63,6 +63,8 @@ from .watch import Change, SessionChange, conflict_seen, route_changes
 log = logging.getLogger("bgpmux.core")
 
 LOG_LINES_PER_BATCH = 10  # per-prefix log lines per batch; the rest are summarised
+COMPACT_AFTER_CHANGES = 1000  # a flush of this many changes compacts the tables; others do
+COMPACT_INTERVAL = 1.0  # at most this often (s): a lone UPDATE does not look at every table
 
 
 @dataclass
@@ -111,6 +113,7 @@ class Core:
         # Set only while someone watches (the API's event stream): see ``watch``.
         self.watcher: Callable[[Change], None] | None = None
         self._batch = _Batch()
+        self._compact_at = now
         self._handlers: dict[type, Callable[[Any, float], object]] = {
             ClientEstablished: self._client_established,
             ClientUpdate: self._client_update,
@@ -441,14 +444,17 @@ class Core:
         if self.watcher is not None:
             for change in route_changes(self._pending_up, self._pending_down):
                 self.watcher(change)
+        changed = 0
         if self._pending_up:
             pending_up, self._pending_up = self._pending_up, {}
             for family, changes in pending_up.items():
+                changed += len(changes)
                 upstream_groups = self._upstream_groups(family)
                 if upstream_groups:
                     self.exporter.to_upstreams(upstream_groups, family, changes)
         if self._pending_down or self.client_export.multipath:
             pending_down, self._pending_down = self._pending_down, {}
+            changed += sum(len(changes) for changes in pending_down.values())
             self.client_export.flush(self._client_list, pending_down)
         batch, self._batch = self._batch, _Batch()
         if batch.suppressed:
@@ -458,14 +464,13 @@ class Core:
                 self.propagation_observer(now - received)
         if not self.sync.initial_sync_done:
             self.sync.maybe_send_eor(now)
-        self._compact()
-
-    def _compact(self) -> None:
-        """Give back the memory of tables that mass withdrawals left mostly empty."""
-        self.for_upstreams.compact()
-        self.for_clients.compact()
-        for channel in self._channels:
-            channel.rib.compact()
+        if changed >= COMPACT_AFTER_CHANGES or now >= self._compact_at:
+            # give back the memory of tables that mass withdrawals left mostly empty
+            self._compact_at = now + COMPACT_INTERVAL
+            self.for_upstreams.compact()
+            self.for_clients.compact()
+            for channel in self._channels:
+                channel.rib.compact()
 
     def _upstream_groups(self, family: Family) -> dict[bool, list[str]]:
         """The names of the upstreams that are up and negotiated ``family``, keyed by eBGP."""

@@ -7,6 +7,13 @@ together leave together, batched by attribute set. Back-pressure: while more tha
 ``QUEUE_HIGH_WATER`` events wait, ``congested`` says so and readers pause until
 ``when_drained``.
 
+The fast path: a reader that has submitted everything one read gave it calls
+``handle_pending``; when the runner is idle (waiting for its queue, in no batch) the queued
+events are handled and flushed right there, the same batch the core task would have run one
+loop iteration later. A lone UPDATE thus goes out within the loop iteration that read it.
+Anything submitted while a batch runs (a session that ends while the flush writes, say) is
+queued behind it: the order is the queue's either way.
+
 A handler that raises is logged with its traceback and costs only that event (a request gets
 the exception); the runner and the core go on.
 """
@@ -50,6 +57,10 @@ class CoreRunner:
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._drain_waiters: list[Callable[[], None]] = []
         self._timer_fired = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._armed_for: float | None = None
+        self._idle = False  # the core task waits for its queue
+        self._busy = False  # a batch is being handled (by the task or ``handle_pending``)
 
     # ------------------------------------------------------------------ submitting
 
@@ -72,6 +83,19 @@ class CoreRunner:
         """Call ``callback`` once, after a flush that leaves the queue empty (sessions resume
         reading)."""
         self._drain_waiters.append(callback)
+
+    def handle_pending(self) -> None:
+        """Handle and flush what is queued now, when the core task is idle; otherwise (a batch
+        under way, the task not waiting) do nothing: the task gets to it in order. Readers
+        call it once they have submitted what one read gave them."""
+        if not self._idle or self._busy or self._queue.empty():
+            return
+        self._busy = True
+        try:
+            self._batch(self._queue.get_nowait())
+        finally:
+            self._busy = False
+        self._arm_timer()
 
     # ------------------------------------------------------------------ UpstreamEvents
 
@@ -123,31 +147,48 @@ class CoreRunner:
     async def run(self) -> None:
         """The core's task: handles queued events and the core's timer, flushing after each
         batch; never returns on its own (cancel it to stop)."""
-        loop = self._loop
         queue = self._queue
-        timer: asyncio.TimerHandle | None = None
-        armed_for: float | None = None
         while True:
-            deadline = self.core.get_timer()
-            if deadline != armed_for or self._timer_fired:
-                self._timer_fired = False
-                if timer is not None:
-                    timer.cancel()
-                timer = loop.call_at(deadline, self._on_timer) if deadline is not None else None
-                armed_for = deadline
-            self._dispatch(await queue.get())
-            for _ in range(BATCH_LIMIT):
-                if queue.empty():
-                    break
-                self._dispatch(queue.get_nowait())
+            self._arm_timer()
+            self._idle = True
             try:
-                self.core.flush(loop.time())
-            except Exception:
-                log.exception("the core's flush failed")
-            if self._drain_waiters and queue.empty():
-                waiters, self._drain_waiters = self._drain_waiters, []
-                for resume in waiters:
-                    resume()
+                first = await queue.get()
+            finally:
+                self._idle = False
+            self._busy = True
+            try:
+                self._batch(first)
+            finally:
+                self._busy = False
+
+    def _batch(self, first: _Item) -> None:
+        """Handle ``first`` and up to ``BATCH_LIMIT`` more queued items, then flush."""
+        queue = self._queue
+        self._dispatch(first)
+        for _ in range(BATCH_LIMIT):
+            if queue.empty():
+                break
+            self._dispatch(queue.get_nowait())
+        try:
+            self.core.flush(self._loop.time())
+        except Exception:
+            log.exception("the core's flush failed")
+        if self._drain_waiters and queue.empty():
+            waiters, self._drain_waiters = self._drain_waiters, []
+            for resume in waiters:
+                resume()
+
+    def _arm_timer(self) -> None:
+        """(Re)arm the loop's timer at the core's deadline when it moved or fired."""
+        deadline = self.core.get_timer()
+        if deadline != self._armed_for or self._timer_fired:
+            self._timer_fired = False
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = (
+                self._loop.call_at(deadline, self._on_timer) if deadline is not None else None
+            )
+            self._armed_for = deadline
 
     def _on_timer(self) -> None:
         self._timer_fired = True

@@ -123,7 +123,12 @@ class NativeEngine(Engine):
 
     def _open(self, cfg: Upstream) -> None:
         session_config = upstream_session_config(self.config, cfg, self.families)
-        conn = BGPConnection(session_config, self._on_event, peer_logger(cfg.name, "upstream"))
+        conn = BGPConnection(
+            session_config,
+            self._on_event,
+            peer_logger(cfg.name, "upstream"),
+            after_read=self._after_read,
+        )
         self.upstreams[cfg.name] = upstream = _Upstream(cfg, conn)
         upstream.conn.start()  # asks to be dialled: _on_event starts the dial
 
@@ -224,6 +229,9 @@ class NativeEngine(Engine):
             upstream.conn.log.exception("connect to %s:%d failed", address, cfg.port)
             if not self._stopping:
                 upstream.conn.connection_failed()
+
+    def _after_read(self) -> None:
+        self.events.handle_pending()
 
     def _on_event(self, conn: BGPConnection, event: object) -> None:
         name = conn.session.config.peer_name

@@ -37,7 +37,10 @@ CLOSE_GRACE_SECONDS = 5.0
 
 
 class BGPConnection(asyncio.Protocol):
-    """asyncio glue for one session. ``on_event`` gets every session event, in order.
+    """asyncio glue for one session. ``on_event`` gets every session event, in order;
+    ``after_read``, when given, is called once the events of a read (a slice of
+    ``FEED_SLICE`` octets) were all handed to ``on_event`` (the core's fast path,
+    ``CoreRunner.handle_pending``).
 
     ``closed`` is True while no TCP connection carries the session (after it ended, or before
     an active session's first connection). ``output_limit``: octets of output the socket has
@@ -50,10 +53,12 @@ class BGPConnection(asyncio.Protocol):
         on_event: EventHandler,
         logger: logging.LoggerAdapter[logging.Logger],
         output_limit: int = DEFAULT_OUTPUT_LIMIT,
+        after_read: Callable[[], None] | None = None,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.session = Session(config, self.loop.time())
         self.on_event = on_event
+        self.after_read = after_read
         self.log = logger
         self.transport: asyncio.Transport | None = None
         self.peer_ip: str | None = None
@@ -106,6 +111,8 @@ class BGPConnection(asyncio.Protocol):
         del self._unfed[:FEED_SLICE]
         self.session.receive_data(chunk, self.loop.time())
         self._pump()
+        if self.after_read is not None:
+            self.after_read()
         self._feeding = bool(self._unfed) and not self.closed
         if self._feeding:
             self.loop.call_soon(self._feed)
@@ -248,6 +255,12 @@ class BGPConnection(asyncio.Protocol):
     def _arm_timer(self) -> None:
         deadline = self.session.get_timer()  # an active session's connect-retry outlives TCP
         if deadline == self._timer_at:
+            return
+        # Every message sent or received moves a timer later: rather than cancel and re-arm
+        # each time, the armed timer fires early and re-arms then (a session handles a timer
+        # that finds nothing due as a no-op).
+        armed = self._timer_at if self._timer is not None else None
+        if deadline is not None and armed is not None and armed <= deadline:
             return
         if self._timer is not None:
             self._timer.cancel()

@@ -440,7 +440,11 @@ class _Accepting(asyncio.Protocol):
         )
         session_config = client_session_config(server.config, client, open_hold)
         conn = BGPConnection(
-            session_config, server.on_event, logger, output_limit=client.output_limit_mib * MIB
+            session_config,
+            server.on_event,
+            logger,
+            output_limit=client.output_limit_mib * MIB,
+            after_read=server.runner.handle_pending,
         )
         refusal = server.admit(client, conn)
         if refusal is not None:

@@ -388,6 +388,9 @@ class RecordingEvents:
     def route_refresh(self, *args: Any) -> None:
         self._record("route_refresh", *args)
 
+    def handle_pending(self) -> None:
+        pass
+
     def congested(self) -> bool:
         return False
 
