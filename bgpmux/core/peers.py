@@ -91,6 +91,13 @@ def group_by_path(
     changes: Mapping[Prefix, Path | None],
 ) -> tuple[dict[Path, list[Prefix]], list[Prefix]]:
     """Prefixes grouped by their (interned) path, and those withdrawn (path None)."""
+    values = list(changes.values())
+    # A bulk change is usually one path (or all withdrawals): counted in C, by identity
+    # (paths compare by identity), it needs no per-prefix step in Python.
+    if values and values.count(values[0]) == len(values):
+        if values[0] is None:
+            return {}, list(changes)
+        return {values[0]: list(changes)}, []
     by_path: dict[Path, list[Prefix]] = defaultdict(list)
     withdrawn: list[Prefix] = []
     for prefix, path in changes.items():
