@@ -92,12 +92,17 @@ def _chunks_slow(prefixes: list[bytes], room: int, path_id: bytes) -> tuple[list
 
 @st.composite
 def batches(draw: st.DrawFn) -> list[bytes]:
-    """Mostly one prefix length (the fast path), sometimes with one odd prefix in it."""
+    """Mostly one prefix length (the fast path), sometimes with a few others in it."""
     family = draw(FAMILIES)
     plen = draw(st.integers(0, 8 * family.address_len))
-    same = draw(st.lists(prefix_of(family, plen).filter(lambda p: p[0] == plen), max_size=60))
-    if same and draw(st.booleans()):
-        same.insert(draw(st.integers(0, len(same))), draw(prefix_of(family)))
+    bits = 8 * family.address_len
+    addresses = st.integers(0, (1 << bits) - 1).map(lambda a: a >> (bits - plen) << (bits - plen))
+    same = [
+        bytes((plen,)) + address.to_bytes(bits // 8, "big")[: (plen + 7) // 8]
+        for address in draw(st.lists(addresses, max_size=60))
+    ]
+    for odd in draw(st.lists(prefix_of(family), max_size=3)):  # lengths that may add up
+        same.insert(draw(st.integers(0, len(same))), odd)
     return same
 
 
@@ -124,7 +129,7 @@ RULES = st.sampled_from(
 
 @st.composite
 def under_rule(draw: st.DrawFn) -> tuple[PrefixRule, Family, list[bytes]]:
-    """A single rule and a batch of one length drawn near (mostly inside) its network."""
+    """A single rule and a batch of (mostly) one length drawn near (mostly inside) its network."""
     rule = PrefixRule.parse(draw(RULES))
     family = IPV4_UNICAST if rule.network.version == 4 else IPV6_UNICAST
     bits = rule.network.max_prefixlen
@@ -135,9 +140,10 @@ def under_rule(draw: st.DrawFn) -> tuple[PrefixRule, Family, list[bytes]]:
         address = base | draw(st.integers(0, (1 << (bits - rule.network.prefixlen)) - 1))
         if draw(st.integers(0, 20)) == 0:
             address ^= 1 << draw(st.integers(0, bits - 1))
-        net = ipaddress.ip_network((address, plen), strict=False)
-        packed = net.network_address.packed[: (plen + 7) // 8]
-        prefixes.append(bytes((plen,)) + packed)
+        length = plen if draw(st.integers(0, 10)) else draw(st.integers(0, bits))
+        net = ipaddress.ip_network((address, length), strict=False)
+        packed = net.network_address.packed[: (length + 7) // 8]
+        prefixes.append(bytes((length,)) + packed)
     return rule, family, prefixes
 
 
@@ -171,3 +177,13 @@ def test_group_by_path_agrees(values: list[Path | None]) -> None:
             expected.setdefault(path, []).append(prefix)
     assert dict(by_path) == expected
     assert list(by_path) == list(expected)
+
+
+def test_split_mixed_lengths_that_add_up_to_one_length() -> None:
+    """A /16 and a /32 take as many octets as two /24s: not a batch of one length."""
+    plist = PrefixList([PrefixRule.parse("0.0.0.0/0 le 24")])
+    slash24, slash16, slash32 = b"\x18\x0a\x01\x02", b"\x10\x0a\x01", b"\x20\x0a\x01\x02\x03"
+    assert plist.split(IPV4_UNICAST, [slash24, slash16, slash32]) == (
+        [slash24, slash16],
+        [slash32],
+    )
