@@ -39,7 +39,7 @@ def _decode_slow(data: bytes, family: Family) -> list[bytes] | str:
 
 def _decode_fast(data: bytes, family: Family) -> list[bytes] | str:
     try:
-        return decode_prefixes(data, family)
+        return list(decode_prefixes(data, family))
     except BGPError:
         return "error"
 
@@ -68,6 +68,15 @@ def test_decode_same_length_runs_agree(case: tuple[Family, bytes]) -> None:
 @given(FAMILIES, st.binary(max_size=60))
 def test_decode_any_bytes_agree(family: Family, data: bytes) -> None:
     assert _decode_fast(data, family) == _decode_slow(data, family)
+
+
+@pytest.mark.parametrize("count", [1024, 1025, 3000])
+def test_decode_long_runs_agree(count: int) -> None:
+    """Runs past what one cached struct cuts (an extended message's worth, RFC 8654)."""
+    data = b"".join(b"\x19" + i.to_bytes(4, "big") for i in range(count))
+    assert _decode_fast(data, IPV4_UNICAST) == _decode_slow(data, IPV4_UNICAST)
+    data = b"".join(b"\x18" + i.to_bytes(3, "big") for i in range(count))
+    assert _decode_fast(data, IPV4_UNICAST) == _decode_slow(data, IPV4_UNICAST)
 
 
 def _chunks_slow(prefixes: list[bytes], room: int, path_id: bytes) -> tuple[list[bytes], list]:
