@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import filterfalse
+from operator import is_
 from typing import Protocol
 
 from ..policy.channels import ClientChannel, UpstreamChannel
@@ -87,10 +90,22 @@ class UpstreamPeer:
         return self.channel.name
 
 
+_ALL_SAME = object()
+
+
 def group_by_path(
     changes: Mapping[Prefix, Path | None],
 ) -> tuple[dict[Path, list[Prefix]], list[Prefix]]:
     """Prefixes grouped by their (interned) path, and those withdrawn (path None)."""
+    # A bulk change is usually one path (or all withdrawals): checked in C, by identity and
+    # without a copy, it needs no per-prefix step in Python.
+    values = changes.values()
+    if values:
+        first = next(iter(values))
+        if next(filterfalse(partial(is_, first), values), _ALL_SAME) is _ALL_SAME:
+            if first is None:
+                return {}, list(changes)
+            return {first: list(changes)}, []
     by_path: dict[Path, list[Prefix]] = defaultdict(list)
     withdrawn: list[Prefix] = []
     for prefix, path in changes.items():

@@ -332,7 +332,7 @@ def _decode_mp_reach(value: bytes) -> MpReach:
             UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, reason=f"MP_REACH_NLRI next hop length {nh_len}"
         )
     nlri = decode_prefixes(value[5 + nh_len :], family, UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR)
-    return MpReach(family, next_hop, tuple(nlri))
+    return MpReach(family, next_hop, nlri)
 
 
 def _decode_mp_unreach(value: bytes) -> MpUnreach:
@@ -343,7 +343,7 @@ def _decode_mp_unreach(value: bytes) -> MpUnreach:
     afi, safi = struct.unpack("!HB", value[:3])
     family = Family(afi, safi)
     withdrawn = decode_prefixes(value[3:], family, UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR)
-    return MpUnreach(family, tuple(withdrawn))
+    return MpUnreach(family, withdrawn)
 
 
 class AttributeCache:
@@ -394,8 +394,8 @@ def decode_update(
         raise update_error(
             UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, reason="attribute length overrun"
         )
-    withdrawn = tuple(decode_prefixes(body[2:alen_at], IPV4_UNICAST))
-    nlri = tuple(decode_prefixes(body[attr_start + alen :], IPV4_UNICAST))
+    withdrawn = decode_prefixes(body[2:alen_at], IPV4_UNICAST)
+    nlri = decode_prefixes(body[attr_start + alen :], IPV4_UNICAST)
     if alen == 0:
         if nlri:
             return Update(

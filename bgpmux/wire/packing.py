@@ -40,10 +40,14 @@ def _chunks(
     """Join prefixes into runs of at most ``room`` octets; those longer than ``room`` go to
     ``too_large``. No run is empty. ``path_id``: ADD-PATH NLRI (RFC 7911 §3), every prefix
     preceded by these 4 octets, which count against ``room``; empty for plain NLRI."""
+    extra = len(path_id)
+    if prefixes and room >= MAX_PREFIX_OCTETS + extra:
+        uniform = _uniform_runs(prefixes, room, path_id)
+        if uniform is not None:
+            return uniform
     out: list[bytes] = []
     run: list[Prefix] = []
     used = 0
-    extra = len(path_id)
     for prefix in prefixes:
         size = len(prefix) + extra
         if size > room:
@@ -56,6 +60,26 @@ def _chunks(
         used += size
     if run:
         out.append(path_id + path_id.join(run))
+    return out
+
+
+def _uniform_runs(prefixes: Sequence[Prefix], room: int, path_id: bytes) -> list[bytes] | None:
+    """``_chunks`` where every prefix has the first one's length (a table of /24s or /32s) and
+    fits in ``room``: runs of ``room // size`` prefixes; else None. Prefixes are in wire form,
+    so each length octet gives its prefix's size: if every ``size``-th octet of a run is the
+    first length octet, and the run is as long as that makes it, every prefix has that size."""
+    first = prefixes[0]
+    extra = len(path_id)
+    size = len(first) + extra
+    per = room // size
+    mark = first[:1]
+    out = []
+    for start in range(0, len(prefixes), per):
+        run = path_id + path_id.join(prefixes[start : start + per])
+        count = len(run) // size
+        if len(run) != count * size or run[extra::size] != mark * count:
+            return None
+        out.append(run)
     return out
 
 
