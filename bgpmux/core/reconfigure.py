@@ -77,6 +77,8 @@ def apply_policy(core: Core, client: ClientPeer, new: Client) -> None:
     log.info("applying the new import policy", extra={"peer": new.name})
     channel = client.channel
     was_receiving = channel.policy.receive_upstream_routes
+    rib = channel.rib
+    old = {family: rib.snapshot(family) for family in {*rib.live, *rib.stale}}
     imported = channel.reconfigure(new)
     for family, prefix, reason in imported.rejected:
         text = PrefixText(family, prefix)
@@ -87,7 +89,7 @@ def apply_policy(core: Core, client: ClientPeer, new: Client) -> None:
     if imported.limit_reached is not None:
         core._limit_reached(client, imported.limit_reached)
     for family, prefixes, _path in imported.changes:
-        core._decide(core.for_upstreams, family, prefixes)
+        core._decide(core.for_upstreams, family, prefixes, rib, None, old.get(family, {}))
     link = client.link
     if link is not None and new.receive_upstream_routes != was_receiving:
         core.client_export.clients_changed(core._client_list)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -288,14 +288,15 @@ class Core:
         prefixes: Sequence[Prefix],
         changed: AdjRibIn | None = None,
         path: Path | None = None,
+        old: Mapping[Prefix, Path] | None = None,
     ) -> None:
         """``LocRib.decide``; what changed waits for ``flush``, new conflicts are logged."""
-        changes = loc_rib.decide(family, prefixes, changed, path)
+        changes = loc_rib.decide(family, prefixes, changed, path, old)
         if changes:
             pending = self._pending_up if loc_rib is self.for_upstreams else self._pending_down
             merge_changes(pending, family, changes)
         if self.client_export.multipath and loc_rib is self.for_clients:
-            self.client_export.note(family, prefixes, changed, path)
+            self.client_export.note(family, prefixes, None if old is not None else changed, path)
         for conflict in loc_rib.take_conflicts():
             best, losers = conflict.best, conflict.losers
             prefix_text = prefix_to_str(conflict.family, conflict.prefix)
