@@ -30,9 +30,10 @@ from ..session.states import DownReason
 from ..wire.constants import Family
 from ..wire.errors import CeaseSubcode, ErrorCode
 from ..wire.messages import Notification
-from ..wire.prefix import Prefix, PrefixText, prefix_to_str
+from ..wire.prefix import Prefix, prefix_to_str
 from . import upstream_restart
 from .add_path import ClientExport
+from .client_import import client_imported
 from .events import (
     UPSTREAM_EVENTS,
     ClientDown,
@@ -186,30 +187,7 @@ class Core:
                 )
                 self._drop(channel, swept)
             return
-        imported = channel.receive(update)
-        for family, prefix, reason in imported.rejected:
-            self._log_batch(
-                logging.WARNING,
-                client.name,
-                "rejected %s: %s",
-                PrefixText(family, prefix),  # formatted only if the line is logged
-                reason.value,
-            )
-        if update.treat_as_withdraw is not None:
-            self._log_batch(
-                logging.WARNING,
-                client.name,
-                "malformed UPDATE treated as withdraw: %s",
-                update.treat_as_withdraw,
-            )
-        if imported.cut_off is not None:
-            self._cut_off(client, imported.cut_off)
-            return
-        if imported.limit_reached is not None:
-            self._limit_reached(client, imported.limit_reached)
-        for family, prefixes, path in imported.changes:
-            if prefixes:
-                self._decide(self.for_upstreams, family, prefixes, channel.rib, path)
+        client_imported(self, client, channel.receive(update), update.treat_as_withdraw)
 
     def _client_down(self, event: ClientDown, now: float) -> None:
         client = self.clients[event.client]
