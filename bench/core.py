@@ -6,7 +6,7 @@ UPDATEs of ``--per-update`` prefixes, then withdraws them; then the upstream doe
 towards the client. Prints the seconds per phase and the growth of VmRSS and VmHWM (MiB) over
 the idle core.
 
-    python -m bench.core [--sizes 100k,1000k] [--per-update 800] [--batch 1]
+    python -m bench.core [--sizes 100k,1000k] [--per-update 800] [--batch 1] [--lb 0]
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ upstreams: [{name: tor, address: 10.0.0.1, asn: 65000}]
 clients:
   - {name: calico, listen: "127.0.0.1:1790", asn: 64512, max_prefixes: 4000000,
      accept: ["10.0.0.0/8 le 32"], receive_upstream_routes: true}
+  - {name: metallb, listen: "127.0.0.1:1791", asn: 64514, max_prefixes: 1000,
+     accept: ["198.51.100.0/24 le 32"]}
 """
 
 
@@ -104,14 +106,24 @@ def memory() -> dict[str, float]:
     return out
 
 
-def one(size: int, per_update: int, batch: int = 1) -> dict[str, float]:
+def one(size: int, per_update: int, batch: int = 1, lb: int = 0) -> dict[str, float]:
     """Every phase at ``size`` routes, the core flushed every ``batch`` events (as the runner
-    does when its queue runs empty); seconds per phase, MiB of growth."""
+    does when its queue runs empty), a second client holding ``lb`` IPv4 /32s of its own
+    (MetalLB next to Calico: two sources of the family); seconds per phase, MiB of growth."""
     engine = CountingEngine()
     core = Core(parse_config(CONFIG, env={}), engine, now=0.0)
     core.handle(UpstreamEstablished("tor"), 0.0)
     link = CountingLink()
     core.handle(ClientEstablished("calico", link, False), 0.0)  # type: ignore[arg-type]
+    if lb:
+        lb_link = CountingLink()
+        core.handle(ClientEstablished("metallb", lb_link, False), 0.0)  # type: ignore[arg-type]
+        lb_base = int(ipaddress.ip_address("198.51.100.0"))
+        for chunk in chunks(lb, per_update, lb_base):
+            update = Update(
+                attributes=PathAttributes(next_hop=b"\x0a\x00\x00\x03"), nlri=tuple(chunk)
+            )
+            core.handle(ClientUpdate("metallb", update), 0.0)
     core.flush(0.0)
     nh = ipaddress.ip_address("10.0.0.2").packed
     client_attrs = PathAttributes(next_hop=nh)
@@ -143,7 +155,7 @@ def one(size: int, per_update: int, batch: int = 1) -> dict[str, float]:
                             for c in chunks(size, per_update, tor_base)))  # fmt: skip
     phase("tor_withdrawn", (UpstreamWithdrawn("tor", IPV4_UNICAST, c)
                             for c in chunks(size, per_update, tor_base)))  # fmt: skip
-    assert engine.announced == engine.withdrawn == size, (engine.announced, engine.withdrawn)
+    assert engine.announced - lb == engine.withdrawn == size, (engine.announced, engine.withdrawn)
     out["hwm_growth_mib"] = memory()["VmHWM"] - idle["VmHWM"]
     return out
 
@@ -159,16 +171,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", default="100k,1000k")
     parser.add_argument("--per-update", type=int, default=800)
     parser.add_argument("--batch", type=int, default=1, help="events per flush")
+    parser.add_argument("--lb", type=int, default=0, help="/32s a second client holds")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a child: one size, JSON out
     args = parser.parse_args(argv)
     if args.one is not None:
-        print(json.dumps(one(args.one, args.per_update, args.batch)))
+        print(json.dumps(one(args.one, args.per_update, args.batch, args.lb)))
         return 0
     rows = {}
     for text in args.sizes.split(","):
         size = parse_size(text)
-        child = [sys.executable, "-m", "bench.core", "--one", str(size),
-                 "--per-update", str(args.per_update), "--batch", str(args.batch)]  # fmt: skip
+        child = [
+            sys.executable,
+            "-m",
+            "bench.core",
+            "--one",
+            str(size),
+            "--per-update",
+            str(args.per_update),
+            "--batch",
+            str(args.batch),
+            "--lb",
+            str(args.lb),
+        ]
         rows[size] = json.loads(subprocess.run(child, check=True, capture_output=True).stdout)
     names = ["up", "withdrawn", "tor_to_client", "tor_withdrawn", "rss_held_mib", "hwm_growth_mib"]
     print(f"{'routes':>8} " + " ".join(f"{n:>14}" for n in names))

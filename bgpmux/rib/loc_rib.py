@@ -100,24 +100,21 @@ class LocRib:
         each prefix to its own path, ``path`` is ignored) gives ``changed``'s paths before the
         change (a prefix absent: none), so only what really changed is returned. Without
         ``changed`` nothing is known of the old best of a prefix one source held: it is
-        returned as a change when it has a best path now. When no other source holds the
-        family (the common case: one client holds the pod blocks, another the LB
+        returned as a change when it has a best path now. When no other source holds any of
+        the prefixes (the common case: one client holds the pod blocks, another the LB
         addresses) that settles them in bulk.
         """
         contested, holders_n, extra = self._family(family)
         holders = [r for r in self.sources if r.count_family(family)]
-        if (
-            changed is not None
-            and old is None
-            and not contested
-            and (not holders or holders == [changed])
-        ):
+        others = [r.getter(family) for r in holders if r is not changed]
+        if changed is not None and old is None and not any(any(map(g, prefixes)) for g in others):
+            # No other source holds any of them: none was contested (another holder would
+            # still hold it), so the new best path of each is simply ``path``.
             return dict.fromkeys(prefixes, path)
         conflicts = self.conflicts if self.track_conflicts else None
         changes: Changes = {}
         best: Path | None
         getters = [r.getter(family) for r in holders]
-        others = [r.getter(family) for r in holders if r is not changed]
         old_get = old.get if old is not None else None
         contested_get = contested.get
         # Paths are interned: the same few candidate sets recur for many prefixes (two ToRs
