@@ -3,7 +3,11 @@ ranking of ``decision``), decided per prefix; every decision returns the changes
 
 The candidates are not copied: they stay in the sources' Adj-RIB-Ins, which the Loc-RIB reads
 (``candidates`` gives every one of them, for a receiver that takes several paths). It stores the
-best path per prefix, so what changed is known without asking the receivers.
+best path only of the *contested* prefixes (held by two sources or more); the best path of any
+other prefix is its only holder's, so a table one source holds is stored once, in that
+source's Adj-RIB-In (``table`` is a view over both). What changed is still known without asking
+the receivers: the sources report which paths changed (``AdjRibIn.set_many``, ``remove_many``),
+and the old best of a prefix not contested is the path of whoever held it alone.
 
 A prefix held by more than one source is a *conflict* when the Loc-RIB tracks them (the clients'
 Loc-RIB: two local speakers announcing one prefix is worth a log line and a metric).
