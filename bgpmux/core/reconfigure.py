@@ -9,8 +9,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from ..config import Client, Upstream
-from ..wire.prefix import PrefixText
 from . import reload
+from .client_import import client_imported
 from .client_set import apply_client_set
 from .events import Reconfigure, UpstreamDown
 from .peers import ClientPeer
@@ -77,17 +77,10 @@ def apply_policy(core: Core, client: ClientPeer, new: Client) -> None:
     log.info("applying the new import policy", extra={"peer": new.name})
     channel = client.channel
     was_receiving = channel.policy.receive_upstream_routes
-    imported = channel.reconfigure(new)
-    for family, prefix, reason in imported.rejected:
-        text = PrefixText(family, prefix)
-        core._log_batch(logging.WARNING, client.name, "rejected %s: %s", text, reason.value)
-    if imported.cut_off is not None:
-        core._cut_off(client, imported.cut_off)
-        return
-    if imported.limit_reached is not None:
-        core._limit_reached(client, imported.limit_reached)
-    for family, prefixes, _path in imported.changes:
-        core._decide(core.for_upstreams, family, prefixes)
+    rib = channel.rib
+    old = {family: rib.snapshot(family) for family in {*rib.live, *rib.stale}}
+    if not client_imported(core, client, channel.reconfigure(new), old=old):
+        return  # cut off
     link = client.link
     if link is not None and new.receive_upstream_routes != was_receiving:
         core.client_export.clients_changed(core._client_list)

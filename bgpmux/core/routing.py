@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,9 +30,10 @@ from ..session.states import DownReason
 from ..wire.constants import Family
 from ..wire.errors import CeaseSubcode, ErrorCode
 from ..wire.messages import Notification
-from ..wire.prefix import Prefix, PrefixText, prefix_to_str
+from ..wire.prefix import Prefix, prefix_to_str
 from . import upstream_restart
 from .add_path import ClientExport
+from .client_import import client_imported
 from .events import (
     UPSTREAM_EVENTS,
     ClientDown,
@@ -189,30 +190,7 @@ class Core:
                 )
                 self._drop(channel, swept)
             return
-        imported = channel.receive(update)
-        for family, prefix, reason in imported.rejected:
-            self._log_batch(
-                logging.WARNING,
-                client.name,
-                "rejected %s: %s",
-                PrefixText(family, prefix),  # formatted only if the line is logged
-                reason.value,
-            )
-        if update.treat_as_withdraw is not None:
-            self._log_batch(
-                logging.WARNING,
-                client.name,
-                "malformed UPDATE treated as withdraw: %s",
-                update.treat_as_withdraw,
-            )
-        if imported.cut_off is not None:
-            self._cut_off(client, imported.cut_off)
-            return
-        if imported.limit_reached is not None:
-            self._limit_reached(client, imported.limit_reached)
-        for family, prefixes, path in imported.changes:
-            if prefixes:
-                self._decide(self.for_upstreams, family, prefixes, channel.rib, path)
+        client_imported(self, client, channel.receive(update), update.treat_as_withdraw)
 
     def _client_down(self, event: ClientDown, now: float) -> None:
         client = self.clients[event.client]
@@ -291,14 +269,15 @@ class Core:
         prefixes: Sequence[Prefix],
         changed: AdjRibIn | None = None,
         path: Path | None = None,
+        old: Mapping[Prefix, Path] | None = None,
     ) -> None:
         """``LocRib.decide``; what changed waits for ``flush``, new conflicts are logged."""
-        changes = loc_rib.decide(family, prefixes, changed, path)
+        changes = loc_rib.decide(family, prefixes, changed, path, old)
         if changes:
             pending = self._pending_up if loc_rib is self.for_upstreams else self._pending_down
             merge_changes(pending, family, changes)
         if self.client_export.multipath and loc_rib is self.for_clients:
-            self.client_export.note(family, prefixes, changed, path)
+            self.client_export.note(family, prefixes, None if old is not None else changed, path)
         for conflict in loc_rib.take_conflicts():
             best, losers = conflict.best, conflict.losers
             prefix_text = prefix_to_str(conflict.family, conflict.prefix)

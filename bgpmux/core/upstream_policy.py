@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 from ..config import Upstream
 from ..policy.channels import UpstreamChannel
 from ..policy.upstream_import import UpstreamImported
-from ..wire.prefix import PrefixText
+from ..rib.paths import Path
+from ..wire.constants import Family
+from ..wire.prefix import Prefix, PrefixText
 from .peers import UpstreamPeer
 
 if TYPE_CHECKING:
@@ -27,11 +29,14 @@ def upstream_channel(config: Upstream, order: int, node_asn: int) -> UpstreamCha
 
 
 def upstream_imported(
-    core: Core, upstream: UpstreamPeer, imported: UpstreamImported, decide_all: bool = False
+    core: Core,
+    upstream: UpstreamPeer,
+    imported: UpstreamImported,
+    old: dict[Family, dict[Prefix, Path]] | None = None,
 ) -> None:
     """Log what an upstream's import policy refused and a limit it reached, and decide the
-    changed prefixes in the clients' Loc-RIB (over every source when ``decide_all``: after
-    a reload, whose changes carry no path)."""
+    changed prefixes in the clients' Loc-RIB (with ``old``, the upstream's routes before a
+    reload, whose changes carry no path: ``AdjRibIn.snapshot`` per family)."""
     for family, prefix, reason in imported.rejected:
         core._log_batch(
             logging.INFO, upstream.name, "rejected %s: %s", PrefixText(family, prefix),
@@ -43,10 +48,11 @@ def upstream_imported(
             imported.limit_reached,
             extra={"peer": upstream.name},
         )
-    rib = None if decide_all else upstream.channel.rib
+    rib = upstream.channel.rib
     for family, prefixes, path in imported.changes:
         if prefixes:
-            core._decide(core.for_clients, family, prefixes, rib, path)
+            before = old.get(family, {}) if old is not None else None
+            core._decide(core.for_clients, family, prefixes, rib, path, before)
 
 
 def apply_upstream_policies(core: Core, configs: Sequence[Upstream]) -> None:
@@ -59,4 +65,6 @@ def apply_upstream_policies(core: Core, configs: Sequence[Upstream]) -> None:
         if (accept, imports.max_prefixes) == (config.accept, config.max_prefixes):
             continue
         log.info("applying the new import policy", extra={"peer": upstream.name})
-        upstream_imported(core, upstream, upstream.channel.reconfigure(config), decide_all=True)
+        rib = upstream.channel.rib
+        old = {family: rib.snapshot(family) for family in {*rib.live, *rib.stale}}
+        upstream_imported(core, upstream, upstream.channel.reconfigure(config), old)

@@ -121,10 +121,10 @@ def _rows(core: Core, query: RoutesQuery) -> Iterator[dict[str, Any]] | str:
 
 def _client_rows(core: Core, name: str, channel: ClientChannel) -> Iterator[dict[str, Any]]:
     """A client's Adj-RIB-In (stale and best marked), then the prefixes it had refused."""
-    best = core.for_upstreams
+    tables = {f: core.for_upstreams.table(f) for f in (*channel.rib.live, *channel.rib.stale)}
     for f, p, path, stale in channel.rib.items():
         yield route_view(f, p, path.next_hop, path.attributes, client=name, stale=stale,
-                         best=best.table(f).get(p) is path)  # fmt: skip
+                         best=tables[f].get(p) is path)  # fmt: skip
     yield from _rejected_view(channel.rejected, client=name)
 
 

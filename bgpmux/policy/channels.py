@@ -212,8 +212,7 @@ class ClientChannel(EnhancedRefresh):
         if self.rejected:
             for prefix in accepted:
                 self.rejected.pop((family, prefix), None)
-        self.rib.set_many(family, accepted, path)
-        out.changes.append((family, accepted, path))
+        out.changes.append((family, self.rib.set_many(family, accepted, path), path))
 
     def _reject(
         self, family: Family, prefix: Prefix, reason: RejectReason, path: Path, out: Imported
@@ -390,8 +389,7 @@ class UpstreamChannel(EnhancedRefresh):
             self.looped.difference_update((family, p) for p in prefixes)
         path = self._paths.get(self.source, attrs, next_hop)
         accepted = self.imports.judge(family, prefixes, path, out)
-        self.rib.set_many(family, accepted, path)
-        out.changes.append((family, accepted, path))
+        out.changes.append((family, self.rib.set_many(family, accepted, path), path))
         return out
 
     def withdraw(self, family: Family, prefixes: Sequence[Prefix]) -> RouteChange:

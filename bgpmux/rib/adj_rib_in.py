@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Collection, Iterator, Sequence
+from typing import TypeVar
 
 from ..wire.constants import Family
 from ..wire.prefix import Prefix
 from .paths import Path
 
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
-def compacted(table: dict[Prefix, Path]) -> dict[Prefix, Path]:
+
+def compacted(table: dict[_K, _V]) -> dict[_K, _V]:
     """``table``, or a fresh copy of it when most of its memory holds deleted entries.
 
     Python dicts never shrink: after a client withdraws 100k routes its table would keep
@@ -75,13 +79,26 @@ class AdjRibIn:
             old = old or stale_old
         return old
 
-    def set_many(self, family: Family, prefixes: Sequence[Prefix], path: Path) -> None:
-        """Every prefix now has ``path`` (and is no longer stale)."""
+    def set_many(self, family: Family, prefixes: Sequence[Prefix], path: Path) -> list[Prefix]:
+        """Every prefix now has ``path`` (and is no longer stale); returns those whose path
+        changed (had another one, or none)."""
+        table = self.table(family)
+        get = table.get
         stale = self.stale_table(family)
         if stale:
-            for prefix in prefixes:
-                stale.pop(prefix, None)
-        self.table(family).update(dict.fromkeys(prefixes, path))
+            stale_pop = stale.pop
+            changed = [p for p in prefixes if get(p) is not path and stale_pop(p, None) is not path]
+        else:
+            changed = [p for p in prefixes if get(p) is not path]
+        table.update(dict.fromkeys(prefixes, path))
+        return changed
+
+    def snapshot(self, family: Family) -> dict[Prefix, Path]:
+        """A copy of the routes of ``family``, live and stale: prefix -> path (before a
+        reload rewrites them, for ``LocRib.decide``'s ``old``)."""
+        out = dict(self.live.get(family, {}))
+        out.update(self.stale.get(family, {}))
+        return out
 
     def remove_many(self, family: Family, prefixes: Sequence[Prefix]) -> list[Prefix]:
         """Remove the prefixes, live or stale; returns those that were there."""

@@ -3,7 +3,11 @@ ranking of ``decision``), decided per prefix; every decision returns the changes
 
 The candidates are not copied: they stay in the sources' Adj-RIB-Ins, which the Loc-RIB reads
 (``candidates`` gives every one of them, for a receiver that takes several paths). It stores the
-best path per prefix, so what changed is known without asking the receivers.
+best path only of the *contested* prefixes (held by two sources or more); the best path of any
+other prefix is its only holder's, so a table one source holds is stored once, in that
+source's Adj-RIB-In (``table`` is a view over both). What changed is still known without asking
+the receivers: the sources report which paths changed (``AdjRibIn.set_many``, ``remove_many``),
+and the old best of a prefix not contested is the path of whoever held it alone.
 
 A prefix held by more than one source is a *conflict* when the Loc-RIB tracks them (the clients'
 Loc-RIB: two local speakers announcing one prefix is worth a log line and a metric).
@@ -11,13 +15,14 @@ Loc-RIB: two local speakers announcing one prefix is worth a log line and a metr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 from ..wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
 from ..wire.prefix import Prefix
 from .adj_rib_in import AdjRibIn, compacted
+from .best_view import BestView
 from .decision import best_path
 from .paths import Path
 
@@ -36,31 +41,48 @@ class Conflict:
     losers: tuple[Path, ...]
 
 
+_MISSING: object = object()  # an old best path nobody knows: whatever is there now is news
+
+
 class LocRib:
     """The best path per prefix among ``sources`` (the Adj-RIB-Ins it decides over, in order).
 
-    Callers change a source's Adj-RIB-In first, then ask the Loc-RIB to decide the prefixes they
-    touched (``decide``); the returned ``Changes`` are what the receivers must be told.
+    Callers change a source's Adj-RIB-In first, then ask the Loc-RIB to decide the prefixes
+    whose path changed there (``decide``); the returned ``Changes`` are what the receivers must
+    be told. Only the *contested* prefixes (held by two sources or more) are stored here: the
+    best path of any other prefix is its only holder's, read from that Adj-RIB-In (``table``).
     """
 
     def __init__(self, sources: Sequence[AdjRibIn], track_conflicts: bool = False) -> None:
         self.sources = list(sources)
-        self.best: dict[Family, dict[Prefix, Path]] = {IPV4_UNICAST: {}, IPV6_UNICAST: {}}
+        # family -> prefix -> best path, for the prefixes held by several sources
+        self.contested: dict[Family, dict[Prefix, Path]] = {IPV4_UNICAST: {}, IPV6_UNICAST: {}}
+        # family -> prefix -> holders, for the same prefixes; and Σ (holders - 1) per family
+        self._holders: dict[Family, dict[Prefix, int]] = {IPV4_UNICAST: {}, IPV6_UNICAST: {}}
+        self._extra: dict[Family, list[int]] = {IPV4_UNICAST: [0], IPV6_UNICAST: [0]}
         self.track_conflicts = track_conflicts
         self.conflicts: set[tuple[Family, Prefix]] = set()  # prefixes held by several now
         self.conflicts_total = 0  # conflicts seen since start
         self._new_conflicts: list[Conflict] = []
 
-    def table(self, family: Family) -> dict[Prefix, Path]:
-        """The best path per prefix of ``family``; the caller must not change it."""
-        table = self.best.get(family)
-        if table is None:
-            table = self.best[family] = {}
-        return table
+    def _family(self, family: Family) -> tuple[dict[Prefix, Path], dict[Prefix, int], list[int]]:
+        contested = self.contested.get(family)
+        if contested is None:
+            contested = self.contested[family] = {}
+            self._holders[family] = {}
+            self._extra[family] = [0]
+        return contested, self._holders[family], self._extra[family]
+
+    def table(self, family: Family) -> BestView:
+        """The best path per prefix of ``family``: a read-only view (``Mapping``) over the
+        sources, valid until they change."""
+        contested, _holders, extra = self._family(family)
+        return BestView(family, self.sources, contested, extra)
 
     def count(self) -> int:
-        """Prefixes that have a best path, over all families."""
-        return sum(len(t) for t in self.best.values())
+        """Prefixes that have a best path, over all families; O(sources)."""
+        held = sum(rib.count() for rib in self.sources)
+        return held - sum(extra[0] for extra in self._extra.values())
 
     def candidates(self, family: Family, prefix: Prefix) -> list[Path]:
         """Every source's path for ``prefix``, in source order."""
@@ -72,55 +94,71 @@ class LocRib:
         prefixes: Sequence[Prefix],
         changed: AdjRibIn | None = None,
         path: Path | None = None,
+        old: Mapping[Prefix, Path] | None = None,
     ) -> Changes:
         """Decide ``prefixes`` again; returns the prefixes whose best path changed.
 
-        ``changed`` names the source these prefixes were just set to ``path`` in (or removed
-        from, ``path`` None). When no other source holds the family (the common case: one
-        client holds the pod blocks, another the LB addresses) that settles them in bulk,
-        without looking at the candidates one prefix at a time.
+        ``changed`` names the source whose path for these prefixes just changed: to ``path``
+        (None: removed), as ``AdjRibIn.set_many`` and ``remove_many`` return them; a prefix
+        whose path did not change there would be returned as a change. ``old`` (a reload:
+        each prefix to its own path, ``path`` is ignored) gives ``changed``'s paths before the
+        change (a prefix absent: none), so only what really changed is returned. Without
+        ``changed`` nothing is known of the old best of a prefix one source held: it is
+        returned as a change when it has a best path now. When no other source holds any of
+        the prefixes (the common case: one client holds the pod blocks, another the LB
+        addresses) that settles them in bulk.
         """
-        best_table = self.table(family)
+        contested, holders_n, extra = self._family(family)
         holders = [r for r in self.sources if r.count_family(family)]
+        others = [r.getter(family) for r in holders if r is not changed]
+        if changed is not None and old is None and not any(any(map(g, prefixes)) for g in others):
+            # No other source holds any of them: none was contested (another holder would
+            # still hold it), so the new best path of each is simply ``path``.
+            return dict.fromkeys(prefixes, path)
         conflicts = self.conflicts if self.track_conflicts else None
-        changes: Changes
-        if changed is not None and (not holders or holders == [changed]):
-            if conflicts:
-                conflicts.difference_update([(family, p) for p in prefixes])
-            if path is not None:
-                best_get = best_table.get
-                changes = dict.fromkeys([p for p in prefixes if best_get(p) is not path], path)
-                best_table.update(changes)  # type: ignore[arg-type]  # no None values here
-            else:
-                best_pop = best_table.pop
-                changes = dict.fromkeys(p for p in prefixes if best_pop(p, None) is not None)
-            return changes
-        changes = {}
+        changes: Changes = {}
         best: Path | None
         getters = [r.getter(family) for r in holders]
+        old_get = old.get if old is not None else None
+        contested_get = contested.get
         # Paths are interned: the same few candidate sets recur for many prefixes (two ToRs
         # sending one table), so each set is ranked once per call.
         chosen: dict[tuple[Path, ...], Path | None] = {}
         for prefix in prefixes:
             candidates = [p for get in getters if (p := get(prefix)) is not None]
-            if len(candidates) > 1:
+            before: object = contested_get(prefix)
+            if before is None:  # one source held it at most
+                if changed is None:
+                    before = _MISSING
+                else:
+                    other = [p for get in others if (p := get(prefix)) is not None]
+                    if other:  # ``changed`` cannot have held it too
+                        before = other[0]
+                    elif old_get is not None:
+                        before = old_get(prefix)
+                    else:
+                        before = _MISSING
+            count = len(candidates)
+            if count > 1:
                 key = tuple(candidates)
                 best = chosen.get(key)
                 if best is None:
                     best = chosen[key] = best_path(candidates)
+                contested[prefix] = best  # type: ignore[assignment]  # not None: candidates
+                extra[0] += count - holders_n.get(prefix, 1)
+                holders_n[prefix] = count
                 if conflicts is not None and best is not None:
                     self._note_conflict(family, prefix, candidates, best)
             else:
                 best = candidates[0] if candidates else None
-                if conflicts:
-                    conflicts.discard((family, prefix))
-            if best is best_table.get(prefix):
-                continue
-            if best is None:
-                del best_table[prefix]
-            else:
-                best_table[prefix] = best
-            changes[prefix] = best
+                was = holders_n.pop(prefix, None)
+                if was is not None:
+                    del contested[prefix]
+                    extra[0] -= was - 1
+                    if conflicts:
+                        conflicts.discard((family, prefix))
+            if best is not before:
+                changes[prefix] = best
         return changes
 
     def take_conflicts(self) -> list[Conflict]:
@@ -130,8 +168,9 @@ class LocRib:
 
     def compact(self) -> None:
         """Give back the memory of tables that mass withdrawals left mostly empty."""
-        for family, table in self.best.items():
-            self.best[family] = compacted(table)
+        for family, table in self.contested.items():
+            self.contested[family] = compacted(table)
+            self._holders[family] = compacted(self._holders[family])
 
     def _note_conflict(
         self, family: Family, prefix: Prefix, candidates: list[Path], best: Path

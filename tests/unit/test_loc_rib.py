@@ -29,11 +29,9 @@ def test_one_source_in_bulk_returns_what_changed() -> None:
     rib = AdjRibIn()
     loc = LocRib([rib, AdjRibIn()])
     ps, p1, p2 = prefixes(3), path(HIGH, 1), path(HIGH, 2)
-    rib.set_many(V4, ps, p1)
-    assert loc.decide(V4, ps, rib, p1) == dict.fromkeys(ps, p1)
-    assert loc.decide(V4, ps, rib, p1) == {}  # nothing new
-    rib.set_many(V4, ps[:1], p2)
-    assert loc.decide(V4, ps[:1], rib, p2) == {ps[0]: p2}
+    assert loc.decide(V4, rib.set_many(V4, ps, p1), rib, p1) == dict.fromkeys(ps, p1)
+    assert loc.decide(V4, rib.set_many(V4, ps, p1), rib, p1) == {}  # nothing new
+    assert loc.decide(V4, rib.set_many(V4, ps[:1], p2), rib, p2) == {ps[0]: p2}
     removed = rib.remove_many(V4, ps[1:])
     assert loc.decide(V4, removed, rib, None) == dict.fromkeys(ps[1:])
     assert loc.table(V4) == {ps[0]: p2}
@@ -43,11 +41,9 @@ def test_two_sources_pick_the_best_and_record_one_conflict() -> None:
     high, low = AdjRibIn(), AdjRibIn()
     loc = LocRib([high, low], track_conflicts=True)
     [prefix] = prefixes(1)
-    low.set_many(V4, [prefix], path(LOW))
-    assert loc.decide(V4, [prefix], low, path(LOW))[prefix] is not None
+    assert loc.decide(V4, low.set_many(V4, [prefix], path(LOW)), low, path(LOW))[prefix]
     winner = path(HIGH)
-    high.set_many(V4, [prefix], winner)
-    assert loc.decide(V4, [prefix], high, winner) == {prefix: winner}
+    assert loc.decide(V4, high.set_many(V4, [prefix], winner), high, winner) == {prefix: winner}
     [conflict] = loc.take_conflicts()
     assert conflict.best is winner and [p.source for p in conflict.losers] == [LOW]
     assert loc.take_conflicts() == []  # reported once
@@ -80,8 +76,7 @@ def test_bulk_decisions_match_deciding_every_prefix(
         rib, ps = ribs[which], prefixes(count, start)
         if announce:
             new = path(sources[which], start)
-            rib.set_many(V4, ps, new)
-            hinted.decide(V4, ps, rib, new)
+            hinted.decide(V4, rib.set_many(V4, ps, new), rib, new)
         else:
             hinted.decide(V4, rib.remove_many(V4, ps), rib, None)
         plain.decide(V4, prefixes(40))
@@ -113,8 +108,7 @@ def test_decisions_equal_the_best_of_every_candidate_stale_or_live(
         rib, ps = ribs[which], prefixes(count, start)
         if action == "announce":
             new = path(sources[which], med)
-            rib.set_many(V4, ps, new)
-            loc.decide(V4, ps, rib, new)
+            loc.decide(V4, rib.set_many(V4, ps, new), rib, new)
         elif action == "withdraw":
             loc.decide(V4, rib.remove_many(V4, ps), rib, None)
         else:

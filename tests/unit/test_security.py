@@ -216,7 +216,8 @@ def test_upstream_max_prefixes_drops_new_prefixes_and_keeps_the_session() -> Non
     out = announced(ch, "10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/16")
     assert out.limit_reached == 2
     assert ch.rib.count() == 2 and ch.imports.blocked == 1
-    again = announced(ch, "10.4.0.0/16", "10.1.0.0/16")  # an update of a held one goes through
+    # an update of a held one (a new path) goes through
+    again = announced(ch, "10.4.0.0/16", "10.1.0.0/16", as_path=(65000, 65001))
     assert again.limit_reached is None  # logged once
     assert ch.imports.blocked == 2 and ch.rib.count() == 2
     [(_f, accepted, path)] = [c for c in again.changes if c[2] is not None]
