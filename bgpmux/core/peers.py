@@ -100,8 +100,8 @@ def group_by_path(
     # A bulk change is usually one path (or all withdrawals): checked in C, by identity and
     # without a copy, it needs no per-prefix step in Python.
     values = changes.values()
-    if values:
-        first = next(iter(values))
+    first = next(iter(values), _ALL_SAME)  # a view (dict) or an iterator (``BestView``)
+    if first is not _ALL_SAME:
         if next(filterfalse(partial(is_, first), values), _ALL_SAME) is _ALL_SAME:
             if first is None:
                 return {}, list(changes)
