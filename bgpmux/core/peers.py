@@ -101,11 +101,12 @@ def group_by_path(
     # without a copy, it needs no per-prefix step in Python.
     values = changes.values()
     first = next(iter(values), _ALL_SAME)  # a view (dict) or an iterator (``BestView``)
-    if first is not _ALL_SAME:
-        if next(filterfalse(partial(is_, first), values), _ALL_SAME) is _ALL_SAME:
-            if first is None:
-                return {}, list(changes)
-            return {first: list(changes)}, []
+    if first is not _ALL_SAME and (
+        next(filterfalse(partial(is_, first), values), _ALL_SAME) is _ALL_SAME
+    ):
+        if first is None:
+            return {}, list(changes)
+        return {first: list(changes)}, []
     by_path: dict[Path, list[Prefix]] = defaultdict(list)
     withdrawn: list[Prefix] = []
     for prefix, path in changes.items():
