@@ -106,6 +106,7 @@ def group_by_path(
     ):
         if first is None:
             return {}, list(changes)
+        assert isinstance(first, Path)
         return {first: list(changes)}, []
     by_path: dict[Path, list[Prefix]] = defaultdict(list)
     withdrawn: list[Prefix] = []
