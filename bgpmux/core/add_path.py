@@ -63,7 +63,10 @@ class ClientExport:
     ) -> None:
         """``prefixes`` of ``family`` were set to ``path`` (None: removed) in the upstream
         Adj-RIB-In ``changed`` (None: unknown; every upstream's is read again). Kept for
-        ``flush`` when an ADD-PATH client takes ``family``."""
+        ``flush`` when an ADD-PATH client takes ``family``. ``prefixes`` are those whose path
+        really changed (``AdjRibIn.set_many``): an upstream sending a path again unchanged
+        (a route refresh, a repeated UPDATE) is not a change, so an ADD-PATH client is not
+        sent it again, as a best-path client is not (RFC 7911)."""
         if family not in self.multipath or self._only_id is not None:
             return
         pending = self._pending.setdefault(family, {})

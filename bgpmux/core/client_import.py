@@ -5,6 +5,7 @@ changed prefixes in the upstreams' Loc-RIB."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ..policy.channels import Imported
@@ -22,13 +23,15 @@ def client_imported(
     client: ClientPeer,
     imported: Imported,
     treat_as_withdraw: str | None = None,
-    old: dict[Family, dict[Prefix, Path]] | None = None,
+    old: Mapping[Family, Mapping[Prefix, Path]] | None = None,
 ) -> bool:
     """Log what ``client``'s import refused (and ``treat_as_withdraw``, the reason a malformed
     UPDATE was treated as withdraw, RFC 7606), end its session when ``imported`` cut it off,
     log a limit reached, and decide the changed prefixes. ``old``: the client's routes before a
-    reload (``AdjRibIn.snapshot`` per family), whose changes carry no path. Returns False
-    when the client was cut off (nothing decided), True otherwise."""
+    reload (``AdjRibIn.tables``, read before the reload), whose changes carry no path.
+    The changes are decided even when the client is cut off: they are in its Adj-RIB-In
+    already, and a withdrawal (or a prefix a reload refused) is gone from it, so the session's
+    end would not decide it again. Returns False when the client was cut off, True otherwise."""
     for family, prefix, reason in imported.rejected:
         core._log_batch(
             logging.WARNING,
@@ -44,14 +47,14 @@ def client_imported(
             "malformed UPDATE treated as withdraw: %s",
             treat_as_withdraw,
         )
-    if imported.cut_off is not None:
-        core._cut_off(client, imported.cut_off)
-        return False
-    if imported.limit_reached is not None:
-        core._limit_reached(client, imported.limit_reached)
     rib = client.channel.rib
     for family, prefixes, path in imported.changes:
         if prefixes:
             before = old.get(family, {}) if old is not None else None
             core._decide(core.for_upstreams, family, prefixes, rib, path, before)
+    if imported.cut_off is not None:
+        core._cut_off(client, imported.cut_off)
+        return False
+    if imported.limit_reached is not None:
+        core._limit_reached(client, imported.limit_reached)
     return True

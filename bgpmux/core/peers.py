@@ -96,7 +96,12 @@ _ALL_SAME = object()
 def group_by_path(
     changes: Mapping[Prefix, Path | None],
 ) -> tuple[dict[Path, list[Prefix]], list[Prefix]]:
-    """Prefixes grouped by their (interned) path, and those withdrawn (path None)."""
+    """Prefixes grouped by their (interned) path, and those withdrawn (path None).
+
+    ``changes`` is a dict or a ``BestView``: a dict's ``values()`` is a view, a ``BestView``'s
+    an iterator (one pass). The one-path check works with both: it takes the first value, then
+    compares the rest (the view starts again, first included; the iterator goes on after it),
+    and reads ``changes`` itself again, never the values it consumed."""
     # A bulk change is usually one path (or all withdrawals): checked in C, by identity and
     # without a copy, it needs no per-prefix step in Python.
     values = changes.values()

@@ -78,7 +78,7 @@ def apply_policy(core: Core, client: ClientPeer, new: Client) -> None:
     channel = client.channel
     was_receiving = channel.policy.receive_upstream_routes
     rib = channel.rib
-    old = {family: rib.snapshot(family) for family in {*rib.live, *rib.stale}}
+    old = rib.tables()  # the channel's reconfigure replaces them: no copy
     if not client_imported(core, client, channel.reconfigure(new), old=old):
         return  # cut off
     link = client.link

@@ -115,6 +115,9 @@ class Core:
         self.watcher: Callable[[Change], None] | None = None
         self._batch = _Batch()
         self._compact_at = now
+        # changes flushed since the last compaction, and whether one is owed (``get_timer``)
+        self._changed_since_compact = 0
+        self._compact_owed = False
         self._handlers: dict[type, Callable[[Any, float], object]] = {
             ClientEstablished: self._client_established,
             ClientUpdate: self._client_update,
@@ -394,6 +397,8 @@ class Core:
     def get_timer(self) -> float | None:
         """The earliest time ``handle_timer`` must run (seconds, runner's clock), or None."""
         deadlines = [t for c in self._channels if (t := c.stale_deadline) is not None]
+        if self._compact_owed:
+            deadlines.append(self._compact_at)
         for extra in (self.sync.deadline(), self.refresh.deadline(self._channels)):
             if extra is not None:
                 deadlines.append(extra)
@@ -401,7 +406,10 @@ class Core:
 
     def handle_timer(self, now: float) -> None:
         """Graceful-restart timers that ended sweep their stale routes (RFC 4724 §4.2); the
-        initial sync may end (End-of-RIB to the upstreams and the clients)."""
+        initial sync may end (End-of-RIB to the upstreams and the clients); a compaction a
+        flush put off runs."""
+        if self._compact_owed and now >= self._compact_at:
+            self._compact(now)
         for channel in self._channels:
             if channel.stale_deadline is not None and now >= channel.stale_deadline:
                 swept = channel.sweep_stale()
@@ -443,13 +451,23 @@ class Core:
                 self.propagation_observer(now - received)
         if not self.sync.initial_sync_done:
             self.sync.maybe_send_eor(now)
+        self._changed_since_compact += changed
         if changed >= COMPACT_AFTER_CHANGES or now >= self._compact_at:
-            # give back the memory of tables that mass withdrawals left mostly empty
-            self._compact_at = now + COMPACT_INTERVAL
-            self.for_upstreams.compact()
-            self.for_clients.compact()
-            for channel in self._channels:
-                channel.rib.compact()
+            self._compact(now)
+        elif self._changed_since_compact >= COMPACT_AFTER_CHANGES:
+            # small flushes added up (a mass withdrawal): compact once the time comes, even if
+            # nothing else happens by then; fewer changes cannot have emptied a table much
+            self._compact_owed = True
+
+    def _compact(self, now: float) -> None:
+        """Give back the memory of tables that mass withdrawals left mostly empty."""
+        self._compact_at = now + COMPACT_INTERVAL
+        self._compact_owed = False
+        self._changed_since_compact = 0
+        self.for_upstreams.compact()
+        self.for_clients.compact()
+        for channel in self._channels:
+            channel.rib.compact()
 
     def _upstream_groups(self, family: Family) -> dict[bool, list[str]]:
         """The names of the upstreams that are up and negotiated ``family``, keyed by eBGP."""

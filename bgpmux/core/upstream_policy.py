@@ -4,7 +4,7 @@ each upstream's channel with it, logging what it refused, and applying a reloade
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ..config import Upstream
@@ -32,11 +32,11 @@ def upstream_imported(
     core: Core,
     upstream: UpstreamPeer,
     imported: UpstreamImported,
-    old: dict[Family, dict[Prefix, Path]] | None = None,
+    old: Mapping[Family, Mapping[Prefix, Path]] | None = None,
 ) -> None:
     """Log what an upstream's import policy refused and a limit it reached, and decide the
     changed prefixes in the clients' Loc-RIB (with ``old``, the upstream's routes before a
-    reload, whose changes carry no path: ``AdjRibIn.snapshot`` per family)."""
+    reload, whose changes carry no path: ``AdjRibIn.tables``, read before the reload)."""
     for family, prefix, reason in imported.rejected:
         core._log_batch(
             logging.INFO, upstream.name, "rejected %s: %s", PrefixText(family, prefix),
@@ -66,5 +66,5 @@ def apply_upstream_policies(core: Core, configs: Sequence[Upstream]) -> None:
             continue
         log.info("applying the new import policy", extra={"peer": upstream.name})
         rib = upstream.channel.rib
-        old = {family: rib.snapshot(family) for family in {*rib.live, *rib.stale}}
+        old = rib.tables()  # the channel's reconfigure replaces them: no copy
         upstream_imported(core, upstream, upstream.channel.reconfigure(config), old)

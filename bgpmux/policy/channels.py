@@ -305,7 +305,8 @@ class ClientChannel(EnhancedRefresh):
         The returned ``changes`` carry no path: every prefix in them may have a new path (the
         client's ``Source`` changes with its priority), so each must be decided again over all
         sources. ``cut_off`` is set when the routes held plus refused exceed the new
-        ``max_prefixes``.
+        ``max_prefixes``. The Adj-RIB-In's tables are replaced (``AdjRibIn.clear``), so those
+        ``AdjRibIn.tables`` gave before still hold the routes as they were.
         """
         routes = list(self.rib.items())
         refused = [(f, p, path) for (f, p), (_r, path) in self.rejected.items() if path]
@@ -404,7 +405,9 @@ class UpstreamChannel(EnhancedRefresh):
         """A new import policy: every route the upstream sent, accepted or refused, is judged
         again (stale routes stay stale; those now refused go). Prefixes dropped at the old
         limit are not known any more: they come back when the upstream sends them again.
-        The returned changes carry no path: each prefix must be decided again."""
+        The returned changes carry no path: each prefix must be decided again. The
+        Adj-RIB-In's tables are replaced (``AdjRibIn.clear``), so those ``AdjRibIn.tables``
+        gave before still hold the routes as they were."""
         imports = self.imports
         routes = list(self.rib.items())
         refused = [(f, p, path) for (f, p), (_reason, path) in imports.rejected.items()]

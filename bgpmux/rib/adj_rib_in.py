@@ -8,7 +8,8 @@ or when the restart timer ends is swept.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections import ChainMap
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import TypeVar
 
 from ..wire.constants import Family
@@ -93,11 +94,19 @@ class AdjRibIn:
         table.update(dict.fromkeys(prefixes, path))
         return changed
 
-    def snapshot(self, family: Family) -> dict[Prefix, Path]:
-        """A copy of the routes of ``family``, live and stale: prefix -> path (before a
-        reload rewrites them, for ``LocRib.decide``'s ``old``)."""
-        out = dict(self.live.get(family, {}))
-        out.update(self.stale.get(family, {}))
+    def tables(self) -> dict[Family, Mapping[Prefix, Path]]:
+        """The routes per family, live and stale: family -> prefix -> path, read-only
+        mappings over the tables held now, not copies. They keep what they hold when ``clear``
+        replaces the tables (a reload reads them as ``LocRib.decide``'s ``old`` after the
+        channel rebuilt the Adj-RIB-In), not when routes are set or removed in place."""
+        out: dict[Family, Mapping[Prefix, Path]] = {}
+        for family in {*self.live, *self.stale}:
+            live = self.live.get(family)
+            stale = self.stale.get(family)
+            if live and stale:
+                out[family] = ChainMap(live, stale)
+            else:
+                out[family] = live or stale or {}
         return out
 
     def remove_many(self, family: Family, prefixes: Sequence[Prefix]) -> list[Prefix]:
@@ -150,7 +159,8 @@ class AdjRibIn:
         return dropped
 
     def clear(self) -> list[tuple[Family, Prefix]]:
-        """Remove every route, live and stale; returns what was removed."""
+        """Remove every route, live and stale; returns what was removed. The tables are
+        replaced, not emptied: those ``tables`` returned before keep their routes."""
         dropped = [(fam, p) for fam, table in self.live.items() for p in table]
         dropped += self.sweep()
         self.live = {}

@@ -103,17 +103,25 @@ class LocRib:
         whose path did not change there would be returned as a change. ``old`` (a reload:
         each prefix to its own path, ``path`` is ignored) gives ``changed``'s paths before the
         change (a prefix absent: none), so only what really changed is returned. Without
-        ``changed`` nothing is known of the old best of a prefix one source held: it is
-        returned as a change when it has a best path now. When no other source holds any of
-        the prefixes (the common case: one client holds the pod blocks, another the LB
+        ``changed`` nothing is known of the old best of a prefix one source held: every
+        prefix that was not contested is returned, with its best path now or None (so a
+        withdrawal of a prefix nobody holds, nor held, may be among them); a contested one
+        only when its best path changed. When no other source holds any of the prefixes and
+        none is contested (the common case: one client holds the pod blocks, another the LB
         addresses) that settles them in bulk.
         """
         contested, holders_n, extra = self._family(family)
         holders = [r for r in self.sources if r.count_family(family)]
         others = [r.getter(family) for r in holders if r is not changed]
-        if changed is not None and old is None and not any(any(map(g, prefixes)) for g in others):
-            # No other source holds any of them: none was contested (another holder would
-            # still hold it), so the new best path of each is simply ``path``.
+        if (
+            changed is not None
+            and old is None
+            and not any(any(map(g, prefixes)) for g in others)
+            and (not contested or contested.keys().isdisjoint(prefixes))
+        ):
+            # No other source holds any of them and none is recorded as contested, so the
+            # new best path of each is simply ``path``. (A contested entry is cleaned below
+            # even if its other holders left without a decision.)
             return dict.fromkeys(prefixes, path)
         conflicts = self.conflicts if self.track_conflicts else None
         changes: Changes = {}
