@@ -393,6 +393,9 @@ def decode_attributes(
     )
 
 
+MISSING_NEXT_HOP = "missing well-known attribute NEXT_HOP"
+
+
 def missing_mandatory(tlvs: list[tuple[int, int, bytes]], need_next_hop: bool) -> str | None:
     """Why the TLVs lack a mandatory well-known attribute (ORIGIN, AS_PATH, and NEXT_HOP when
     ``need_next_hop``), or None (RFC 4271 §5.1; treat-as-withdraw by RFC 7606 §3 d)."""
@@ -401,5 +404,5 @@ def missing_mandatory(tlvs: list[tuple[int, int, bytes]], need_next_hop: bool) -
         if code not in codes:
             return f"missing well-known attribute {AttrType(code).name}"
     if need_next_hop and AttrType.NEXT_HOP not in codes:
-        return "missing well-known attribute NEXT_HOP"
+        return MISSING_NEXT_HOP
     return None

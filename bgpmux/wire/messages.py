@@ -7,7 +7,9 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from .attribute_cache import AttributeCache as AttributeCache  # re-exported
 from .attributes import (
+    MISSING_NEXT_HOP,
     PathAttributes,
     TreatAsWithdraw,
     decode_attributes,
@@ -346,29 +348,6 @@ def _decode_mp_unreach(value: bytes) -> MpUnreach:
     return MpUnreach(family, withdrawn)
 
 
-class AttributeCache:
-    """Decoded attribute sets by their received bytes, so that a peer that sends 100k prefixes
-    with one attribute set costs one ``PathAttributes`` (and one decode). Owned by whoever
-    decodes a peer's UPDATEs (the ``Session``); bounded: past ``limit`` entries it starts over
-    (only sharing is lost, values are immutable)."""
-
-    __slots__ = ("_entries", "limit")
-
-    def __init__(self, limit: int = 100_000) -> None:
-        self._entries: dict[tuple[bool, bytes], PathAttributes] = {}
-        self.limit = limit
-
-    def get(self, key: tuple[bool, bytes]) -> PathAttributes | None:
-        """The attributes decoded for ``(asn4, attribute bytes)``, if cached."""
-        return self._entries.get(key)
-
-    def put(self, key: tuple[bool, bytes], attrs: PathAttributes) -> None:
-        """Cache ``attrs`` under ``key``, emptying the cache first if it is full."""
-        if len(self._entries) >= self.limit:
-            self._entries.clear()
-        self._entries[key] = attrs
-
-
 def decode_update(
     body: bytes, options: CodecOptions = DEFAULT_OPTIONS, cache: AttributeCache | None = None
 ) -> Update:
@@ -405,6 +384,13 @@ def decode_update(
             )
         return Update(withdrawn=withdrawn)
     raw = body[attr_start : attr_start + alen]
+    if cache is not None:
+        # The fast path of a block seen before: no framing, no mandatory-attribute walk.
+        hit = cache.get_plain((options.asn4, raw))
+        if hit is not None:
+            if nlri and not hit[1]:
+                return Update(withdrawn, None, nlri, None, None, MISSING_NEXT_HOP)
+            return Update(withdrawn, hit[0], nlri)
     tlvs = split_attributes(raw)
     mp_reach: MpReach | None = None
     mp_unreach: MpUnreach | None = None
@@ -447,6 +433,10 @@ def decode_update(
             reason = str(exc)
         else:
             if not notes and cache is not None:
+                if mp_reach is None and mp_unreach is None:
+                    codes = {tlv[1] for tlv in rest}
+                    if AttrType.ORIGIN in codes and AttrType.AS_PATH in codes:
+                        cache.put_plain(key, attrs, AttrType.NEXT_HOP in codes)
                 cache.put(key, attrs)
     return Update(withdrawn, attrs, nlri, mp_reach, mp_unreach, reason, tuple(notes))
 

@@ -92,12 +92,33 @@ def _nlri_runs(
     return _chunks(prefixes, room, too_large, struct.pack("!I", path_id))
 
 
+_Layout = tuple[bytes, bytes, int]
+_LayoutKey = tuple[Family, PathAttributes, bytes, bool, int]
+# Layouts by their inputs (all immutable, so an entry never goes stale): a lone route sent with
+# an attribute set seen before skips encoding it. Past the limit the cache starts over.
+LAYOUT_CACHE_LIMIT = 4096
+_layouts: dict[_LayoutKey, _Layout] = {}
+
+
 def _announce_layout(
     family: Family, attributes: PathAttributes, next_hop: bytes, asn4: bool, max_len: int
-) -> tuple[bytes, bytes, int]:
+) -> _Layout:
     """The encoded path attributes of an announcement, the fixed part of its MP_REACH_NLRI
     (empty for IPv4 with an IPv4 next hop) and the room left for NLRI in one message (may be
     negative; -1 with no attributes when one of them is over 65535 octets)."""
+    key = (family, attributes, next_hop, asn4, max_len)
+    layout = _layouts.get(key)
+    if layout is None:
+        layout = _encode_layout(family, attributes, next_hop, asn4, max_len)
+        if len(_layouts) >= LAYOUT_CACHE_LIMIT:
+            _layouts.clear()
+        _layouts[key] = layout
+    return layout
+
+
+def _encode_layout(
+    family: Family, attributes: PathAttributes, next_hop: bytes, asn4: bool, max_len: int
+) -> _Layout:
     ipv4 = family == IPV4_UNICAST and len(next_hop) == 4
     try:
         attrs = encode_attributes(attributes, asn4, next_hop=next_hop if ipv4 else None)
