@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 
 from ..wire.attributes import PathAttributes
@@ -54,7 +55,11 @@ class CoreRunner:
     def __init__(self, core: Core) -> None:
         self.core = core
         self._loop = asyncio.get_running_loop()
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        # A plain deque: the task, while idle, waits on ``_wakeup``, which ``_wake`` sets only
+        # if something is still queued by then (``handle_pending`` usually took it already).
+        self._queue: deque[_Item] = deque()
+        self._wakeup: asyncio.Future[None] | None = None
+        self._wake_scheduled = False
         self._drain_waiters: list[Callable[[], None]] = []
         self._timer_fired = False
         self._timer: asyncio.TimerHandle | None = None
@@ -66,18 +71,18 @@ class CoreRunner:
 
     def submit(self, event: Event) -> None:
         """Queue ``event`` for the core (never blocks)."""
-        self._queue.put_nowait((event, self._loop.time(), None))
+        self._put((event, self._loop.time(), None))
 
     async def request(self, event: Event) -> object:
         """Queue ``event`` and wait for the core's result (for ``Reconfigure``, ``RoutesQuery``,
         ``PeersQuery``; None for other events). Raises what the core's handler raised."""
         future: asyncio.Future[object] = self._loop.create_future()
-        self._queue.put_nowait((event, self._loop.time(), future))
+        self._put((event, self._loop.time(), future))
         return await future
 
     def congested(self) -> bool:
         """True while more than ``QUEUE_HIGH_WATER`` events wait for the core."""
-        return self._queue.qsize() > QUEUE_HIGH_WATER
+        return len(self._queue) > QUEUE_HIGH_WATER
 
     def when_drained(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once, after a flush that leaves the queue empty (sessions resume
@@ -88,11 +93,11 @@ class CoreRunner:
         """Handle and flush what is queued now, when the core task is idle; otherwise (a batch
         under way, the task not waiting) do nothing: the task gets to it in order. Readers
         call it once they have submitted what one read gave them."""
-        if not self._idle or self._busy or self._queue.empty():
+        if not self._idle or self._busy or not self._queue:
             return
         self._busy = True
         try:
-            self._batch(self._queue.get_nowait())
+            self._batch(self._queue.popleft())
         finally:
             self._busy = False
         self._arm_timer()
@@ -150,30 +155,49 @@ class CoreRunner:
         queue = self._queue
         while True:
             self._arm_timer()
-            self._idle = True
-            try:
-                first = await queue.get()
-            finally:
-                self._idle = False
+            if not queue:
+                self._idle = True
+                self._wakeup = self._loop.create_future()
+                try:
+                    await self._wakeup
+                finally:
+                    self._idle = False
+                    self._wakeup = None
+                if not queue:  # ``handle_pending`` took it in the meantime
+                    continue
             self._busy = True
             try:
-                self._batch(first)
+                self._batch(queue.popleft())
             finally:
                 self._busy = False
+
+    def _put(self, item: _Item) -> None:
+        self._queue.append(item)
+        if self._idle and not self._wake_scheduled:
+            self._wake_scheduled = True
+            self._loop.call_soon(self._wake)
+
+    def _wake(self) -> None:
+        """Wake the idle task if something is still queued (a reader's ``handle_pending`` has
+        usually handled it within the same loop iteration)."""
+        self._wake_scheduled = False
+        wakeup = self._wakeup
+        if self._queue and wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
 
     def _batch(self, first: _Item) -> None:
         """Handle ``first`` and up to ``BATCH_LIMIT`` more queued items, then flush."""
         queue = self._queue
         self._dispatch(first)
         for _ in range(BATCH_LIMIT):
-            if queue.empty():
+            if not queue:
                 break
-            self._dispatch(queue.get_nowait())
+            self._dispatch(queue.popleft())
         try:
             self.core.flush(self._loop.time())
         except Exception:
             log.exception("the core's flush failed")
-        if self._drain_waiters and queue.empty():
+        if self._drain_waiters and not queue:
             waiters, self._drain_waiters = self._drain_waiters, []
             for resume in waiters:
                 resume()
@@ -192,7 +216,7 @@ class CoreRunner:
 
     def _on_timer(self) -> None:
         self._timer_fired = True
-        self._queue.put_nowait((None, self._loop.time(), None))
+        self._put((None, self._loop.time(), None))
 
     def _dispatch(self, item: _Item) -> None:
         event, now, future = item

@@ -68,7 +68,7 @@ async def test_a_read_is_handled_and_flushed_before_the_loop_turns() -> None:
         assert "10.244.1.0/26" in engine.table(IPV4_UNICAST)
         assert "10.244.2.0/26" in engine.table(IPV4_UNICAST)
         assert len(engine.announces) == 1 and len(engine.announces[0].prefixes) == 2
-        assert runner._queue.empty()
+        assert not runner._queue
     finally:
         task.cancel()
 
@@ -91,7 +91,7 @@ async def test_not_before_the_task_runs() -> None:
     runner = CoreRunner(Core(parse_config(CONFIG), engine, loop.time()))
     runner.established("tor")
     runner.handle_pending()  # no task waiting yet: nothing is handled here
-    assert runner._queue.qsize() == 1
+    assert len(runner._queue) == 1
     task = asyncio.create_task(runner.run())
     try:
         runner.submit(ClientEstablished("calico", FakeLink(), False))
@@ -122,7 +122,7 @@ async def test_a_submit_during_the_flush_waits_its_turn() -> None:
         runner.handle_pending()
         assert seen_inside == [["10.244.1.0/26"]]  # not handled from inside the batch
         assert announced(engine) == ["10.244.1.0/26"]
-        assert runner._queue.qsize() == 1
+        assert len(runner._queue) == 1
         runner.submit(ClientUpdate("calico", announce("10.244.3.0/26")))
         runner.handle_pending()  # still idle: the queued one first, then this one, one batch
         assert announced(engine) == ["10.244.1.0/26", "10.244.9.0/26", "10.244.3.0/26"]
