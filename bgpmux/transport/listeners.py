@@ -333,20 +333,21 @@ class ClientServer:
     def on_event(self, conn: BGPConnection, event: object) -> None:
         """A session event of ``conn``, turned into core events (and pausing while the core
         is congested)."""
-        name = conn.session.config.peer_name
         runner = self.runner
+        if type(event) is UpdateReceived and conn not in self.leaving:  # the common case
+            runner.submit(ClientUpdate(conn.session.config.peer_name, event.update))
+            if runner.congested():
+                conn.pause_reading()
+                runner.when_drained(conn.resume_reading)
+            return
+        name = conn.session.config.peer_name
         now = conn.loop.time()
         if conn in self.leaving:  # its client was removed: the core has forgotten it
             if isinstance(event, SessionDown):
                 self.leaving.discard(conn)
                 self.pending.pop(conn, None)
             return
-        if isinstance(event, UpdateReceived):
-            runner.submit(ClientUpdate(name, event.update))
-            if runner.congested():
-                conn.pause_reading()
-                runner.when_drained(conn.resume_reading)
-        elif isinstance(event, SessionEstablished):
+        if isinstance(event, SessionEstablished):
             self.pending.pop(conn, None)
             negotiated = event.negotiated
             if self.takeovers.get(name) is conn:

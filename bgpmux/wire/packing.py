@@ -41,6 +41,8 @@ def _chunks(
     ``too_large``. No run is empty. ``path_id``: ADD-PATH NLRI (RFC 7911 §3), every prefix
     preceded by these 4 octets, which count against ``room``; empty for plain NLRI."""
     extra = len(path_id)
+    if len(prefixes) == 1 and len(prefixes[0]) + extra <= room:  # a lone route
+        return [path_id + prefixes[0]]
     if prefixes and room >= MAX_PREFIX_OCTETS + extra:
         uniform = _uniform_runs(prefixes, room, path_id)
         if uniform is not None:
