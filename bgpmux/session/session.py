@@ -31,6 +31,7 @@ from bgpmux.wire.messages import (
     DEFAULT_OPTIONS,
     AttributeCache,
     decode_body,
+    decode_update,
     encode_message,
     encode_update,
 )
@@ -333,8 +334,7 @@ class Session:
             received[_NAMES[kind]] += 1
             if self._state is State.ESTABLISHED:
                 if kind == _UPDATE:
-                    msg = decode_body(kind, body, self._options, self._attribute_cache)
-                    assert isinstance(msg, Update)
+                    msg = decode_update(body, self._options, self._attribute_cache)
                     events.append(UpdateReceived(msg))
                     continue
                 if kind == _KEEPALIVE:

@@ -100,9 +100,7 @@ class BGPConnection(asyncio.Protocol):
             # The common read (a few messages, nothing waiting): fed as it is, without a copy.
             if not self.closed:
                 self.session.receive_data(data, self.loop.time())
-                self._pump()
-                if self.after_read is not None:
-                    self.after_read()
+                self._pump(then=self.after_read)
             return
         self._unfed += data
         if len(self._unfed) > UNFED_LIMIT:
@@ -220,15 +218,17 @@ class BGPConnection(asyncio.Protocol):
 
     # the pump --------------------------------------------------------------------------
 
-    def _pump(self, flush: bool = True) -> None:
+    def _pump(self, flush: bool = True, then: Callable[[], None] | None = None) -> None:
+        """Write what the session queued, hand its events on, close if it asked to, call
+        ``then`` (the core's fast path, before the timer is re-armed) and re-arm the timer."""
         session = self.session
         transport = self.transport
         if flush and transport is not None and not self.closed:
             data = session.data_to_send()
-            if data:
+            if data:  # nothing written, nothing to report: ``_on_timer`` reports progress
                 transport.write(data)
                 self._written += len(data)
-            self._report_output(transport)
+                self._report_output(transport)
         while (event := session.next_event()) is not None:
             if isinstance(event, SessionEstablished):
                 self.options = event.negotiated.options
@@ -239,6 +239,8 @@ class BGPConnection(asyncio.Protocol):
             transport.close()  # flushes what was written, then closes
             if transport.get_write_buffer_size():
                 self.loop.call_later(CLOSE_GRACE_SECONDS, transport.abort)
+        if then is not None:
+            then()
         self._arm_timer()
 
     def _report_output(self, transport: asyncio.Transport) -> None:

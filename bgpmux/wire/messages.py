@@ -373,8 +373,9 @@ def decode_update(
         raise update_error(
             UpdateSubcode.MALFORMED_ATTRIBUTE_LIST, reason="attribute length overrun"
         )
-    withdrawn = decode_prefixes(body[2:alen_at], IPV4_UNICAST)
-    nlri = decode_prefixes(body[attr_start + alen :], IPV4_UNICAST)
+    withdrawn = decode_prefixes(body[2:alen_at], IPV4_UNICAST) if wlen else ()
+    nlri_at = attr_start + alen
+    nlri = decode_prefixes(body[nlri_at:], IPV4_UNICAST) if nlri_at < end else ()
     if alen == 0:
         if nlri:
             return Update(
