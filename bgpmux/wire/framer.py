@@ -42,6 +42,11 @@ class Framer:
         frames before it in the same call are lost with the exception.
         """
         buf = self._buffer
+        if not buf and len(data) >= HEADER_LEN:
+            # One whole message and nothing held: the common read of a quiet session.
+            length, kind = self._check_header(data, 0)
+            if length == len(data):
+                return [(kind, data[HEADER_LEN:])]
         buf += data
         frames: list[tuple[int, bytes]] = []
         pos, end = 0, len(buf)
@@ -57,7 +62,7 @@ class Framer:
                 del buf[:pos]
         return frames
 
-    def _check_header(self, buf: bytearray, pos: int) -> tuple[int, int]:
+    def _check_header(self, buf: bytes | bytearray, pos: int) -> tuple[int, int]:
         """(length, type) of the header at ``pos``, in the order RFC 4271 §6.1 lists the checks."""
         if buf[pos : pos + 16] != MARKER:
             raise header_error(HeaderSubcode.CONNECTION_NOT_SYNCHRONIZED, reason="bad marker")

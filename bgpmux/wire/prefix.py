@@ -27,6 +27,14 @@ def decode_prefixes(
     ``BGPError``: UPDATE Message Error with ``subcode``."""
     max_bits = 32 if family.afi == AFI.IPV4 else 128
     if data:
+        plen = data[0]
+        spare = plen & 7
+        if (  # a lone prefix, host bits clear: the NLRI of a single route
+            len(data) == 1 + ((plen + 7) >> 3)
+            and plen <= max_bits
+            and not (spare and data[-1] & (0xFF >> spare))
+        ):
+            return (data,)
         same = _same_length(data, max_bits)
         if same is not None:
             return same
