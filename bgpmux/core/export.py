@@ -160,6 +160,9 @@ class Exporter:
         self, by_path: Mapping[Path, list[Prefix]], ebgp: bool
     ) -> dict[PathAttributes, list[Prefix]]:
         """Client paths as the upstreams see them; paths that look alike there share a group."""
+        if len(by_path) == 1:  # one path (a lone route, or a client's bulk): one group
+            for path, prefixes in by_path.items():
+                return {self.as_sent(path, ebgp): prefixes}
         by_attrs: dict[PathAttributes, list[Prefix]] = {}
         for path, prefixes in by_path.items():
             attrs = self.as_sent(path, ebgp)

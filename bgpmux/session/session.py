@@ -323,7 +323,10 @@ class Session:
                 now, DownReason.PROTOCOL_ERROR, Notification.from_error(err), detail, send=True
             )
             return
-        if self._state in (State.OPEN_CONFIRM, State.ESTABLISHED):
+        neg = self._negotiated
+        if self._state is State.ESTABLISHED and neg is not None:  # _hold_time(), inlined
+            self._timers.hold = now + neg.hold_time if neg.hold_time else None
+        elif self._state in (State.OPEN_CONFIRM, State.ESTABLISHED):
             hold = self._hold_time()
             self._timers.hold = now + hold if hold else None
 

@@ -176,7 +176,10 @@ def pack_announce(
         return Packed([], list(prefixes))
     if not mp_fixed:
         head = _EMPTY + struct.pack("!H", len(attrs)) + attrs
-        runs = _nlri_runs(prefixes, room, too_large, path_id)
+        if path_id is None:
+            runs = _chunks(prefixes, room, too_large)
+        else:
+            runs = _nlri_runs(prefixes, room, too_large, path_id)
         return Packed([_frame(head + nlri) for nlri in runs], too_large)
     out = []
     for nlri in _nlri_runs(prefixes, room, too_large, path_id):
