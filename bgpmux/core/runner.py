@@ -73,6 +73,11 @@ class CoreRunner:
         """Queue ``event`` for the core (never blocks)."""
         self._put((event, self._loop.time(), None))
 
+    def submit_read(self, event: Event) -> None:
+        """``submit`` for a reader that calls ``handle_pending`` once its read's events are all
+        in: that call handles them (or wakes the task), so none is scheduled here."""
+        self._queue.append((event, self._loop.time(), None))
+
     async def request(self, event: Event) -> object:
         """Queue ``event`` and wait for the core's result (for ``Reconfigure``, ``RoutesQuery``,
         ``PeersQuery``; None for other events). Raises what the core's handler raised."""
@@ -93,7 +98,10 @@ class CoreRunner:
         """Handle and flush what is queued now, when the core task is idle; otherwise (a batch
         under way, the task not waiting) do nothing: the task gets to it in order. Readers
         call it once they have submitted what one read gave them."""
-        if not self._idle or self._busy or not self._queue:
+        if not self._queue:
+            return
+        if not self._idle or self._busy:
+            self._schedule_wake()  # for what ``submit_read`` queued: the task takes it in turn
             return
         self._busy = True
         try:
@@ -173,6 +181,9 @@ class CoreRunner:
 
     def _put(self, item: _Item) -> None:
         self._queue.append(item)
+        self._schedule_wake()
+
+    def _schedule_wake(self) -> None:
         if self._idle and not self._wake_scheduled:
             self._wake_scheduled = True
             self._loop.call_soon(self._wake)

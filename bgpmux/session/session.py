@@ -310,7 +310,7 @@ class Session:
         state = self._state
         if state is State.IDLE:
             return  # late bytes after we gave up on the connection
-        if state not in CONNECTED:
+        if state is not State.ESTABLISHED and state not in CONNECTED:
             raise RuntimeError(f"receive_data() in {state.value}")
         try:
             frames = self._framer.feed(data)

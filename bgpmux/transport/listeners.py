@@ -335,7 +335,8 @@ class ClientServer:
         is congested)."""
         runner = self.runner
         if type(event) is UpdateReceived and conn not in self.leaving:  # the common case
-            runner.submit(ClientUpdate(conn.session.config.peer_name, event.update))
+            # ``handle_pending`` follows once the read's events are in (``after_read``)
+            runner.submit_read(ClientUpdate(conn.session.config.peer_name, event.update))
             if runner.congested():
                 conn.pause_reading()
                 runner.when_drained(conn.resume_reading)
@@ -460,6 +461,8 @@ class _Accepting(asyncio.Protocol):
             transport.close()
             return
         self.conn = conn
+        # reads go straight to the session's connection, without a hop through this method
+        self.data_received = conn.data_received  # type: ignore[method-assign]
         server.pending[conn] = self.listen
         conn.connection_made(transport)
 

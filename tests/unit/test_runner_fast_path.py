@@ -160,3 +160,27 @@ async def test_drain_waiters_and_the_timer_after_a_fast_batch() -> None:
         assert runner._timer is not None  # the initial sync's deadline
     finally:
         task.cancel()
+
+
+async def test_submit_read_relies_on_handle_pending() -> None:
+    """A reader's events (``submit_read``) schedule nothing: its ``handle_pending`` handles
+    them, or, from inside a batch, wakes the task to take them in turn."""
+    runner, engine, task = await idle_runner()
+
+    def during_flush() -> None:
+        runner.submit_read(ClientUpdate("calico", announce("10.244.9.0/26", local_pref=200)))
+        runner.handle_pending()
+
+    try:
+        runner.submit_read(ClientUpdate("calico", announce("10.244.1.0/26")))
+        assert not runner._wake_scheduled
+        engine.on_announce.append(during_flush)
+        runner.handle_pending()
+        assert announced(engine) == ["10.244.1.0/26"]
+        assert len(runner._queue) == 1 and runner._wake_scheduled
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert announced(engine) == ["10.244.1.0/26", "10.244.9.0/26"]
+        assert not runner._queue
+    finally:
+        task.cancel()
