@@ -106,9 +106,12 @@ class CoreRunner:
         self._busy = True
         try:
             self._batch(self._queue.popleft())
+            self._arm_timer()
+        except Exception:
+            # Never into the reader that called: its connection would stop feeding its session.
+            log.exception("the core failed handling a read's events")
         finally:
             self._busy = False
-        self._arm_timer()
 
     # ------------------------------------------------------------------ UpstreamEvents
 

@@ -5,7 +5,10 @@ a batch; the timer, drain waiters and requests keep working. An asyncio loop wit
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
+
+import pytest
 
 from bgpmux.config import parse_config
 from bgpmux.core import Core
@@ -182,5 +185,29 @@ async def test_submit_read_relies_on_handle_pending() -> None:
         await asyncio.sleep(0)
         assert announced(engine) == ["10.244.1.0/26", "10.244.9.0/26"]
         assert not runner._queue
+    finally:
+        task.cancel()
+
+
+async def test_a_core_failure_in_handle_pending_stays_in_the_runner(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A drain waiter that raises is logged with its traceback, not raised into the reader
+    that called ``handle_pending``; the runner is not left busy and handles the next read."""
+    runner, engine, task = await idle_runner()
+
+    def broken() -> None:
+        raise RuntimeError("waiter broke")
+
+    try:
+        runner.when_drained(broken)
+        runner.submit_read(ClientUpdate("calico", announce("10.244.1.0/26")))
+        with caplog.at_level(logging.ERROR, logger="bgpmux.core"):
+            runner.handle_pending()  # does not raise
+        assert any(r.exc_info for r in caplog.records if "waiter broke" in str(r.exc_info))
+        assert not runner._busy
+        runner.submit_read(ClientUpdate("calico", announce("10.244.2.0/26")))
+        runner.handle_pending()
+        assert announced(engine) == ["10.244.1.0/26", "10.244.2.0/26"]
     finally:
         task.cancel()
