@@ -174,11 +174,11 @@ class AdjRibIn:
 
     def count(self) -> int:
         """Routes held, live and stale, over all families (prefixes)."""
-        return sum(len(t) for t in self.live.values()) + self.stale_count()
+        return sum(map(len, self.live.values())) + self.stale_count()
 
     def stale_count(self) -> int:
         """Stale routes held, over all families (prefixes)."""
-        return sum(len(t) for t in self.stale.values())
+        return sum(map(len, self.stale.values())) if self.stale else 0
 
     def count_family(self, family: Family) -> int:
         """Routes held of ``family``, live and stale (prefixes)."""

@@ -73,6 +73,30 @@ class PathAttributes:
     # so they are passed on with PARTIAL set (RFC 4271 §5): decoding records the flags that way
     # already, so a decoded value re-encodes to bytes that decode to the same value.
     other: tuple[tuple[int, int, bytes], ...] = field(default=())
+    # The hash, computed once: a route's set is hashed several times on its way (path
+    # interning, export grouping, packing). 0: not yet (a real 0 is recomputed, still right).
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __hash__(self) -> int:
+        cached = self._hash
+        if cached:
+            return cached
+        cached = hash(
+            (
+                self.origin,
+                self.as_path,
+                self.next_hop,
+                self.med,
+                self.local_pref,
+                self.atomic_aggregate,
+                self.aggregator,
+                self.communities,
+                self.large_communities,
+                self.other,
+            )
+        )
+        object.__setattr__(self, "_hash", cached)
+        return cached
 
     def as_path_flat(self) -> tuple[int, ...]:
         """Every AS number of the path in order, whatever its segment type."""
