@@ -143,7 +143,7 @@ class PrefixList:
         from_bytes = int.from_bytes
         if len(rules) == 1:
             rule = rules[0]
-            if prefixes and _all_match(rule, size, prefixes):
+            if len(prefixes) > 1 and _all_match(rule, size, prefixes):
                 return list(prefixes), []
             shift, value, lo, hi = rule.shift, rule.value, rule.min_len, rule.max_len
             for prefix in prefixes:
