@@ -227,7 +227,7 @@ class ClientChannel(EnhancedRefresh):
         return self.rib.count() + len(self.rejected)
 
     def _over_limit(self) -> bool:
-        return self._held() > self.policy.max_prefixes
+        return self.rib.count() + len(self.rejected) > self.policy.max_prefixes
 
     def _cut_off(self, family: Family) -> CutOff:
         self.cutoffs += 1

@@ -174,7 +174,9 @@ class AdjRibIn:
 
     def count(self) -> int:
         """Routes held, live and stale, over all families (prefixes)."""
-        return sum(map(len, self.live.values())) + self.stale_count()
+        live = sum(map(len, self.live.values()))
+        stale = self.stale
+        return live + sum(map(len, stale.values())) if stale else live
 
     def stale_count(self) -> int:
         """Stale routes held, over all families (prefixes)."""
