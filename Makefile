@@ -66,7 +66,7 @@ fuzz: deps
 	$(BIN)/python -m tests.fuzz $(FUZZ_ARGS)
 
 # bgpmux, BIRD and GoBGP as the mux, 10k/100k/1M IPv4 and 100k IPv6, 3 runs (see bench/README.md;
-# needs root, about 8 minutes on 2 cores). Writes bench/results/latest.{md,json}.
+# needs root, about 7 minutes on 2 cores). Writes bench/results/latest.{md,json}.
 bench: deps
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m bench

@@ -109,7 +109,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="sample bgpmux and its children with py-spy during the phases "
         "(collapsed stacks to DIR)",
     )
-    p.add_argument("--out-dir", type=Path, default=RESULTS, help="where latest.md/latest.json go")
+    p.add_argument(
+        "--out-dir",
+        type=Path,
+        default=None,
+        help="where latest.md/latest.json go (default bench/results, or bench/results/quick with "
+        "--quick, which is not tracked, so a quick look never replaces the full results)",
+    )
     args = p.parse_args(argv)
     try:
         args.size_list, args.v6_size_list = _ints(args.sizes), _ints(args.v6_sizes)
@@ -118,6 +124,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--sizes, --v6-sizes, --size-cap: {error}")
     if args.quick:
         args.runs, args.size_list, args.v6_size_list = 1, [10_000], [10_000]
+    if args.out_dir is None:
+        args.out_dir = RESULTS / "quick" if args.quick else RESULTS
     args.mux_list = [m.strip() for m in args.muxes.split(",") if m.strip()]
     if args.v6_muxes is None:
         args.v6_muxes = ",".join(m for m in MUXES if args.quick or m != "bgpmux-exabgp")
