@@ -107,6 +107,8 @@ class CoreRunner:
         try:
             self._batch(self._queue.popleft())
             self._arm_timer()
+            if self._queue:  # more than one batch's worth: the task takes the rest
+                self._schedule_wake()
         except Exception:
             # Never into the reader that called: its connection would stop feeding its session.
             log.exception("the core failed handling a read's events")

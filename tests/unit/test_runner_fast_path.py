@@ -211,3 +211,21 @@ async def test_a_core_failure_in_handle_pending_stays_in_the_runner(
         assert announced(engine) == ["10.244.1.0/26", "10.244.2.0/26"]
     finally:
         task.cancel()
+
+
+async def test_a_read_longer_than_one_batch_is_finished_by_the_task(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("bgpmux.core.runner.BATCH_LIMIT", 2)
+    runner, engine, task = await idle_runner()
+    try:
+        for i in range(1, 7):
+            runner.submit_read(ClientUpdate("calico", announce(f"10.244.{i}.0/26")))
+        runner.handle_pending()  # one batch: the first three
+        assert len(runner._queue) == 3
+        for _ in range(4):
+            await asyncio.sleep(0)
+        assert not runner._queue
+        assert {f"10.244.{i}.0/26" for i in range(1, 7)} <= set(engine.table(IPV4_UNICAST))
+    finally:
+        task.cancel()
